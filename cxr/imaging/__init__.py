@@ -1,0 +1,1 @@
+"""Image decoding, resizing, contrast enhancement and the geometry that maps boxes."""

@@ -1,0 +1,30 @@
+"""Read a text file of an NIH download that may be stored plain or gzipped."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from cxr.errors import InputError
+
+
+class TextFileError(InputError):
+    """A metadata file is not readable text."""
+
+
+def read_text(path: str | Path) -> tuple[bytes, bytes, str]:
+    """Return ``(stored bytes, decompressed bytes, text)`` of a plain or gzipped file.
+
+    Gzip is recognised by its magic bytes, not the suffix; a UTF-8 BOM is dropped.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError) as err:
+        raise TextFileError(f"{path}: broken gzip file ({err}); download it again") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise TextFileError(f"{path}: not UTF-8 text ({err}); is this the right file?") from None
+    return raw, data, text

@@ -1,0 +1,189 @@
+"""Decode, resize and enhance every image once, streaming into one uint8 memmap per split.
+
+Training must never decode a PNG (about 100 decodes per second per core against
+a GPU that trains on 1,700 images per second), so this stage writes
+``<split>.npy`` (``uint8 [N, size, size]``, opened with ``np.load(mmap_mode="r")``)
+and ``<split>.parquet`` whose row ``i`` describes array row ``i`` and carries
+the geometry that maps source pixels into it.
+
+Workers write their rows straight into the memmap, so memory stays bounded by
+one image per worker whatever the data set size, and the bytes written do not
+depend on the number of workers. A file that cannot be decoded is rejected with
+its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cxr.imaging.decode import DecodeError, read_gray8
+from cxr.imaging.geometry import GEOMETRY_COLUMNS
+from cxr.imaging.resize import clahe, fit_square
+from cxr.parallel import map_unordered, worker_count
+from cxr.splits import SPLITS
+
+_CHUNK = 32  # rows per task: amortises inter-process overhead, keeps the bar lively
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How images become arrays (the ``preprocess`` section of params.yaml)."""
+
+    size: int = 128
+    keep_aspect: bool = True
+    clahe: bool = True
+    clahe_clip: float = 2.0
+    clahe_grid: int = 8
+    workers: int = 0  # 0: all cores
+
+
+@dataclass
+class SplitOutput:
+    index: pd.DataFrame  # metadata of the kept rows + row + geometry columns
+    rejected: pd.DataFrame  # image_id, path, split, reason
+
+
+def prepare_image(path: str | Path, config: PreprocessConfig) -> tuple[np.ndarray, tuple]:
+    """One file to its array row and geometry tuple; raises :class:`DecodeError`."""
+    gray = read_gray8(path)
+    array, geometry = fit_square(gray, config.size, config.keep_aspect)
+    if config.clahe:
+        array = clahe(array, config.clahe_clip, config.clahe_grid)
+    return array, geometry.as_tuple()
+
+
+def preprocess_split(
+    meta: pd.DataFrame,
+    raw_dir: str | Path,
+    npy_path: str | Path,
+    config: PreprocessConfig,
+    desc: str = "preprocess",
+) -> SplitOutput:
+    """Write the rows of ``meta`` (one split) into ``npy_path``; return its index and rejects.
+
+    ``npy_path`` is written in place: callers write into a temporary folder and
+    rename it when every split is done (see :mod:`cxr.atomic`).
+    """
+    npy_path = Path(npy_path)
+    n = len(meta)
+    paths = [str(Path(raw_dir) / p) for p in meta.path]
+    # Rows are written to a scratch array first: rejected rows are only known
+    # after decoding, and the final array holds exactly the kept rows.
+    scratch = npy_path.with_name(npy_path.name + ".partial")
+    np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, config.size, config.size)).flush()
+    geometry = np.zeros((n, len(GEOMETRY_COLUMNS)), dtype=np.float64)
+    reasons: list[str | None] = [None] * n
+    tasks = [(start, paths[start : start + _CHUNK]) for start in range(0, n, _CHUNK)]
+    with tqdm(total=n, desc=desc, unit="img", mininterval=1.0) as bar:
+        results_iter = map_unordered(_work, tasks, config.workers, _init_worker, (str(scratch), config))
+        for start, results in results_iter:
+            for k, (reason, geom) in enumerate(results):
+                reasons[start + k] = reason
+                if geom is not None:
+                    geometry[start + k] = geom
+            bar.update(len(results))
+
+    ok = np.array([r is None for r in reasons], dtype=bool)
+    source = np.load(scratch, mmap_mode="r")
+    if ok.all():
+        del source
+        os.replace(scratch, npy_path)
+    else:
+        kept = np.flatnonzero(ok)
+        out = np.lib.format.open_memmap(npy_path, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:]))
+        for s in range(0, len(kept), 1024):
+            out[s : s + 1024] = source[kept[s : s + 1024]]
+        out.flush()
+        del out, source
+        scratch.unlink()
+
+    index = meta.loc[ok].reset_index(drop=True)
+    index.insert(0, "row", np.arange(len(index), dtype=np.int64))
+    for j, col in enumerate(GEOMETRY_COLUMNS):
+        values = geometry[ok, j]
+        index[col] = values.astype(np.int64) if col in ("width", "height") else values
+    rejected = pd.DataFrame(
+        {
+            "image_id": meta.image_id.to_numpy()[~ok],
+            "path": meta.path.to_numpy()[~ok],
+            "split": meta.split.to_numpy()[~ok],
+            "reason": [r for r in reasons if r is not None],
+        }
+    )
+    return SplitOutput(index=index, rejected=rejected)
+
+
+def preprocess(
+    meta: pd.DataFrame, raw_dir: str | Path, out_dir: str | Path, config: PreprocessConfig
+) -> dict:
+    """Preprocess every split of ``meta`` into ``out_dir``; return the stage metrics.
+
+    Writes ``<split>.npy``, ``<split>.parquet`` and ``rejected.csv`` into ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    per_split, rejected = {}, []
+    for split in SPLITS:
+        part = meta[meta.split == split].reset_index(drop=True)
+        result = preprocess_split(part, raw_dir, out_dir / f"{split}.npy", config, desc=split)
+        result.index.to_parquet(out_dir / f"{split}.parquet", index=False)
+        rejected.append(result.rejected)
+        per_split[split] = {"images": len(result.index), "rejected": len(result.rejected)}
+    rejected_frame = pd.concat(rejected, ignore_index=True)
+    rejected_frame.to_csv(out_dir / "rejected.csv", index=False)
+    seconds = time.perf_counter() - t0
+    return {
+        "size": config.size,
+        "clahe": config.clahe,
+        "workers": worker_count(config.workers),
+        "images": sum(s["images"] for s in per_split.values()),
+        "rejected": len(rejected_frame),
+        "rejected_by_reason": _reason_counts(rejected_frame.reason),
+        "splits": per_split,
+        "seconds": round(seconds, 2),
+        "images_per_second": round(len(meta) / seconds, 1) if seconds > 0 else None,
+    }
+
+
+def _reason_counts(reasons: pd.Series) -> dict:
+    # Group by the reason's kind (text before any parenthesised detail).
+    kinds = reasons.astype(str).str.replace(r"\s*\(.*$", "", regex=True)
+    return {k: int(v) for k, v in kinds.value_counts().sort_index().items()}
+
+
+# --- workers ---------------------------------------------------------------
+
+_state: dict = {}
+
+
+def _init_worker(npy_path: str, config: PreprocessConfig) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one decode per core; OpenCV's own threads would oversubscribe
+    _state.update(npy_path=npy_path, config=config, array=None)
+
+
+def _work(task: tuple[int, list[str]]) -> tuple[int, list[tuple[str | None, tuple | None]]]:
+    start, paths = task
+    if _state["array"] is None:  # open lazily, once per worker
+        _state["array"] = np.load(_state["npy_path"], mmap_mode="r+")
+    array, config = _state["array"], _state["config"]
+    results = []
+    for k, path in enumerate(paths):
+        try:
+            row, geom = prepare_image(path, config)
+        except DecodeError as err:
+            results.append((str(err), None))
+            continue
+        array[start + k] = row
+        results.append((None, geom))
+    array.flush()
+    return start, results

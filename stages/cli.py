@@ -1,0 +1,22 @@
+"""The ``cxr`` command: every pipeline stage plus the commands a user runs by hand."""
+
+from __future__ import annotations
+
+import typer
+
+from stages import demo, ingest, preprocess, profiles
+from stages.command import guarded
+
+app = typer.Typer(
+    help="cxr: chest X-ray classification on NIH ChestX-ray14 and data in its layout.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("demo")(guarded(demo.main))
+app.command("ingest")(guarded(ingest.main))
+app.command("preprocess")(guarded(preprocess.main))
+app.add_typer(profiles.app, name="params")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,27 @@
+"""Stage ``demo``: generate the embedded demo data set in the NIH layout under data/raw/demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cxr.atomic import write_json
+from cxr.demo.generate import DemoConfig, generate_demo
+from stages.command import run
+from stages.params import PARAMS_FILE, load_params, section
+
+OUT_DIR = Path("data/raw/demo")
+METRICS = Path("metrics/demo.json")
+
+
+def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+    """Render the synthetic phantoms, their labels, boxes and split lists."""
+    config = section(load_params(params), "demo", DemoConfig)
+    metrics = generate_demo(OUT_DIR, config)
+    write_json(METRICS, metrics)
+    typer.echo(f"demo: {metrics['images']} images of {metrics['patients']} patients in {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    run(main)

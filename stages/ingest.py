@@ -1,0 +1,37 @@
+"""Stage ``ingest``: label file, image files and patient split -> data/interim tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cxr.atomic import atomic_path, write_json
+from cxr.ingest import IngestConfig, ingest
+from stages.command import run
+from stages.params import PARAMS_FILE, load_params, section
+
+OUT_DIR = Path("data/interim")
+METRICS = Path("metrics/ingest.json")
+
+
+def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+    """Read the raw folder, split by patient, and write metadata, boxes and rejections."""
+    config = section(load_params(params), "ingest", IngestConfig)
+    result = ingest(config)
+    for name, frame in (("metadata", result.metadata), ("boxes", result.boxes)):
+        with atomic_path(OUT_DIR / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+    with atomic_path(OUT_DIR / "rejected.csv") as tmp:
+        result.rejected.to_csv(tmp, index=False)
+    write_json(METRICS, result.metrics)
+    m = result.metrics
+    sizes = ", ".join(f"{k} {v['images']}" for k, v in m["splits"].items())
+    typer.echo(
+        f"ingest: {m['images']} images of {m['patients']} patients ({sizes}); "
+        f"{m['rejected']} rejected, listed in {OUT_DIR / 'rejected.csv'}"
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,38 @@
+"""Stage ``preprocess``: decode every image once into per-split uint8 memmaps under data/processed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from cxr.atomic import atomic_path, write_json
+from cxr.ingest import IngestConfig
+from cxr.preprocess import PreprocessConfig, preprocess
+from stages.command import run
+from stages.params import PARAMS_FILE, load_params, section
+
+METADATA = Path("data/interim/metadata.parquet")
+OUT_DIR = Path("data/processed")
+METRICS = Path("metrics/preprocess.json")
+
+
+def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+    """Write <split>.npy, <split>.parquet and rejected.csv; list every rejected file."""
+    values = load_params(params)
+    raw_dir = section(values, "ingest", IngestConfig).raw_dir
+    config = section(values, "preprocess", PreprocessConfig)
+    meta = pd.read_parquet(METADATA)
+    with atomic_path(OUT_DIR) as tmp:
+        metrics = preprocess(meta, raw_dir, tmp, config)
+    write_json(METRICS, metrics)
+    typer.echo(
+        f"preprocess: {metrics['images']} images at {config.size} px "
+        f"({metrics['images_per_second']} img/s); {metrics['rejected']} rejected, "
+        f"listed in {OUT_DIR / 'rejected.csv'}"
+    )
+
+
+if __name__ == "__main__":
+    run(main)
