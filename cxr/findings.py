@@ -42,7 +42,9 @@ def canonical_finding(name: str) -> str:
     name = name.strip()
     name = _ALIASES.get(name, name)
     if name not in _INDEX:
-        raise UnknownFindingError(f"unknown finding {name!r}; expected one of {', '.join(FINDINGS)}")
+        raise UnknownFindingError(
+            f"unknown finding {name!r}; expected one of {', '.join(FINDINGS)}"
+        )
     return name
 
 
@@ -65,7 +67,9 @@ def parse_finding_labels(
                 idx = _parse_one(text)
             except UnknownFindingError as err:
                 where = row_name(i) if row_name is not None else f"row {i}"
-                raise UnknownFindingError(f"{where}: {err} in 'Finding Labels' = {text!r}") from None
+                raise UnknownFindingError(
+                    f"{where}: {err} in 'Finding Labels' = {text!r}"
+                ) from None
             cache[text] = idx
         out[i, idx] = 1
     return out

@@ -66,7 +66,9 @@ def ingest(config: IngestConfig) -> IngestResult:
     raw_dir = Path(config.raw_dir)
     if not raw_dir.is_dir():
         raise InputError(f"raw folder {raw_dir} does not exist (set ingest.raw_dir in params.yaml)")
-    label_path = _resolve(raw_dir, config.label_file) if config.label_file else find_label_file(raw_dir)
+    label_path = (
+        _resolve(raw_dir, config.label_file) if config.label_file else find_label_file(raw_dir)
+    )
     table = read_label_file(label_path)
     frame = table.frame
     labels = frame[list(FINDINGS)].to_numpy()
@@ -106,15 +108,20 @@ def ingest(config: IngestConfig) -> IngestResult:
     if missing.any() and config.missing == "error":
         names = frame.image_id[missing].tolist()
         raise MissingImagesError(
-            f"{len(names)} of {len(frame)} images in {label_path.name} have no file under {raw_dir} "
-            f"(searched images/ and images_NNN/images/), e.g. {names[:10]}; set ingest.missing: skip "
-            "to exclude them"
+            f"{len(names)} of {len(frame)} images in {label_path.name} have no file under "
+            f"{raw_dir} (searched images/ and images_NNN/images/), e.g. {names[:10]}; "
+            "set ingest.missing: skip to exclude them"
         )
-    rejected.append(_rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}"))
+    rejected.append(
+        _rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}")
+    )
     rejected.append(
         pd.DataFrame(
-            {"image_id": [d[0] for d in files.duplicates], "reason": "file name found twice",
-             "detail": [f"kept {d[1]}, ignored {d[2]}" for d in files.duplicates]}
+            {
+                "image_id": [d[0] for d in files.duplicates],
+                "reason": "file name found twice",
+                "detail": [f"kept {d[1]}, ignored {d[2]}" for d in files.duplicates],
+            }
         )
     )
 
@@ -122,7 +129,9 @@ def ingest(config: IngestConfig) -> IngestResult:
     meta = frame.loc[keep].copy()
     meta["path"] = paths[keep].astype(str)
     meta["split"] = pd.Series(split[keep], index=meta.index, dtype=str)
-    meta = meta.sort_values("image_id", kind="stable").reset_index(drop=True)[list(METADATA_COLUMNS)]
+    meta = meta.sort_values("image_id", kind="stable").reset_index(drop=True)[
+        list(METADATA_COLUMNS)
+    ]
     assert_patient_disjoint(meta.patient_id.to_numpy(), meta.split.to_numpy())
 
     boxes, box_rejects = _boxes(raw_dir, meta, set(frame.image_id))
@@ -172,7 +181,9 @@ def split_summary(meta: pd.DataFrame) -> dict:
     return out
 
 
-def _boxes(raw_dir: Path, meta: pd.DataFrame, labelled: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _boxes(
+    raw_dir: Path, meta: pd.DataFrame, labelled: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     path = find_box_file(raw_dir)
     boxes = read_box_file(path) if path is not None else empty_boxes()
     unknown = ~boxes.image_id.isin(labelled)
@@ -183,13 +194,17 @@ def _boxes(raw_dir: Path, meta: pd.DataFrame, labelled: set[str]) -> tuple[pd.Da
             _rejections(boxes.image_id[excluded], "box for an excluded image", "boxes"),
         ]
     )
-    kept = boxes[~(unknown | excluded)].merge(meta[["image_id", "split"]], on="image_id", how="left")
+    kept = boxes[~(unknown | excluded)].merge(
+        meta[["image_id", "split"]], on="image_id", how="left"
+    )
     kept = kept.sort_values(["image_id", "finding"], kind="stable").reset_index(drop=True)
     return kept, rejects
 
 
 def _rejections(image_ids: pd.Series, reason: str, detail: str) -> pd.DataFrame:
-    return pd.DataFrame({"image_id": image_ids.astype(str).to_numpy(), "reason": reason, "detail": detail})
+    return pd.DataFrame(
+        {"image_id": image_ids.astype(str).to_numpy(), "reason": reason, "detail": detail}
+    )
 
 
 def _resolve(raw_dir: Path, name: str) -> Path:

@@ -77,12 +77,16 @@ def preprocess_split(
     # Rows are written to a scratch array first: rejected rows are only known
     # after decoding, and the final array holds exactly the kept rows.
     scratch = npy_path.with_name(npy_path.name + ".partial")
-    np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, config.size, config.size)).flush()
+    np.lib.format.open_memmap(
+        scratch, mode="w+", dtype=np.uint8, shape=(n, config.size, config.size)
+    ).flush()
     geometry = np.zeros((n, len(GEOMETRY_COLUMNS)), dtype=np.float64)
     reasons: list[str | None] = [None] * n
     tasks = [(start, paths[start : start + _CHUNK]) for start in range(0, n, _CHUNK)]
     with tqdm(total=n, desc=desc, unit="img", mininterval=1.0) as bar:
-        results_iter = map_unordered(_work, tasks, config.workers, _init_worker, (str(scratch), config))
+        results_iter = map_unordered(
+            _work, tasks, config.workers, _init_worker, (str(scratch), config)
+        )
         for start, results in results_iter:
             for k, (reason, geom) in enumerate(results):
                 reasons[start + k] = reason
@@ -97,7 +101,9 @@ def preprocess_split(
         os.replace(scratch, npy_path)
     else:
         kept = np.flatnonzero(ok)
-        out = np.lib.format.open_memmap(npy_path, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:]))
+        out = np.lib.format.open_memmap(
+            npy_path, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:])
+        )
         for s in range(0, len(kept), 1024):
             out[s : s + 1024] = source[kept[s : s + 1024]]
         out.flush()

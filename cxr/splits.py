@@ -33,7 +33,9 @@ def assert_patient_disjoint(patient_ids: Sequence[int], splits: Sequence[str]) -
     if len(leaking):
         shown = ", ".join(str(p) for p in leaking[:_MAX_NAMED])
         more = f" and {len(leaking) - _MAX_NAMED} more" if len(leaking) > _MAX_NAMED else ""
-        raise SplitError(f"{len(leaking)} patients have images in more than one split: {shown}{more}")
+        raise SplitError(
+            f"{len(leaking)} patients have images in more than one split: {shown}{more}"
+        )
 
 
 def stratified_patient_split(
@@ -117,11 +119,15 @@ def official_split(
     patient_ids = np.asarray(patient_ids)
     in_both = sorted(set(train_val) & set(test))
     if in_both:
-        raise SplitError(f"{len(in_both)} images are in both split lists, e.g. {in_both[:_MAX_NAMED]}")
+        raise SplitError(
+            f"{len(in_both)} images are in both split lists, e.g. {in_both[:_MAX_NAMED]}"
+        )
     is_tv = pd.Index(image_ids).isin(list(train_val))
     is_test = pd.Index(image_ids).isin(list(test))
     try:
-        assert_patient_disjoint(patient_ids[is_tv | is_test], np.where(is_tv, "train_val", "test")[is_tv | is_test])
+        assert_patient_disjoint(
+            patient_ids[is_tv | is_test], np.where(is_tv, "train_val", "test")[is_tv | is_test]
+        )
     except SplitError as err:
         raise SplitError(f"the split lists leak patients: {err}") from None
 
@@ -129,6 +135,9 @@ def official_split(
     split[is_test] = "test"
     if is_tv.any():
         split[is_tv] = stratified_patient_split(
-            patient_ids[is_tv], labels[is_tv], {"train": 1.0 - val_fraction, "val": val_fraction}, seed
+            patient_ids[is_tv],
+            labels[is_tv],
+            {"train": 1.0 - val_fraction, "val": val_fraction},
+            seed,
         )
     return split

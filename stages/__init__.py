@@ -1,1 +1,1 @@
-"""DVC stage commands: each reads params.yaml, calls the cxr library and writes the stage's outputs."""
+"""DVC stage commands: each reads params.yaml, calls the cxr library, writes the outputs."""

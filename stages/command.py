@@ -1,4 +1,4 @@
-"""Run stage functions as commands: bad input exits 2 with its message, bugs keep their traceback."""
+"""Run stage functions as commands: bad input exits 2 with a message; bugs keep a traceback."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,7 +16,7 @@ OUT_DIR = Path("data/raw/demo")
 METRICS = Path("metrics/demo.json")
 
 
-def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Render the synthetic phantoms, their labels, boxes and split lists."""
     config = section(load_params(params), "demo", DemoConfig)
     metrics = generate_demo(OUT_DIR, config)

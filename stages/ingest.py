@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,7 +16,7 @@ OUT_DIR = Path("data/interim")
 METRICS = Path("metrics/ingest.json")
 
 
-def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Read the raw folder, split by patient, and write metadata, boxes and rejections."""
     config = section(load_params(params), "ingest", IngestConfig)
     result = ingest(config)

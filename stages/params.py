@@ -43,6 +43,16 @@ def section(params: dict[str, Any], name: str, cls: type[T]) -> T:
     return build(cls, values, name)
 
 
+def value(params: dict[str, Any], dotted: str, kind: type[T]) -> T:
+    """One key of another stage's section (``"ingest.raw_dir"``), type-checked."""
+    node: Any = params
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise ParamsError(f"params.yaml: missing key {dotted}")
+        node = node[key]
+    return _coerce(node, kind, dotted)
+
+
 def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -60,7 +70,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise ParamsError(f"params.yaml: {where} = {value!r}; expected one of {typing.get_args(hint)}")
+            raise ParamsError(
+                f"params.yaml: {where} = {value!r}; expected one of {typing.get_args(hint)}"
+            )
         return value
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(hint):
@@ -102,4 +114,3 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         items = [v if arg is Any else _coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     return value
-

@@ -1,27 +1,27 @@
-"""Stage ``preprocess``: decode every image once into per-split uint8 memmaps under data/processed."""
+"""Stage ``preprocess``: decode every image once into per-split uint8 memmaps (data/processed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json
-from cxr.ingest import IngestConfig
 from cxr.preprocess import PreprocessConfig, preprocess
 from stages.command import run
-from stages.params import PARAMS_FILE, load_params, section
+from stages.params import PARAMS_FILE, load_params, section, value
 
 METADATA = Path("data/interim/metadata.parquet")
 OUT_DIR = Path("data/processed")
 METRICS = Path("metrics/preprocess.json")
 
 
-def main(params: Path = typer.Option(PARAMS_FILE, help="params file")) -> None:
+def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Write <split>.npy, <split>.parquet and rejected.csv; list every rejected file."""
     values = load_params(params)
-    raw_dir = section(values, "ingest", IngestConfig).raw_dir
+    raw_dir = value(values, "ingest.raw_dir", str)
     config = section(values, "preprocess", PreprocessConfig)
     meta = pd.read_parquet(METADATA)
     with atomic_path(OUT_DIR) as tmp:

@@ -9,7 +9,7 @@ back. Nothing else in params.yaml is touched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from ruamel.yaml import YAML
@@ -64,8 +64,8 @@ app = typer.Typer(help="Switch params.yaml between the demo data and a real NIH 
 @app.command("nih")
 @guarded
 def nih(
-    raw_dir: Path = typer.Option(..., help="the NIH download: Data_Entry_2017_v2020.csv, images*/, lists"),
-    params: Path = typer.Option(PARAMS_FILE, help="params file to edit"),
+    raw_dir: Annotated[Path, typer.Option(help="the NIH download: label CSV, images*/, lists")],
+    params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE,
 ) -> None:
     """Point the pipeline at an NIH ChestX-ray14 download with the literature's settings."""
     if not raw_dir.is_dir():
@@ -75,7 +75,7 @@ def nih(
 
 @app.command("demo")
 @guarded
-def demo(params: Path = typer.Option(PARAMS_FILE, help="params file to edit")) -> None:
+def demo(params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE) -> None:
     """Point the pipeline back at the embedded demo data set."""
     _report(apply_profile(params, DEMO))
 

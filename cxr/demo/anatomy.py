@@ -53,7 +53,9 @@ class Lung:
 
     def field(self, u: np.ndarray, v: np.ndarray, shrink: float = 0.0) -> np.ndarray:
         """Soft mask of the lung; ``shrink`` pulls every border in by that distance."""
-        body = shapes.ellipse_field(u, v, self.cx, self.cy, self.rx - shrink, self.ry - shrink, power=2.4)
+        body = shapes.ellipse_field(
+            u, v, self.cx, self.cy, self.rx - shrink, self.ry - shrink, power=2.4
+        )
         dome = self.dome_v + self.dome_curv * (u - self.dome_u) ** 2 - shrink
         medial = self.sign * (u - 0.5) - 0.045 - shrink
         inside = np.minimum(np.minimum(body * min(self.rx, self.ry), dome - v), medial)
@@ -142,7 +144,9 @@ class Scene:
         self.u, self.v = shapes.grid(size)
         u, v = self.u, self.v
         a = anatomy
-        self.heart = shapes.ellipse(u, v, a.heart_cx(), a.heart_cy, a.heart_rx(), a.heart_ry, 0.006, a.heart_angle)
+        self.heart = shapes.ellipse(
+            u, v, a.heart_cx(), a.heart_cy, a.heart_rx(), a.heart_ry, 0.006, a.heart_angle
+        )
         self.lung = {s: a.lungs[s].field(u, v) * (1.0 - 0.85 * self.heart) for s in SIDES}
         self.opacity = np.zeros((size, size), np.float32)
         self.lucency = np.zeros((size, size), np.float32)
@@ -164,7 +168,9 @@ class Scene:
                 tissue += 0.14 * shapes.ellipse(u, v, 0.5 + sign * 0.22, 0.74, 0.15, 0.09, 0.03)
 
         rng = np.random.default_rng(a.texture_seed)
-        vessels = shapes.ridges(rng, size, 0.012) * 0.8 + 0.2 * shapes.smooth_noise(rng, size, 0.004)
+        vessels = shapes.ridges(rng, size, 0.012) * 0.8 + 0.2 * shapes.smooth_noise(
+            rng, size, 0.004
+        )
         air = np.zeros_like(u)
         markings = np.zeros_like(u)
         for s in SIDES:
@@ -172,7 +178,9 @@ class Scene:
             hilum_u, hilum_v = 0.5 + lung.sign * 0.1, lung.cy + 0.01
             near_hilum = np.exp(-np.hypot(u - hilum_u, v - hilum_v) / 0.16)
             markings += self.lung[s] * near_hilum
-            deep = np.clip(shapes.ellipse_field(u, v, lung.cx, lung.cy, lung.rx, lung.ry), 0, 1) ** 0.5
+            deep = (
+                np.clip(shapes.ellipse_field(u, v, lung.cx, lung.cy, lung.rx, lung.ry), 0, 1) ** 0.5
+            )
             air += self.lung[s] * (0.72 + 0.28 * deep) * a.air_scale[s]
             tissue += 0.22 * shapes.gaussian(u, v, hilum_u, hilum_v, 0.03, 0.05)
         air = air * (1.0 - self.fluid) + self.lucency
@@ -184,7 +192,17 @@ class Scene:
             u, v, a.lungs["L"].cx - 0.02, a.lungs["L"].dome_v + 0.05, 0.04, 0.022, 0.006
         )
         bones = self._bones() * body
-        return tissue + heart + bones + markings + self.opacity + 0.15 * self.fluid - air - trachea - bubble
+        return (
+            tissue
+            + heart
+            + bones
+            + markings
+            + self.opacity
+            + 0.15 * self.fluid
+            - air
+            - trachea
+            - bubble
+        )
 
     def _bones(self) -> np.ndarray:
         a, u, v = self.anatomy, self.u, self.v
@@ -199,7 +217,14 @@ class Scene:
         ribs = (0.13 * band * (q > -0.3) * (q < 10.3) + 0.05 * band2 * (q2 > 0) * (q2 < 6)) * cage
         ribs *= d > 0.04
         clav = sum(
-            shapes.segment(u, v, (0.5 + s * 0.05, a.clavicle_v + 0.02), (0.5 + s * 0.3, a.clavicle_v - 0.03), 0.011, 0.004)
+            shapes.segment(
+                u,
+                v,
+                (0.5 + s * 0.05, a.clavicle_v + 0.02),
+                (0.5 + s * 0.3, a.clavicle_v - 0.03),
+                0.011,
+                0.004,
+            )
             for s in (-1, 1)
         )
         vert = 0.5 + 0.5 * np.cos(2 * math.pi * v / 0.045)
@@ -207,7 +232,9 @@ class Scene:
         bones = ribs + 0.4 * clav + spine
         if a.view == "AP":  # scapulae project over the upper lung fields
             for s in (-1, 1):
-                bones += 0.12 * shapes.ellipse(u, v, 0.5 + s * 0.34, 0.3, 0.07, 0.13, 0.01, angle=s * 0.3)
+                bones += 0.12 * shapes.ellipse(
+                    u, v, 0.5 + s * 0.34, 0.3, 0.07, 0.13, 0.01, angle=s * 0.3
+                )
         return bones
 
 
@@ -252,19 +279,29 @@ class Film:
         """Warp into pose, develop the film and add noise: uint8 image."""
         size = attenuation.shape[0]
         warped = cv2.warpAffine(
-            attenuation, self.matrix(size), (size, size), flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+            attenuation,
+            self.matrix(size),
+            (size, size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
         )
         film = 1.0 - np.exp(-self.mu * np.maximum(warped, 0.0))
         film = np.clip(film, 0.0, 1.0) ** self.gamma
         film = self.contrast * (film - 0.5) + 0.5 + self.brightness
-        film += self.noise * np.sqrt(np.clip(film, 0.05, 1.0)) * rng.standard_normal(film.shape, dtype=np.float32)
+        film += (
+            self.noise
+            * np.sqrt(np.clip(film, 0.05, 1.0))
+            * rng.standard_normal(film.shape, dtype=np.float32)
+        )
         sigma = self.blur * size / 1024.0
         if sigma >= 0.3:
             film = cv2.GaussianBlur(film, (0, 0), sigmaX=sigma)
         return np.clip(np.rint(film * 255.0), 0, 255).astype(np.uint8)
 
-    def box_to_film(self, box: tuple[float, float, float, float], size: int) -> tuple[float, float, float, float]:
+    def box_to_film(
+        self, box: tuple[float, float, float, float], size: int
+    ) -> tuple[float, float, float, float]:
         """Anatomy box ``(u0, v0, u1, v1)`` to a film-pixel ``(x, y, w, h)`` around its corners."""
         u0, v0, u1, v1 = box
         corners = np.array([[u0, v0, 1], [u1, v0, 1], [u0, v1, 1], [u1, v1, 1]], dtype=np.float64)

@@ -84,7 +84,9 @@ def sample_cohort(n_images: int, seed: int) -> pd.DataFrame:
     chol = np.linalg.cholesky(correlation_matrix())
     z_patient = rng.standard_normal((n_pat, len(FINDINGS))) @ chol.T
     z_image = rng.standard_normal((n_images, len(FINDINGS))) @ chol.T
-    share = np.array([PATIENT_SHARE_CHRONIC if f in CHRONIC else PATIENT_SHARE_ACUTE for f in FINDINGS])
+    share = np.array(
+        [PATIENT_SHARE_CHRONIC if f in CHRONIC else PATIENT_SHARE_ACUTE for f in FINDINGS]
+    )
     z = np.sqrt(share) * z_patient[patient - 1] + np.sqrt(1 - share) * z_image
     threshold = norm.ppf(1 - np.array([PREVALENCE[f] for f in FINDINGS]))
     labels = (z > threshold).astype(np.uint8)

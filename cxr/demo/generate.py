@@ -48,12 +48,16 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
     """Render ``config.images`` phantoms into ``out_dir``; return the stage metrics."""
     images, size, seed = config.images, config.size, config.seed
     if images < 1 or size < 64:
-        raise ValueError(f"demo needs at least 1 image of at least 64 px (got {images} images of {size} px)")
+        raise ValueError(
+            f"demo needs at least 1 image of at least 64 px (got {images} images of {size} px)"
+        )
     t0 = time.perf_counter()
     cohort = sample_cohort(images, seed)
     labels = cohort[list(FINDINGS)].to_numpy()
     specs = [
-        ImageSpec(r.image_id, int(r.patient_id), int(r.follow_up), r.sex, r.view, tuple(map(int, y)))
+        ImageSpec(
+            r.image_id, int(r.patient_id), int(r.follow_up), r.sex, r.view, tuple(map(int, y))
+        )
         for r, y in zip(cohort.itertuples(index=False), labels, strict=True)
     ]
     with atomic_path(out_dir) as tmp:
@@ -128,7 +132,9 @@ def _write_box_file(path: Path, boxes: pd.DataFrame) -> None:
 def _write_split_lists(folder: Path, cohort: pd.DataFrame, seed: int) -> None:
     patients = np.sort(cohort.patient_id.unique())
     rng = np.random.default_rng([seed, 0x5EED])
-    test_patients = set(rng.choice(patients, max(1, round(TEST_PATIENT_SHARE * len(patients))), replace=False))
+    test_patients = set(
+        rng.choice(patients, max(1, round(TEST_PATIENT_SHARE * len(patients))), replace=False)
+    )
     is_test = cohort.patient_id.isin(test_patients)
     # NIH's lists end without a newline.
     (folder / TRAIN_VAL_LIST).write_text("\n".join(cohort.image_id[~is_test]))

@@ -26,14 +26,20 @@ class Lesion:
     draw: Callable[[Scene, np.random.Generator, str], Box]
 
 
-def _in_lung(scene: Scene, side: str, rng: np.random.Generator, zone: tuple[float, float], margin: float):
-    """A point inside the lung at relative height ``zone`` (0 apex, 1 dome), ``margin`` from its edges."""
+def _in_lung(
+    scene: Scene, side: str, rng: np.random.Generator, zone: tuple[float, float], margin: float
+):
+    """A point in the lung at relative height ``zone`` (0 apex, 1 dome), ``margin`` inside it."""
     lung = scene.anatomy.lungs[side]
     top, bottom = lung.top + margin, lung.dome_v - margin
     v = top + rng.uniform(*zone) * (bottom - top)
     half = lung.rx * np.sqrt(max(0.05, 1 - ((v - lung.cy) / lung.ry) ** 2)) - margin
     u = lung.cx + rng.uniform(-0.7, 0.7) * max(half, 0.01)
-    u = np.clip(u, 0.5 + 0.06 + margin, 1.0) if lung.sign > 0 else np.clip(u, 0.0, 0.5 - 0.06 - margin)
+    u = (
+        np.clip(u, 0.5 + 0.06 + margin, 1.0)
+        if lung.sign > 0
+        else np.clip(u, 0.0, 0.5 - 0.06 - margin)
+    )
     return float(u), float(v)
 
 
@@ -47,16 +53,14 @@ def _box_of(mask: np.ndarray, level: float = 0.5) -> Box:
 # --- each finding ----------------------------------------------------------
 
 
-def _atelectasis_prepare(a: Anatomy, rng, side):
-    a.lungs[side].dome_v -= rng.uniform(0.02, 0.035)  # volume loss lifts the hemidiaphragm
-
-
 def _atelectasis(scene: Scene, rng, side) -> Box:
     # Plate-like (discoid) atelectasis: a thin dense band in the lower zone.
     cu, cv = _in_lung(scene, side, rng, (0.6, 0.8), 0.04)
     length, thick = rng.uniform(0.13, 0.2), rng.uniform(0.018, 0.028)
     angle = rng.uniform(-0.35, 0.35)
-    band = shapes.ellipse(scene.u, scene.v, cu, cv, length / 2, thick / 2, 0.004, angle=angle, power=2.2)
+    band = shapes.ellipse(
+        scene.u, scene.v, cu, cv, length / 2, thick / 2, 0.004, angle=angle, power=2.2
+    )
     band *= np.clip(scene.lung[side] * 1.5, 0, 1)
     scene.opacity += 0.5 * band
     scene.markings_scale *= 1 - 0.5 * band
@@ -205,11 +209,6 @@ def _emphysema(scene: Scene, rng, side) -> Box:
     return _box_of(lungs, 0.5)
 
 
-def _fibrosis_prepare(a: Anatomy, rng, side):
-    for s in SIDES:
-        a.lungs[s].dome_v -= rng.uniform(0.01, 0.025)  # small, stiff lungs
-
-
 def _fibrosis(scene: Scene, rng, side) -> Box:
     # Reticular net at the bases and the periphery.
     u, v = scene.u, scene.v
@@ -248,14 +247,14 @@ def _hernia(scene: Scene, rng, side) -> Box:
     cu = 0.5 + rng.uniform(-0.01, 0.05)
     cv = a.heart_cy + rng.uniform(0.03, 0.06)
     sac = shapes.ellipse(scene.u, scene.v, cu, cv, r * 1.15, r, 0.004)
-    level = cv - r * rng.uniform(0.1, 0.4)
+    level = cv + r * rng.uniform(-0.1, 0.2)
     air = sac * shapes.ramp(level - scene.v, 0.002)
-    scene.opacity += 0.4 * sac - 0.6 * air
+    scene.opacity += 0.6 * sac - 1.0 * air
     return _box_of(sac, 0.5)
 
 
 LESIONS: dict[str, Lesion] = {
-    "Atelectasis": Lesion(_atelectasis_prepare, _atelectasis),
+    "Atelectasis": Lesion(None, _atelectasis),
     "Cardiomegaly": Lesion(_cardiomegaly_prepare, _cardiomegaly),
     "Effusion": Lesion(None, _effusion),
     "Infiltration": Lesion(None, _infiltration),
@@ -266,7 +265,7 @@ LESIONS: dict[str, Lesion] = {
     "Consolidation": Lesion(None, _consolidation),
     "Edema": Lesion(None, _edema),
     "Emphysema": Lesion(_emphysema_prepare, _emphysema),
-    "Fibrosis": Lesion(_fibrosis_prepare, _fibrosis),
+    "Fibrosis": Lesion(None, _fibrosis),
     "Pleural_Thickening": Lesion(None, _pleural_thickening),
     "Hernia": Lesion(None, _hernia),
 }

@@ -73,7 +73,9 @@ def to_gray8(image: np.ndarray) -> np.ndarray:
             image = image[:, :, 0]
         elif channels in (3, 4):
             # Alpha is ignored: NIH's 519 RGBA PNGs are opaque gray images.
-            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
+            image = cv2.cvtColor(
+                image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
+            )
         else:
             raise DecodeError(f"unsupported image with {channels} channels")
     elif image.ndim != 2:
@@ -106,7 +108,9 @@ def _dicom_gray8(data: bytes) -> np.ndarray:
     except Exception as err:  # pydicom raises many types for broken or compressed data
         raise DecodeError(f"unreadable DICOM ({type(err).__name__}: {err})") from None
     if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-        raise DecodeError(f"multi-frame DICOM ({ds.NumberOfFrames} frames); expected one radiograph")
+        raise DecodeError(
+            f"multi-frame DICOM ({ds.NumberOfFrames} frames); expected one radiograph"
+        )
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         if pixels.ndim == 3 and pixels.shape[2] == 3:

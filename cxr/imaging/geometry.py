@@ -41,7 +41,9 @@ def boxes_to_array(boxes: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
     """
     cols = ["image_id", "row", *GEOMETRY_COLUMNS]
     merged = boxes.merge(index[cols], on="image_id", how="inner")
-    frame = merged["frame"].to_numpy(dtype=np.float64) if "frame" in merged else np.zeros(len(merged))
+    frame = (
+        merged["frame"].to_numpy(dtype=np.float64) if "frame" in merged else np.zeros(len(merged))
+    )
     fx = np.where(frame > 0, merged.width / np.where(frame > 0, frame, 1), 1.0)
     fy = np.where(frame > 0, merged.height / np.where(frame > 0, frame, 1), 1.0)
     sx, sy = merged.scale_x * fx, merged.scale_y * fy

@@ -54,7 +54,9 @@ def read_box_file(path: str | Path) -> pd.DataFrame:
     header, _, body = text.partition("\n")
     fields = [f.strip() for f in header.rstrip("\r").split(",")]
     if tuple(fields[:6]) != _HEADER or any(fields[6:]):
-        raise BoxFileError(f"{path}: line 1: header {header.strip()!r} is not the NIH BBox_List header")
+        raise BoxFileError(
+            f"{path}: line 1: header {header.strip()!r} is not the NIH BBox_List header"
+        )
     if not body.strip():
         return empty_boxes()
     # Rows have six fields (NIH) or nine (re-saved with the header's trailing empties).

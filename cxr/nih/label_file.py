@@ -141,7 +141,9 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
         )
     except pd.errors.ParserError as err:
         # pandas counts lines of the body; the message keeps its wording.
-        raise LabelFileError(f"{path}: {err} (line numbers count from the line after the header)") from None
+        raise LabelFileError(
+            f"{path}: {err} (line numbers count from the line after the header)"
+        ) from None
     lines = np.arange(len(table)) + 2  # 1-based file line numbers of the data rows
     # A short row comes back with empty trailing fields: the numeric checks name it.
     if n_fields > len(NIH_HEADER):
@@ -151,7 +153,12 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
     image_id = table[0].str.strip()
     _fail_where(image_id == "", path, lines, image_id, "Image Index", image_id, "a file name")
     _fail_where(
-        image_id.str.contains(r"[/\\]", regex=True), path, lines, image_id, "Image Index", image_id,
+        image_id.str.contains(r"[/\\]", regex=True),
+        path,
+        lines,
+        image_id,
+        "Image Index",
+        image_id,
         "a bare file name without folders",
     )
     dup = image_id.duplicated(keep=False)
@@ -172,7 +179,12 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
     age_text = table[4].str.strip()
     parts = age_text.str.extract(_AGE)
     _fail_where(
-        parts[0].isna(), path, lines, image_id, "Patient Age", age_text,
+        parts[0].isna(),
+        path,
+        lines,
+        image_id,
+        "Patient Age",
+        age_text,
         "whole years such as 58, or 058Y / 011M / 005D",
     )
     age = parts[0].astype(float) * parts[1].map(_AGE_UNIT_YEARS).astype(float)
@@ -190,10 +202,18 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
             "age": age.to_numpy(dtype=np.float64),
             "sex": sex.astype(str),
             "view": view.astype(str),
-            "orig_width": _integers(table[7], path, lines, image_id, "OriginalImage Width", minimum=1),
-            "orig_height": _integers(table[8], path, lines, image_id, "OriginalImage Height", minimum=1),
-            "spacing_x": _positive_floats(table[9], path, lines, image_id, "OriginalImagePixelSpacing x"),
-            "spacing_y": _positive_floats(table[10], path, lines, image_id, "OriginalImagePixelSpacing y"),
+            "orig_width": _integers(
+                table[7], path, lines, image_id, "OriginalImage Width", minimum=1
+            ),
+            "orig_height": _integers(
+                table[8], path, lines, image_id, "OriginalImage Height", minimum=1
+            ),
+            "spacing_x": _positive_floats(
+                table[9], path, lines, image_id, "OriginalImagePixelSpacing x"
+            ),
+            "spacing_y": _positive_floats(
+                table[10], path, lines, image_id, "OriginalImagePixelSpacing y"
+            ),
         }
     )
     for j, name in enumerate(FINDINGS):
@@ -216,13 +236,16 @@ def _positive_floats(col: pd.Series, path, lines, ids, what: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
-def _fail_where(bad: pd.Series, path, lines, ids, what: str, values: pd.Series, expected: str) -> None:
+def _fail_where(
+    bad: pd.Series, path, lines, ids, what: str, values: pd.Series, expected: str
+) -> None:
     bad = np.asarray(bad, dtype=bool)
     if not bad.any():
         return
     where = np.flatnonzero(bad)
     shown = "; ".join(
-        f"line {lines[i]} (image {ids.iloc[i]!r}): {values.iloc[i]!r}" for i in where[:_MAX_REPORTED]
+        f"line {lines[i]} (image {ids.iloc[i]!r}): {values.iloc[i]!r}"
+        for i in where[:_MAX_REPORTED]
     )
     more = f" and {len(where) - _MAX_REPORTED} more" if len(where) > _MAX_REPORTED else ""
     raise LabelFileError(f"{path}: bad '{what}', expected {expected}: {shown}{more}")

@@ -1,0 +1,72 @@
+"""params.yaml reading: YAML 1.2 numbers, unknown keys, types, and the NIH profile switch."""
+
+import shutil
+
+import pytest
+
+from cxr.demo.generate import DemoConfig
+from cxr.ingest import IngestConfig
+from cxr.preprocess import PreprocessConfig
+from stages.params import ParamsError, load_params, section
+from stages.profiles import DEMO, NIH, apply_profile
+from tests.conftest import ROOT
+
+
+def test_shipped_params_build_every_section():
+    params = load_params(ROOT / "params.yaml")
+    assert section(params, "demo", DemoConfig).images > 0
+    assert section(params, "ingest", IngestConfig).raw_dir == "data/raw/demo"
+    assert section(params, "preprocess", PreprocessConfig).size == 128
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return load_params(path)
+
+
+def test_yaml_1_2_numbers_and_int_for_float(tmp_path):
+    params = _write(
+        tmp_path, "preprocess:\n  clahe_clip: 1e-05\n  size: 64\n  keep_aspect: false\n"
+    )
+    cfg = section(params, "preprocess", PreprocessConfig)
+    assert cfg.clahe_clip == 1e-05 and isinstance(cfg.clahe_clip, float)
+    params = _write(tmp_path, "preprocess:\n  clahe_clip: 2\n")
+    assert section(params, "preprocess", PreprocessConfig).clahe_clip == 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("preprocess:\n  sise: 64\n", r"unknown key\(s\) preprocess.sise"),
+        ("preprocess:\n  size: 6.5\n", "preprocess.size = 6.5; expected an integer"),
+        ("preprocess:\n  clahe: 'yes'\n", "expected true or false"),
+        (
+            "ingest:\n  split: random\n",
+            r"ingest.split = 'random'; expected one of \('patient', 'official'\)",
+        ),
+        ("ingest: [1, 2]\n", "must be a mapping"),
+    ],
+)
+def test_bad_params_are_named(tmp_path, text, message):
+    params = _write(tmp_path, text)
+    cls = PreprocessConfig if text.startswith("preprocess") else IngestConfig
+    name = text.split(":")[0]
+    with pytest.raises(ParamsError, match=message):
+        section(params, name, cls)
+
+
+def test_nih_profile_rewrites_values_and_keeps_comments(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    before = path.read_text()
+    changes = apply_profile(path, {"ingest.raw_dir": "/data/nih", **NIH})
+    assert any(c.startswith("ingest.split: 'patient' -> 'official'") for c in changes)
+    after = load_params(path)
+    assert after["ingest"]["raw_dir"] == "/data/nih" and after["preprocess"]["size"] == 224
+    assert after["ingest"]["box_frame"] == 1024
+    assert "# an NIH-layout folder" in path.read_text()
+    apply_profile(path, DEMO)
+    assert path.read_text() == before
+    with pytest.raises(ParamsError, match=r"no key 'ingest\.nope'"):
+        apply_profile(path, {"ingest.nope": 1})

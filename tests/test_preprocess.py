@@ -1,0 +1,129 @@
+"""Preprocessing real and broken files into memmaps, and mapping boxes into the arrays."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxr.imaging.geometry import boxes_to_array
+from cxr.imaging.resize import fit_square
+from cxr.ingest import IngestConfig, ingest
+from cxr.preprocess import PreprocessConfig, preprocess, preprocess_split
+
+
+@pytest.fixture(scope="module")
+def sample_with_bad_files(nih_dir, tmp_path_factory):
+    """The real NIH sample plus a truncated PNG, a zero-byte file and a text file named .png."""
+    raw = tmp_path_factory.mktemp("raw")
+    shutil.copytree(nih_dir / "sample" / "images", raw / "images")
+    good = sorted((raw / "images").glob("*.png"))
+    bad = {
+        good[0].name: "truncated PNG",
+        good[1].name: "empty file",
+        good[2].name: "not a PNG, JPEG or DICOM file",
+    }
+    data = good[0].read_bytes()
+    good[0].chmod(0o644), good[1].chmod(0o644), good[2].chmod(0o644)
+    good[0].write_bytes(data[: len(data) // 3])
+    good[1].write_bytes(b"")
+    good[2].write_text("Image Index,Finding Labels\n")
+    config = IngestConfig(
+        raw_dir=str(raw),
+        label_file=str(nih_dir / "Data_Entry_2017_v2020.csv.gz"),
+        split="official",
+        train_val_list=str(nih_dir / "train_val_list.txt"),
+        test_list=str(nih_dir / "test_list.txt"),
+    )
+    return raw, ingest(config).metadata, bad
+
+
+def test_sample_preprocesses_and_bad_files_are_listed(sample_with_bad_files, tmp_path):
+    raw, meta, bad = sample_with_bad_files
+    metrics = preprocess(meta, raw, tmp_path, PreprocessConfig(size=64, workers=1))
+    rejected = pd.read_csv(tmp_path / "rejected.csv")
+    kinds = rejected.reason.str.extract(r"^([^(]*)")[0].str.strip()
+    assert dict(zip(rejected.image_id, kinds, strict=True)) == bad
+    assert metrics["rejected"] == 3 and metrics["images"] == 77 - 3
+    total = 0
+    for split in ("train", "val", "test"):
+        array = np.load(tmp_path / f"{split}.npy", mmap_mode="r")
+        index = pd.read_parquet(tmp_path / f"{split}.parquet")
+        assert array.dtype == np.uint8 and array.shape == (len(index), 64, 64)
+        assert (index.row == np.arange(len(index))).all()
+        assert (index.split == split).all() and not set(index.image_id) & set(bad)
+        # Row i of the array is the image named in row i of the index.
+        for i in range(0, len(index), 7):
+            raw_gray = cv2.imread(str(raw / index.path[i]), cv2.IMREAD_GRAYSCALE)
+            assert (index.width[i], index.height[i]) == raw_gray.shape[::-1]
+            expected = cv2.resize(raw_gray, (64, 64), interpolation=cv2.INTER_AREA)
+            expected = cv2.createCLAHE(2.0, (8, 8)).apply(expected)
+            assert np.abs(array[i].astype(int) - expected).mean() < 2.0
+        total += len(index)
+    assert total == 74
+
+
+def test_workers_do_not_change_the_bytes(sample_with_bad_files, tmp_path):
+    raw, meta, _ = sample_with_bad_files
+    part = meta[meta.split == "train"].reset_index(drop=True)
+    one = preprocess_split(part, raw, tmp_path / "one.npy", PreprocessConfig(size=48, workers=1))
+    two = preprocess_split(part, raw, tmp_path / "two.npy", PreprocessConfig(size=48, workers=2))
+    assert (tmp_path / "one.npy").read_bytes() == (tmp_path / "two.npy").read_bytes()
+    pd.testing.assert_frame_equal(one.index, two.index)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def _boxed_image(w, h, box):
+    """A black image with a white rectangle exactly on ``box`` (x, y, w, h in pixels)."""
+    img = np.zeros((h, w), np.uint8)
+    x, y, bw, bh = box
+    img[y : y + bh, x : x + bw] = 255
+    return img
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "keep_aspect"), [(400, 400, True), (600, 300, True), (300, 500, False)]
+)
+def test_box_maps_to_the_right_array_pixels(w, h, keep_aspect):
+    box = (100, 60, 80, 120)
+    array, geom = fit_square(_boxed_image(w, h, box), 100, keep_aspect)
+    index = pd.DataFrame({"image_id": ["a"], "row": [0], **{k: [v] for k, v in vars(geom).items()}})
+    boxes = pd.DataFrame(
+        {
+            "image_id": ["a"],
+            "finding": ["Mass"],
+            "x": [box[0]],
+            "y": [box[1]],
+            "w": [box[2]],
+            "h": [box[3]],
+        }
+    )
+    m = boxes_to_array(boxes, index).iloc[0]
+    x0, y0, x1, y1 = (round(m[k]) for k in ("x0", "y0", "x1", "y1"))
+    assert array[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].min() >= 200  # inside: white
+    outside = array.copy()
+    outside[max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = 0
+    assert outside.max() <= 30  # everything else: black
+
+
+def test_box_in_a_1024_frame_maps_onto_a_shrunk_copy():
+    # NIH's boxes are in the 1024-px grid even when the file was shrunk to 256.
+    box1024 = (400, 200, 160, 320)
+    img = _boxed_image(256, 256, tuple(v // 4 for v in box1024))
+    array, geom = fit_square(img, 128)
+    index = pd.DataFrame({"image_id": ["a"], "row": [0], **{k: [v] for k, v in vars(geom).items()}})
+    boxes = pd.DataFrame(
+        {
+            "image_id": ["a"],
+            "finding": ["Mass"],
+            "x": [400.0],
+            "y": [200.0],
+            "w": [160.0],
+            "h": [320.0],
+            "frame": [1024],
+        }
+    )
+    m = boxes_to_array(boxes, index).iloc[0]
+    assert (m.x0, m.y0, m.x1, m.y1) == pytest.approx((50, 25, 70, 65))
+    assert array[26:64, 51:69].min() >= 200

@@ -1,0 +1,70 @@
+"""Repository contracts: dvc.yaml declares what each stage imports; README and CI agree."""
+
+import ast
+import re
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from tests.conftest import ROOT
+
+
+def _module_file(name: str) -> Path | None:
+    path = ROOT / Path(*name.split("."))
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return None
+
+
+def _project_imports(module: str) -> set[Path]:
+    """Every file of cxr/ and stages/ that ``module`` imports, transitively."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        path = _module_file(todo.pop())
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name.split(".")[0] in ("cxr", "stages"):
+                    todo.append(name)
+                    parts = name.split(".")  # parent packages run their __init__ too
+                    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+    return seen
+
+
+def _holds_no_code(path: Path) -> bool:
+    """A package marker with only a docstring and constants (e.g. ``__version__``)."""
+    body = ast.parse(path.read_text()).body
+    return path.name == "__init__.py" and all(
+        isinstance(n, ast.Expr | ast.Assign) and isinstance(n.value, ast.Constant) for n in body
+    )
+
+
+def test_every_stage_declares_the_code_it_imports():
+    dvc = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
+    missing = []
+    for name, stage in dvc["stages"].items():
+        module = re.fullmatch(r"python -m ([\w.]+)", stage["cmd"]).group(1)
+        deps = [ROOT / d for d in stage["deps"] if not d.startswith("$")]
+        for path in _project_imports(module):
+            if not _holds_no_code(path) and not any(path == d or d in path.parents for d in deps):
+                missing.append(f"{name}: {path.relative_to(ROOT)}")
+    assert not missing, f"imported but not declared as deps in dvc.yaml: {missing}"
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start.*?```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2
+    assert "dvc repro" in commands[0] and "pytest" in commands[1]
+    assert commands[1].strip() in (ROOT / ".ci" / "run").read_text()
