@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stages import demo, ingest, preprocess, profiles
+from stages import demo, evaluate, explain, ingest, preprocess, profiles, train
 from stages.command import guarded
 
 app = typer.Typer(
@@ -16,6 +16,9 @@ app = typer.Typer(
 app.command("demo")(guarded(demo.main))
 app.command("ingest")(guarded(ingest.main))
 app.command("preprocess")(guarded(preprocess.main))
+app.command("train")(guarded(train.main))
+app.command("evaluate")(guarded(evaluate.main))
+app.command("explain")(guarded(explain.main))
 app.add_typer(profiles.app, name="params")
 
 if __name__ == "__main__":

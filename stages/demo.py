@@ -9,11 +9,12 @@ import typer
 
 from cxr.atomic import write_json
 from cxr.demo.generate import DemoConfig, generate_demo
+from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
 
-OUT_DIR = Path("data/raw/demo")
-METRICS = Path("metrics/demo.json")
+OUT_DIR = paths.DEMO_DIR
+METRICS = paths.metrics_file("demo")
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:

@@ -9,11 +9,12 @@ import typer
 
 from cxr.atomic import atomic_path, write_json
 from cxr.ingest import IngestConfig, ingest
+from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
 
-OUT_DIR = Path("data/interim")
-METRICS = Path("metrics/ingest.json")
+OUT_DIR = paths.INTERIM
+METRICS = paths.metrics_file("ingest")
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:

@@ -10,12 +10,13 @@ import typer
 
 from cxr.atomic import atomic_path, write_json
 from cxr.preprocess import PreprocessConfig, preprocess
+from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section, value
 
-METADATA = Path("data/interim/metadata.parquet")
-OUT_DIR = Path("data/processed")
-METRICS = Path("metrics/preprocess.json")
+METADATA = paths.METADATA
+OUT_DIR = paths.PROCESSED
+METRICS = paths.metrics_file("preprocess")
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:

@@ -5,8 +5,12 @@ import shutil
 import pytest
 
 from cxr.demo.generate import DemoConfig
+from cxr.evaluation.evaluate import EvaluateConfig
+from cxr.explain.explain import ExplainConfig
 from cxr.ingest import IngestConfig
+from cxr.models.registry import ModelConfig
 from cxr.preprocess import PreprocessConfig
+from cxr.training.loop import TrainConfig
 from stages.params import ParamsError, load_params, section
 from stages.profiles import DEMO, NIH, apply_profile
 from tests.conftest import ROOT
@@ -16,13 +20,28 @@ def test_shipped_params_build_every_section():
     params = load_params(ROOT / "params.yaml")
     assert section(params, "demo", DemoConfig).images > 0
     assert section(params, "ingest", IngestConfig).raw_dir == "data/raw/demo"
-    assert section(params, "preprocess", PreprocessConfig).size == 128
+    assert section(params, "preprocess", PreprocessConfig).size == 64
+    assert section(params, "model", ModelConfig).arch == "densenet121"
+    train = section(params, "train", TrainConfig)
+    assert train.augment.hflip == 0.0  # chest anatomy is not symmetric
+    assert section(params, "evaluate", EvaluateConfig).threshold_policy == "max_f1"
+    assert section(params, "explain", ExplainConfig).tolerance == pytest.approx(15 / 224, abs=1e-3)
 
 
 def _write(tmp_path, text):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     return load_params(path)
+
+
+def test_nested_section_and_dvc_set_values(tmp_path):
+    # What `dvc exp run -S train.lr=1e-5 -S train.augment.rotation_deg=0` writes.
+    params = _write(tmp_path, "train:\n  lr: 1e-05\n  augment:\n    rotation_deg: 0\n")
+    train = section(params, "train", TrainConfig)
+    assert train.lr == 1e-05 and train.augment.rotation_deg == 0.0
+    assert train.augment.crop_ratio == 1.1  # unset keys keep their defaults
+    with pytest.raises(ParamsError, match=r"unknown key\(s\) train.augment.rotate"):
+        section(_write(tmp_path, "train:\n  augment:\n    rotate: 3\n"), "train", TrainConfig)
 
 
 def test_yaml_1_2_numbers_and_int_for_float(tmp_path):

@@ -2,12 +2,14 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cxr.findings import FINDINGS
 from stages.cli import app
 from tests.conftest import ROOT
 
@@ -43,6 +45,53 @@ def test_demo_ingest_preprocess(workdir):
         assert index.image_id.tolist() == meta.image_id[meta.split == split].tolist()
     # Nothing half-written is left beside the outputs.
     assert not [p for p in workdir.rglob(".*tmp-*")]
+
+
+FULL = """
+demo: {images: 160, size: 64, seed: 2, workers: 1}
+ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
+preprocess: {size: 32, workers: 1}
+model: {weights: none}
+train: {epochs: 1, batch_size: 16}
+evaluate: {}
+explain: {gallery_per_kind: 2}
+"""
+
+
+def test_tiny_pipeline_through_explain(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text(FULL)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for stage in ("demo", "ingest", "preprocess", "train", "evaluate", "explain"):
+        result = runner.invoke(app, [stage])
+        assert result.exit_code == 0, f"{stage}: {result.output}"
+    train = json.loads(Path("metrics/train.json").read_text())
+    assert train["weights"] == "none" and train["epochs_run"] == 1 and train["image_size"] == 32
+    assert Path("data/model/best.pt").is_file() and Path("data/model/last.pt").is_file()
+    assert list(Path("plots/train/plots/metrics/val").glob("mean_auroc.tsv"))
+    evaluation = json.loads(Path("metrics/eval.json").read_text())
+    assert set(evaluation["test"]["auroc"]) == set(FINDINGS)
+    assert evaluation["threshold_policy"] == "max_f1"
+    thresholds = json.loads(Path("data/model/thresholds.json").read_text())
+    assert thresholds["chosen_on"] == "val" and len(thresholds["thresholds"]) == 14
+    test_pred = pd.read_parquet("data/predictions/test.parquet")
+    assert len(test_pred) == evaluation["test"]["images"]
+    assert (
+        (
+            (test_pred[[f"p_{n}" for n in FINDINGS]] >= 0)
+            & (test_pred[[f"p_{n}" for n in FINDINGS]] <= 1)
+        )
+        .all()
+        .all()
+    )
+    roc = pd.read_csv("plots/eval/roc.csv")
+    assert roc.columns[0] == "fpr" and len(roc.columns) > 1
+    assert "| finding | threshold |" in Path("reports/test_confusion.md").read_text()
+    explain = json.loads(Path("metrics/explain.json").read_text())
+    assert explain["cases"] > 0 and 0 <= explain["mean_pointing"] <= 1
+    page = Path("plots/explain/index.html").read_text()
+    assert all(f"{n}.jpg" in page for n in FINDINGS)
+    assert all(Path(f"plots/explain/{n}.jpg").stat().st_size > 1000 for n in FINDINGS)
 
 
 def test_bad_input_exits_2_with_a_message(workdir):

@@ -29,18 +29,22 @@ class Lesion:
 def _in_lung(
     scene: Scene, side: str, rng: np.random.Generator, zone: tuple[float, float], margin: float
 ):
-    """A point in the lung at relative height ``zone`` (0 apex, 1 dome), ``margin`` inside it."""
+    """A point in the lung at relative height ``zone`` (0 apex, 1 dome), ``margin`` inside it,
+    where the lung is visible (not behind the heart): a finding must be seen to be learned."""
     lung = scene.anatomy.lungs[side]
     top, bottom = lung.top + margin, lung.dome_v - margin
-    v = top + rng.uniform(*zone) * (bottom - top)
-    half = lung.rx * np.sqrt(max(0.05, 1 - ((v - lung.cy) / lung.ry) ** 2)) - margin
-    u = lung.cx + rng.uniform(-0.7, 0.7) * max(half, 0.01)
-    u = (
-        np.clip(u, 0.5 + 0.06 + margin, 1.0)
-        if lung.sign > 0
-        else np.clip(u, 0.0, 0.5 - 0.06 - margin)
-    )
-    return float(u), float(v)
+    for _ in range(30):
+        v = top + rng.uniform(*zone) * (bottom - top)
+        half = lung.rx * np.sqrt(max(0.05, 1 - ((v - lung.cy) / lung.ry) ** 2)) - margin
+        u = lung.cx + rng.uniform(-0.7, 0.7) * max(half, 0.01)
+        u = float(
+            np.clip(u, 0.56 + margin, 1.0) if lung.sign > 0 else np.clip(u, 0.0, 0.44 - margin)
+        )
+        iy = min(int(v * scene.size), scene.size - 1)
+        ix = min(int(u * scene.size), scene.size - 1)
+        if scene.lung[side][iy, ix] > 0.8:
+            break
+    return u, float(v)
 
 
 def _box_of(mask: np.ndarray, level: float = 0.5) -> Box:
@@ -56,13 +60,13 @@ def _box_of(mask: np.ndarray, level: float = 0.5) -> Box:
 def _atelectasis(scene: Scene, rng, side) -> Box:
     # Plate-like (discoid) atelectasis: a thin dense band in the lower zone.
     cu, cv = _in_lung(scene, side, rng, (0.6, 0.8), 0.04)
-    length, thick = rng.uniform(0.13, 0.2), rng.uniform(0.018, 0.028)
+    length, thick = rng.uniform(0.14, 0.2), rng.uniform(0.025, 0.04)
     angle = rng.uniform(-0.35, 0.35)
     band = shapes.ellipse(
         scene.u, scene.v, cu, cv, length / 2, thick / 2, 0.004, angle=angle, power=2.2
     )
     band *= np.clip(scene.lung[side] * 1.5, 0, 1)
-    scene.opacity += 0.5 * band
+    scene.opacity += 0.55 * band
     scene.markings_scale *= 1 - 0.5 * band
     return _box_of(band, 0.3)
 
@@ -77,13 +81,18 @@ def _cardiomegaly(scene: Scene, rng, side) -> Box:
 
 def _effusion(scene: Scene, rng, side) -> Box:
     # Fluid in the costophrenic recess: it blunts the angle and climbs the
-    # chest wall in a meniscus, concave upward.
+    # chest wall in a meniscus, concave upward. Never a sliver: at least 1.5%
+    # of the image, the smallest effusion a reader would call.
     lung = scene.anatomy.lungs[side]
     u, v = scene.u, scene.v
-    height = rng.uniform(0.1, 0.18)
     lateral = np.clip((lung.sign * (u - 0.5) - 0.05) / (abs(lung.outer_u - 0.5) - 0.05), 0, 1)
-    surface = lung.costophrenic_v() - height * (0.35 + 0.65 * lateral**2.5)
-    fluid = shapes.ramp(v - surface, 0.008) * np.clip(lung.field(u, v) * 1.3, 0, 1)
+    height = rng.uniform(0.1, 0.18)
+    for _ in range(6):
+        surface = lung.costophrenic_v() - height * (0.35 + 0.65 * lateral**2.5)
+        fluid = shapes.ramp(v - surface, 0.008) * np.clip(lung.field(u, v) * 1.3, 0, 1)
+        if fluid.mean() >= 0.015:
+            break
+        height *= 1.3
     scene.fluid = np.maximum(scene.fluid, fluid)
     return _box_of(fluid, 0.5)
 
@@ -224,19 +233,28 @@ def _fibrosis(scene: Scene, rng, side) -> Box:
 
 
 def _pleural_thickening(scene: Scene, rng, side) -> Box:
-    # A dense band lining the chest wall, or an apical cap.
+    # Pleural plaques: a lobulated soft-tissue band lining the lateral chest wall
+    # (or the apex) with calcified, denser-than-bone foci.
     lung = scene.anatomy.lungs[side]
     u, v = scene.u, scene.v
-    thick = rng.uniform(0.015, 0.025)
+    thick = rng.uniform(0.03, 0.045) * (
+        1 + 0.45 * np.sin(v * rng.uniform(40, 70) + rng.uniform(0, 6.3))
+    )
     shell = np.clip(lung.field(u, v) - lung.field(u, v, shrink=thick), 0, 1)
     if rng.random() < 0.7:
         v0 = lung.cy + rng.uniform(-0.15, 0.05)
-        span = shapes.ramp(v - v0, 0.01) * shapes.ramp(v0 + rng.uniform(0.12, 0.22) - v, 0.01)
+        v1 = v0 + rng.uniform(0.16, 0.26)
+        span = shapes.ramp(v - v0, 0.01) * shapes.ramp(v1 - v, 0.01)
         span *= shapes.ramp(lung.sign * (u - lung.cx), 0.01)  # lateral wall only
     else:
-        span = shapes.ramp(lung.top + 0.08 - v, 0.01)
+        span = shapes.ramp(lung.top + 0.09 - v, 0.01)
     band = shell * span
-    scene.opacity += 0.6 * band
+    calcified = np.zeros_like(u)
+    ys, xs = np.nonzero(band > 0.6)
+    for i in rng.choice(len(ys), size=min(len(ys), int(rng.integers(2, 4))), replace=False):
+        cu, cv = (xs[i] + 0.5) / scene.size, (ys[i] + 0.5) / scene.size
+        calcified += shapes.ellipse(u, v, cu, cv, 0.012, 0.022, 0.003)
+    scene.opacity += 0.6 * band + 0.6 * np.clip(calcified, 0, 1) * shapes.ramp(band - 0.2, 0.05)
     return _box_of(band, 0.35)
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: probabilities, per-class metrics, thresholds chosen on validation, curves."""

@@ -1,0 +1,132 @@
+"""Per-class metrics of multi-label probabilities, as the field reports them (scikit-learn).
+
+A class whose labels are all 0 or all 1 in a split has no AUROC: it is NaN
+with a warning naming the class, and means skip it (and say how many they
+averaged), rather than a crash or a silent NaN mean.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+#: FPR and recall grids of the curve tables that DVC plots draw.
+CURVE_GRID = np.round(np.linspace(0.0, 1.0, 101), 4)
+
+
+def _both_labels(y: np.ndarray) -> bool:
+    return 0 < y.sum() < len(y)
+
+
+def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``metric(y_k, p_k)`` for every class k; NaN (with a warning) where undefined."""
+    out = np.full(y.shape[1], np.nan)
+    for k in range(y.shape[1]):
+        if _both_labels(y[:, k]):
+            out[k] = metric(y[:, k], p[:, k])
+        else:
+            warnings.warn(
+                f"{names[k]}: only one label value in this split; no {metric.__name__}",
+                stacklevel=2,
+            )
+    return out
+
+
+def auroc(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    return per_class(roc_auc_score, y, p, names)
+
+
+def auprc(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    return per_class(average_precision_score, y, p, names)
+
+
+def nan_mean(values: np.ndarray) -> float:
+    """Mean of the defined values (NaN if none)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def choose_threshold(
+    y: np.ndarray, p: np.ndarray, policy: str, target_sensitivity: float = 0.9
+) -> float:
+    """A decision threshold for one class from *validation* labels and probabilities.
+
+    ``max_f1``: the threshold maximising F1; ``youden``: maximising
+    sensitivity + specificity - 1; ``sensitivity``: the highest threshold whose
+    sensitivity reaches ``target_sensitivity``. Without both label values: 0.5.
+    """
+    if not _both_labels(y):
+        return 0.5
+    if policy == "max_f1":
+        precision, recall, thresholds = precision_recall_curve(y, p)
+        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+        return float(thresholds[int(np.argmax(f1[:-1]))])
+    fpr, tpr, thresholds = roc_curve(y, p)
+    finite = np.isfinite(thresholds)
+    fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
+    if policy == "youden":
+        return float(thresholds[int(np.argmax(tpr - fpr))])
+    if policy == "sensitivity":
+        ok = np.flatnonzero(tpr >= target_sensitivity)
+        return float(thresholds[ok[0]]) if len(ok) else float(thresholds[-1])
+    raise ValueError(f"unknown threshold policy {policy!r}: use max_f1, youden or sensitivity")
+
+
+def confusion_table(
+    y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, names: Sequence[str]
+) -> pd.DataFrame:
+    """Counts and rates per class at the given thresholds (predicted positive: p >= threshold)."""
+    pred = p >= thresholds[None, :]
+    yb = y.astype(bool)
+    tp = (pred & yb).sum(0)
+    fp = (pred & ~yb).sum(0)
+    fn = (~pred & yb).sum(0)
+    tn = (~pred & ~yb).sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = pd.DataFrame(
+            {
+                "finding": list(names),
+                "threshold": thresholds,
+                "positives": yb.sum(0),
+                "TP": tp,
+                "FP": fp,
+                "FN": fn,
+                "TN": tn,
+                "sensitivity": tp / (tp + fn),
+                "specificity": tn / (tn + fp),
+                "PPV": tp / (tp + fp),
+                "F1": 2 * tp / (2 * tp + fp + fn),
+            }
+        )
+    return table
+
+
+def roc_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    """TPR of every class interpolated on :data:`CURVE_GRID` FPRs: one column per class."""
+    out = {"fpr": CURVE_GRID}
+    for k, name in enumerate(names):
+        if _both_labels(y[:, k]):
+            fpr, tpr, _ = roc_curve(y[:, k], p[:, k])
+            out[name] = np.round(np.interp(CURVE_GRID, fpr, tpr), 5)
+    return pd.DataFrame(out)
+
+
+def pr_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    """Interpolated precision (best precision at recall >= r) on :data:`CURVE_GRID` recalls."""
+    out = {"recall": CURVE_GRID}
+    for k, name in enumerate(names):
+        if _both_labels(y[:, k]):
+            precision, recall, _ = precision_recall_curve(y[:, k], p[:, k])
+            best = np.maximum.accumulate(precision[::-1])[::-1]  # recall decreasing in the arrays
+            order = np.argsort(recall, kind="stable")
+            out[name] = np.round(np.interp(CURVE_GRID, recall[order], best[order]), 5)
+    return pd.DataFrame(out)

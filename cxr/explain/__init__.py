@@ -1,0 +1,1 @@
+"""Explanations: GradCAM maps, the pointing game against true boxes, galleries."""

@@ -1,0 +1,1 @@
+"""Classifier architectures: one module per idea, built by name from a :class:`ModelConfig`."""

@@ -1,0 +1,106 @@
+"""Build a classifier by name from its config, and initialise it from pretrained weights.
+
+``weights``: ``auto`` uses torchvision's ImageNet weights when they can be
+obtained (from the torch hub cache or the internet) and otherwise starts from
+random initialisation with a warning; ``imagenet`` requires them; ``none``
+starts from random; any other value is a path to a torchvision-format
+DenseNet121 state dict or a cxr checkpoint. What was actually used is returned
+and recorded in ``metrics/train.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cxr.errors import InputError
+from cxr.models.densenet import DenseNet121Classifier
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ``model`` section of params.yaml."""
+
+    arch: str = "densenet121"
+    weights: str = "auto"  # auto | imagenet | none | <path>
+    dropout: float = 0.2
+    output_stride: int = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
+
+
+ARCHS = {"densenet121": DenseNet121Classifier}
+
+
+def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
+    """A randomly initialised model of ``config.arch``."""
+    if config.arch not in ARCHS:
+        raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
+    return ARCHS[config.arch](
+        num_classes=num_classes, dropout=config.dropout, output_stride=config.output_stride
+    )
+
+
+def initialise(model: nn.Module, weights: str) -> str:
+    """Load pretrained backbone weights per ``weights``; return a description of what was used."""
+    if weights == "none":
+        return "none"
+    if weights in ("auto", "imagenet"):
+        try:
+            state = _imagenet_densenet121()
+        except Exception as err:  # offline, blocked, corrupt download: say why
+            if weights == "imagenet":
+                raise InputError(
+                    f"model.weights = imagenet, but torchvision's ImageNet weights could not be "
+                    f"obtained ({type(err).__name__}: {err}); put densenet121-a639ec97.pth in "
+                    "the torch hub cache, or use model.weights: none or a file path"
+                ) from None
+            warnings.warn(
+                f"ImageNet weights unavailable ({type(err).__name__}); training from random "
+                "initialisation (model.weights: auto)",
+                stacklevel=2,
+            )
+            return "none (ImageNet weights unavailable)"
+        _load_backbone(model, state, "ImageNet")
+        return "imagenet"
+    path = Path(weights)
+    if not path.is_file():
+        raise InputError(f"model.weights = {weights!r}: no such file (or use auto, imagenet, none)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model_state" in state:  # a cxr checkpoint
+        state = state["model_state"]
+    _load_backbone(model, state, str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"file {path.name} sha256:{digest}"
+
+
+def _imagenet_densenet121() -> dict[str, torch.Tensor]:
+    import torchvision
+
+    # Building through torchvision applies its renaming of the old checkpoint keys.
+    weights = torchvision.models.DenseNet121_Weights.IMAGENET1K_V1
+    return torchvision.models.densenet121(weights=weights).state_dict()
+
+
+def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    own = model.state_dict()
+    prefixes = getattr(model, "pretrained_prefixes", ("features.",))
+    picked = {k: v for k, v in state.items() if k.startswith(prefixes) and k in own}
+    wanted = [k for k in own if k.startswith(prefixes)]
+    missing = [k for k in wanted if k not in picked]
+    if missing:
+        raise InputError(
+            f"{source}: weights lack {len(missing)} backbone tensors, e.g. {missing[:3]}"
+        )
+    bad = [k for k, v in picked.items() if v.shape != own[k].shape]
+    if bad:
+        raise InputError(f"{source}: shape mismatch for {bad[:3]}")
+    model.load_state_dict(picked, strict=False)
+    model.pretrained = True
+
+
+def is_pretrained(model: nn.Module) -> bool:
+    return bool(getattr(model, "pretrained", False))

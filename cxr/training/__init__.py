@@ -1,0 +1,1 @@
+"""Training: loss, on-device augmentation, memmap batches, optimiser groups, the loop."""

@@ -1,0 +1,61 @@
+"""Batch augmentation on the device: random resized crop, rotation, brightness/contrast, flip.
+
+One ``affine_grid`` / ``grid_sample`` per batch does crop, rotation and flip
+together, so augmentation costs the GPU almost nothing and the loader only
+copies uint8 rows. Random draws come from an explicit generator, so a resumed
+run repeats them exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """The ``train.augment`` knobs; all off gives the identity."""
+
+    crop_scale_min: float = 0.8  # random resized crop: area share kept, min..1
+    crop_ratio: float = 1.1  # max aspect-ratio change of the crop (and its inverse)
+    rotation_deg: float = 7.0
+    brightness: float = 0.1  # additive, +- this on [0, 1] images
+    contrast: float = 0.1  # multiplicative about the mean, 1 +- this
+    hflip: float = 0.0  # probability; off by default: chest anatomy is not symmetric
+
+
+def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Augment a float batch ``[B, 1, H, W]`` in [0, 1]; returns the same shape, clipped."""
+    b, device = x.shape[0], x.device
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return (
+            torch.rand(b, generator=generator, device=generator.device).to(device) * (hi - lo) + lo
+        )
+
+    scale = uniform(config.crop_scale_min, 1.0)
+    log_ratio = uniform(-math.log(config.crop_ratio), math.log(config.crop_ratio))
+    ratio = torch.exp(log_ratio)
+    sx = torch.sqrt(scale * ratio).clamp(max=1.0)  # crop width as a share of the image
+    sy = torch.sqrt(scale / ratio).clamp(max=1.0)
+    tx = uniform(-1.0, 1.0) * (1 - sx)  # crop centre, in [-1, 1] grid units
+    ty = uniform(-1.0, 1.0) * (1 - sy)
+    angle = uniform(-config.rotation_deg, config.rotation_deg) * (math.pi / 180.0)
+    flip = torch.where(uniform(0.0, 1.0) < config.hflip, -1.0, 1.0)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack(
+        [
+            torch.stack([cos * sx * flip, -sin * sy, tx], dim=1),
+            torch.stack([sin * sx * flip, cos * sy, ty], dim=1),
+        ],
+        dim=1,
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    gain = uniform(1 - config.contrast, 1 + config.contrast).view(b, 1, 1, 1).to(x.dtype)
+    shift = uniform(-config.brightness, config.brightness).view(b, 1, 1, 1).to(x.dtype)
+    return ((out - mean) * gain + mean + shift).clamp(0.0, 1.0)

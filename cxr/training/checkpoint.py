@@ -1,0 +1,69 @@
+"""Checkpoints: plain tensors and built-in types only, so they load with ``weights_only=True``.
+
+``best.pt`` holds what rebuilds the model and its preprocessing (configs as
+dicts, class names, weights); ``last.pt`` adds optimiser, schedule, scaler,
+RNG and early-stopping state, the history and the best weights, to resume at
+the next epoch.
+Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cxr.atomic import atomic_path
+from cxr.models.registry import ModelConfig, build_model
+
+FORMAT = 1
+
+
+def save(path: str | Path, payload: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **payload}, tmp)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: unknown checkpoint format {payload.get('format')!r}")
+    return payload
+
+
+def model_payload(model: nn.Module, model_config: ModelConfig, **info: Any) -> dict[str, Any]:
+    """What ``best.pt`` holds: enough to rebuild the model and its preprocessing."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"model_config": dataclasses.asdict(model_config), "model_state": state, **info}
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from ``best.pt`` in eval mode; return it and the checkpoint's info."""
+    payload = load(path)
+    config = ModelConfig(**payload["model_config"])
+    model = build_model(config, num_classes=len(payload["classes"]))
+    model.load_state_dict(payload["model_state"])
+    model.eval()
+    info = {k: v for k, v in payload.items() if k != "model_state"}
+    return model, info
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch's CPU and CUDA generator states (dropout and anything else drawing from them).
+
+    The loop also reseeds them per epoch; these states make a resumed run exact
+    even for draws a future change might add between epochs.
+    """
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,96 @@
+"""Batches of uint8 rows from a preprocessed split's memmap, never a PNG.
+
+The sampler hands whole batches of row indices to the dataset, which reads
+them (sorted, so the memmap reads mostly forward) in one fancy-index and
+returns uint8; conversion to float and augmentation happen on the device. The
+memmap is opened lazily in each worker process, read-only (DVC's cache links
+make the files read-only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cxr.findings import FINDINGS
+
+
+class SplitArrays(Dataset):
+    """One split: ``<split>.npy`` rows and the 14 labels of ``<split>.parquet``."""
+
+    def __init__(self, processed_dir: str | Path, split: str) -> None:
+        self.path = Path(processed_dir) / f"{split}.npy"
+        self.index = pd.read_parquet(Path(processed_dir) / f"{split}.parquet")
+        self.labels = np.array(self.index[list(FINDINGS)], dtype=np.float32)  # a writable copy
+        self._array: np.ndarray | None = None
+        shape = np.load(self.path, mmap_mode="r").shape
+        if shape[0] != len(self.index):
+            raise ValueError(f"{self.path} has {shape[0]} rows but its index {len(self.index)}")
+        self.image_size = shape[1]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r")
+        return self._array
+
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = np.asarray(rows)
+        order = np.argsort(rows)
+        images = np.empty((len(rows), 1, self.image_size, self.image_size), dtype=np.uint8)
+        images[order, 0] = self.array[rows[order]]
+        return torch.from_numpy(images), torch.from_numpy(self.labels[rows]), torch.from_numpy(rows)
+
+    def __getstate__(self):  # workers reopen the memmap themselves
+        state = self.__dict__.copy()
+        state["_array"] = None
+        return state
+
+
+class EpochBatches(Sampler[list[int]]):
+    """Batches of a permutation seeded by ``(seed, epoch)``: a resumed epoch repeats exactly."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
+        for i in range(0, stop, self.batch_size):
+            yield order[i : i + self.batch_size]
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
+def loader(dataset: SplitArrays, sampler: Sampler, workers: int, pin_memory: bool) -> DataLoader:
+    return DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=None,  # the sampler yields whole batches
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+    )
+
+
+def to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """uint8 ``[B, 1, H, W]`` -> float [0, 1] on ``device`` (non-blocking from pinned memory)."""
+    x = images.to(device, non_blocking=True).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

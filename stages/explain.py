@@ -1,0 +1,139 @@
+"""Stage ``explain``: GradCAM galleries per class and the pointing game against true boxes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import numpy as np
+import pandas as pd
+import typer
+
+from cxr.atomic import atomic_path, write_json
+from cxr.device import pick_device
+from cxr.explain.explain import ExplainConfig, box_cases, gallery_rows, pointing_game
+from cxr.explain.gallery import Cell, grid, index_html
+from cxr.explain.gradcam import gradcam_maps
+from cxr.findings import FINDINGS
+from cxr.imaging.geometry import boxes_to_array
+from cxr.training.checkpoint import load_model
+from stages import paths
+from stages.command import run
+from stages.params import PARAMS_FILE, load_params, section
+
+SPLIT = "test"
+PROCESSED = paths.PROCESSED
+BOXES = paths.BOXES
+MODEL = paths.MODEL
+THRESHOLDS = paths.THRESHOLDS
+PREDICTIONS = paths.PREDICTIONS / f"{SPLIT}.parquet"
+OUT_DIR = paths.EXPLAIN_PLOTS
+METRICS = paths.metrics_file("explain")
+
+
+def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
+    """Write plots/explain/ (a gallery image per class, index.html) and metrics/explain.json."""
+    config = section(load_params(params), "explain", ExplainConfig)
+    device = pick_device(config.device)
+    model, _ = load_model(MODEL)
+    array = np.load(PROCESSED / f"{SPLIT}.npy", mmap_mode="r")
+    index = pd.read_parquet(PROCESSED / f"{SPLIT}.parquet")
+    predictions = pd.read_parquet(PREDICTIONS)
+    if predictions.image_id.tolist() != index.image_id.tolist():
+        raise RuntimeError(
+            f"{PREDICTIONS} does not match {PROCESSED / SPLIT}.parquet: rerun evaluate"
+        )
+    probs = predictions[[f"p_{n}" for n in FINDINGS]].to_numpy()
+    labels = index[list(FINDINGS)].to_numpy()
+    thresholds = np.array([json.loads(THRESHOLDS.read_text())["thresholds"][n] for n in FINDINGS])
+
+    boxes = boxes_to_array(pd.read_parquet(BOXES), index)
+    cases, summary = pointing_game(model, array, box_cases(boxes), config, device)
+
+    selection = gallery_rows(probs, labels, thresholds, config.gallery_per_kind)
+    with atomic_path(OUT_DIR) as tmp:
+        tmp.mkdir(parents=True)
+        sections = []
+        for c, name in enumerate(FINDINGS):
+            rows = selection[name]
+            picked = np.concatenate(list(rows.values())).astype(int)
+            cams = gradcam_maps(
+                model, array[picked], np.full(len(picked), c), device, config.batch_size
+            )
+            cam_of = dict(zip(picked.tolist(), cams, strict=True))
+            blocks = []
+            for kind, members in rows.items():
+                cells = []
+                for r in members.tolist():
+                    b = boxes[(boxes.row == r) & (boxes.finding == name)][
+                        ["x0", "y0", "x1", "y1"]
+                    ].to_numpy()
+                    cells.append(
+                        Cell(
+                            np.asarray(array[r]),
+                            cam_of[r],
+                            b,
+                            f"{index.image_id[r]}  p={probs[r, c]:.2f}",
+                        )
+                    )
+                blocks.append((f"{kind} ({len(members)} shown)", cells))
+            # JPEG: colour overlays compress ten times better than as PNG.
+            image = grid(blocks, config.gallery_per_kind)
+            cv2.imwrite(str(tmp / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            score = summary.get("per_class", {}).get(name)
+            text = (
+                f"threshold {thresholds[c]:.3f} (chosen on validation); pointing game "
+                f"{score['pointing']:.2f} on {score['cases']} boxed cases "
+                f"(random map {score['random_expected']:.2f})"
+                if score
+                else f"threshold {thresholds[c]:.3f} (chosen on validation); no boxes in {SPLIT}"
+            )
+            sections.append((name, text, f"{name}.jpg"))
+        header = [
+            "finding",
+            "boxed cases",
+            "pointing game",
+            "random map (draw)",
+            "random map (expected)",
+        ]
+        table = [
+            [
+                n,
+                str(v["cases"]),
+                f"{v['pointing']:.3f}",
+                f"{v['random']:.3f}",
+                f"{v['random_expected']:.3f}",
+            ]
+            for n, v in summary.get("per_class", {}).items()
+        ]
+        if summary.get("cases"):
+            table.append(
+                [
+                    "mean",
+                    str(summary["cases"]),
+                    f"{summary['mean_pointing']:.3f}",
+                    f"{summary['mean_random']:.3f}",
+                    f"{summary['mean_random_expected']:.3f}",
+                ]
+            )
+        (tmp / "index.html").write_text(
+            index_html(f"GradCAM on the {SPLIT} split", table, header, sections), encoding="utf-8"
+        )
+        cases.drop(columns=["boxes"]).to_csv(tmp / "pointing_cases.csv", index=False)
+    write_json(METRICS, {"split": SPLIT, **summary})
+    if summary.get("cases"):
+        typer.echo(
+            f"explain: pointing game {summary['mean_pointing']:.3f} over {summary['classes']} "
+            f"classes (random map {summary['mean_random_expected']:.3f}); "
+            f"gallery in {OUT_DIR / 'index.html'}"
+        )
+    else:
+        typer.echo(
+            f"explain: no boxes in the {SPLIT} split, no pointing game; gallery in {OUT_DIR}"
+        )
+
+
+if __name__ == "__main__":
+    run(main)

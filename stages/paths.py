@@ -1,0 +1,23 @@
+"""Where every stage reads and writes: the pipeline's file layout, mirrored by dvc.yaml."""
+
+from pathlib import Path
+
+METRICS = Path("metrics")
+
+DEMO_DIR = Path("data/raw/demo")
+INTERIM = Path("data/interim")
+METADATA = INTERIM / "metadata.parquet"
+BOXES = INTERIM / "boxes.parquet"
+PROCESSED = Path("data/processed")
+MODEL_DIR = Path("data/model")
+MODEL = MODEL_DIR / "best.pt"
+THRESHOLDS = MODEL_DIR / "thresholds.json"
+PREDICTIONS = Path("data/predictions")
+TRAIN_PLOTS = Path("plots/train")
+EVAL_PLOTS = Path("plots/eval")
+EXPLAIN_PLOTS = Path("plots/explain")
+REPORTS = Path("reports")
+
+
+def metrics_file(stage: str) -> Path:
+    return METRICS / f"{stage}.json"

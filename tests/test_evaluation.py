@@ -1,0 +1,87 @@
+"""Metrics agree with scikit-learn; thresholds come from validation only; curve tables."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+
+from cxr.evaluation.evaluate import EvaluateConfig, evaluate
+from cxr.evaluation.metrics import (
+    auroc,
+    choose_threshold,
+    confusion_table,
+    nan_mean,
+    pr_table,
+    roc_table,
+)
+from cxr.findings import FINDINGS
+
+
+def _scores(n, seed, signal=1.5):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 14)) < np.linspace(0.05, 0.4, 14)).astype(np.uint8)
+    p = 1 / (1 + np.exp(-(rng.normal(size=(n, 14)) + signal * y - 1.5)))
+    return y, p
+
+
+def test_known_case_matches_hand_and_sklearn():
+    y = np.array([[0], [0], [1], [1]])
+    p = np.array([[0.1], [0.4], [0.35], [0.8]])
+    assert auroc(y, p, ["A"])[0] == pytest.approx(0.75)  # 3 of 4 positive-negative pairs ordered
+    table = confusion_table(y, p, np.array([0.38]), ["A"]).iloc[0]
+    tn, fp, fn, tp = confusion_matrix(y[:, 0], p[:, 0] >= 0.38).ravel()
+    assert (table.TP, table.FP, table.FN, table.TN) == (tp, fp, fn, tn) == (1, 1, 1, 1)
+    assert table.sensitivity == table.specificity == table.PPV == 0.5
+
+
+def test_per_class_auroc_equals_sklearn_and_undefined_is_nan():
+    y, p = _scores(300, 0)
+    y[:, 3] = 0  # no positives in this split
+    with pytest.warns(UserWarning, match="Infiltration: only one label value"):
+        ours = auroc(y, p, FINDINGS)
+    assert np.isnan(ours[3])
+    for k in (0, 5, 13):
+        assert ours[k] == pytest.approx(roc_auc_score(y[:, k], p[:, k]))
+    assert nan_mean(ours) == pytest.approx(np.mean(np.delete(ours, 3)))
+
+
+def test_max_f1_threshold_is_the_best_on_validation():
+    y, p = _scores(400, 1)
+    t = choose_threshold(y[:, 6], p[:, 6], "max_f1")
+    best = max(f1_score(y[:, 6], p[:, 6] >= c) for c in np.unique(p[:, 6]))
+    assert f1_score(y[:, 6], p[:, 6] >= t) == pytest.approx(best)
+
+
+def test_sensitivity_policy_reaches_its_target():
+    y, p = _scores(400, 2)
+    t = choose_threshold(y[:, 10], p[:, 10], "sensitivity", 0.9)
+    assert (p[y[:, 10] == 1, 10] >= t).mean() >= 0.9
+
+
+def test_thresholds_come_from_validation_never_test():
+    y_val, p_val = _scores(300, 3)
+    y_test, p_test = _scores(300, 4)
+    a = evaluate(y_val, p_val, y_test, p_test, EvaluateConfig())
+    # Scrambling the test split changes its metrics, never the thresholds.
+    b = evaluate(y_val, p_val, 1 - y_test, p_test[::-1], EvaluateConfig())
+    assert a.thresholds == b.thresholds
+    assert a.metrics["test"]["mean_auroc"] != b.metrics["test"]["mean_auroc"]
+    # And they are exactly the validation choices.
+    for k, name in enumerate(FINDINGS):
+        assert a.thresholds[name] == choose_threshold(y_val[:, k], p_val[:, k], "max_f1")
+    assert a.metrics["test_at_val_thresholds"]["Hernia"]["TP"] == int(
+        ((p_test[:, 13] >= a.thresholds["Hernia"]) & (y_test[:, 13] == 1)).sum()
+    )
+
+
+def test_curve_tables_have_all_classes_on_a_fixed_grid():
+    y, p = _scores(500, 5)
+    roc, pr = roc_table(y, p, FINDINGS), pr_table(y, p, FINDINGS)
+    assert list(roc.columns) == ["fpr", *FINDINGS] and list(pr.columns) == ["recall", *FINDINGS]
+    assert len(roc) == len(pr) == 101
+    assert (roc.iloc[-1, 1:] == 1.0).all() and (
+        np.diff(roc.iloc[:, 1:].to_numpy(), axis=0) >= 0
+    ).all()
+    # The area under the tabulated ROC curve is close to the exact AUROC.
+    area = np.trapezoid(roc["Hernia"], roc.fpr)
+    assert area == pytest.approx(roc_auc_score(y[:, 13], p[:, 13]), abs=0.02)
+    assert ((pr.iloc[:, 1:] >= 0) & (pr.iloc[:, 1:] <= 1)).all().all()

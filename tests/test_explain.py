@@ -1,0 +1,69 @@
+"""Pointing game and random control on hand-made maps; GradCAM on the real model is not empty."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from cxr.explain.explain import gallery_rows
+from cxr.explain.gradcam import gradcam_maps
+from cxr.explain.pointing import near_box_mask, pointing_hit, random_control
+from cxr.models.registry import ModelConfig, build_model
+
+
+def test_pointing_hit_and_tolerance():
+    cam = np.zeros((64, 64))
+    cam[40, 10] = 1.0  # maximum at pixel centre (10.5, 40.5)
+    box = np.array([[12.0, 30.0, 20.0, 50.0]])
+    assert not pointing_hit(cam, box, tolerance=0.0)
+    assert not pointing_hit(cam, box, tolerance=1.4)
+    assert pointing_hit(cam, box, tolerance=1.5)
+    assert pointing_hit(cam, np.array([[0.0, 0.0, 1.0, 1.0], [10.0, 40.0, 11.0, 41.0]]), 0.0)
+
+
+def test_random_control_expectation_is_the_box_share():
+    box = np.array([[0.0, 0.0, 16.0, 32.0]])
+    assert near_box_mask(box, 64, 0.0).mean() == pytest.approx(16 * 32 / 64**2)
+    rng = np.random.default_rng(0)
+    draws = [random_control(box, 64, 0.0, rng) for _ in range(4000)]
+    assert draws[0][1] == pytest.approx(0.125)
+    assert np.mean([d[0] for d in draws]) == pytest.approx(0.125, abs=0.02)
+
+
+def test_gallery_rows_pick_the_most_confident():
+    probs = np.tile(np.array([[0.9], [0.8], [0.2], [0.6], [0.1]]), (1, 14))
+    labels = np.tile(np.array([[1], [0], [1], [1], [0]]), (1, 14))
+    rows = gallery_rows(probs, labels, np.full(14, 0.5), k=2)["Hernia"]
+    assert rows["true positives"].tolist() == [0, 3]
+    assert rows["false positives"].tolist() == [1]
+    assert rows["false negatives"].tolist() == [2]
+
+
+def _manual_gradcam(model, image: np.ndarray, k: int) -> np.ndarray:
+    """GradCAM by hand: ReLU(sum_c mean(dy_k/dA_c) A_c) on the features' final ReLU."""
+    x = torch.from_numpy(image).float().div(255).view(1, 1, *image.shape)
+    features = model.forward_features(x)
+    features.retain_grad()
+    model.forward_head(features)[0, k].backward()
+    weights = features.grad.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * features).sum(1))[0].detach().numpy()
+    cam = cam - cam.min()
+    cam = cam / (cam.max() + 1e-7)
+    return cv2.resize(cam.astype(np.float32), image.shape[::-1])
+
+
+@pytest.mark.parametrize(("stride", "size"), [(16, 64), (32, 128)])
+def test_gradcam_matches_a_hand_computation(stride, size):
+    # Equal maps mean the hooks saw the true activations and gradients (an
+    # in-place ReLU after the hooked layer would corrupt them).
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(output_stride=stride)).eval()
+    images = (np.random.default_rng(0).random((3, size, size)) * 255).astype(np.uint8)
+    classes = np.array([0, 5, 13])
+    cams = gradcam_maps(model, images, classes, torch.device("cpu"), batch_size=2)
+    assert cams.shape == (3, size, size) and np.isfinite(cams).all()
+    for image, k, cam in zip(images, classes, cams, strict=True):
+        # Batched and single-image convolutions differ in the last float bits.
+        np.testing.assert_allclose(cam, _manual_gradcam(model, image, int(k)), atol=0.02)
+    with pytest.raises(ValueError, match="one class per image"):
+        gradcam_maps(model, images, np.array([0]), torch.device("cpu"))

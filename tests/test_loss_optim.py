@@ -1,0 +1,138 @@
+"""Focal loss values, parameter groups and the learning-rate schedule."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cxr.models.registry import ModelConfig, build_model, initialise, is_pretrained
+from cxr.training.loss import class_weights, focal_loss
+from cxr.training.optim import Schedule, parameter_groups
+
+
+def test_focal_loss_is_bce_at_gamma_zero():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 14, generator=g) * 3
+    targets = (torch.rand(8, 14, generator=g) > 0.7).float()
+    assert focal_loss(logits, targets, 0.0).item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(logits, targets).item(), rel=1e-6
+    )
+    pw = torch.linspace(1, 5, 14)
+    assert focal_loss(logits, targets, 0.0, pos_weight=pw).item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw).item(), rel=1e-6
+    )
+
+
+def test_focal_loss_hand_computed():
+    # One positive with p = 0.8 and one negative with p = 0.3, gamma = 2, alpha = 0.25:
+    # positive: -0.25 * (0.2)^2 * ln 0.8; negative: -0.75 * (0.3)^2 * ln 0.7.
+    logits = torch.tensor([[math.log(0.8 / 0.2), math.log(0.3 / 0.7)]])
+    targets = torch.tensor([[1.0, 0.0]])
+    expected = (-0.25 * 0.2**2 * math.log(0.8) - 0.75 * 0.3**2 * math.log(0.7)) / 2
+    alpha = torch.tensor([0.25, 0.25])
+    assert focal_loss(logits, targets, 2.0, alpha=alpha).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_focal_loss_down_weights_easy_examples():
+    easy, hard = torch.tensor([[4.0]]), torch.tensor([[-1.0]])
+    y = torch.ones(1, 1)
+    ratio_bce = focal_loss(easy, y, 0).item() / focal_loss(hard, y, 0).item()
+    ratio_focal = focal_loss(easy, y, 2).item() / focal_loss(hard, y, 2).item()
+    assert ratio_focal < ratio_bce / 10
+
+
+def test_class_weights_from_prevalence():
+    labels = np.zeros((100, 3))
+    labels[:10, 0], labels[:50, 1] = 1, 1  # 10%, 50%, 0% positive
+    assert class_weights(labels, "pos_weight")["pos_weight"].tolist() == pytest.approx(
+        [9.0, 1.0, 20.0]
+    )
+    assert class_weights(labels, "alpha")["alpha"].tolist()[:2] == pytest.approx([0.9, 0.5])
+    assert class_weights(labels, "none") == {}
+
+
+@pytest.fixture(scope="module")
+def pretrained_model(tmp_path_factory):
+    """A model initialised from a torchvision-format DenseNet121 state dict file."""
+    import torchvision
+
+    path = tmp_path_factory.mktemp("w") / "densenet121.pth"
+    torch.save(torchvision.models.densenet121(weights=None).state_dict(), path)
+    model = build_model(ModelConfig())
+    used = initialise(model, str(path))
+    assert used.startswith("file densenet121.pth sha256:") and is_pretrained(model)
+    return model
+
+
+def test_parameter_groups_with_a_pretrained_backbone(pretrained_model):
+    groups = {
+        g["name"]: g for g in parameter_groups(pretrained_model, 1e-3, 0.01, 0.05, pretrained=True)
+    }
+    assert set(groups) == {"backbone/decay", "backbone/no_decay", "new/decay", "new/no_decay"}
+    assert groups["backbone/decay"]["lr"] == pytest.approx(1e-3 / 20)
+    assert groups["backbone/no_decay"]["lr"] == pytest.approx(1e-3 / 20)
+    assert groups["new/decay"]["lr"] == groups["new/no_decay"]["lr"] == 1e-3
+    assert (
+        groups["backbone/no_decay"]["weight_decay"] == groups["new/no_decay"]["weight_decay"] == 0.0
+    )
+    assert groups["backbone/decay"]["weight_decay"] == groups["new/decay"]["weight_decay"] == 0.01
+    names = {id(p): n for n, p in pretrained_model.named_parameters()}
+    new = [names[id(p)] for p in groups["new/decay"]["params"] + groups["new/no_decay"]["params"]]
+    assert sorted(new) == ["classifier.bias", "classifier.weight"]
+    # Every BatchNorm parameter is slow and undecayed.
+    bn = {
+        id(p)
+        for m in pretrained_model.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+        for p in m.parameters()
+    }
+    assert bn <= {id(p) for p in groups["backbone/no_decay"]["params"]}
+    counted = sum(len(g["params"]) for g in groups.values())
+    assert counted == len(list(pretrained_model.parameters()))
+
+
+def test_random_backbone_trains_at_full_lr():
+    groups = parameter_groups(build_model(ModelConfig()), 1e-3, 0.01, 0.05, pretrained=False)
+    assert {g["name"] for g in groups} == {"new/decay", "new/no_decay"}
+    assert all(g["lr"] == 1e-3 for g in groups)
+
+
+def test_weights_auto_falls_back_with_a_warning(monkeypatch):
+    import cxr.models.registry as registry
+
+    def offline():
+        raise OSError("no network")
+
+    monkeypatch.setattr(registry, "_imagenet_densenet121", offline)
+    model = build_model(ModelConfig())
+    with pytest.warns(UserWarning, match="random initialisation"):
+        assert initialise(model, "auto").startswith("none")
+    assert not is_pretrained(model)
+    with pytest.raises(ValueError, match="could not be obtained"):
+        initialise(model, "imagenet")
+
+
+def test_schedule_warmup_then_cosine():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [p], "lr": 1.0}])
+    s = Schedule(opt, "cosine", warmup_steps=4, total_steps=14, min_lr_ratio=0.0)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(14):
+        s.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert lrs[9] == pytest.approx(0.5)  # half-way through the cosine
+    assert lrs[14] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_plateau_schedule_cuts_after_patience():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [p], "lr": 1.0}])
+    s = Schedule(
+        opt, "plateau", warmup_steps=0, total_steps=10, plateau_factor=0.5, plateau_patience=1
+    )
+    for metric in (0.8, 0.8, 0.8):
+        s.epoch_end(metric)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)

@@ -1,0 +1,157 @@
+"""Model shapes and checkpoints; training resumes from last.pt to bit-identical weights on CPU."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cxr.findings import FINDINGS
+from cxr.models.registry import ModelConfig, build_model
+from cxr.training import checkpoint
+from cxr.training.augment import AugmentConfig, augment
+from cxr.training.data import SplitArrays
+from cxr.training.loop import TrainConfig, TrainingDiverged, fit
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(("stride", "cells"), [(16, 4), (32, 2)])
+def test_output_and_feature_shapes(stride, cells):
+    model = build_model(ModelConfig(output_stride=stride)).eval()
+    x = torch.rand(2, 1, 64, 64)
+    assert model(x).shape == (2, 14)
+    assert model.forward_features(x).shape == (2, 1024, cells, cells)
+
+
+def test_checkpoint_reloads_to_identical_outputs(tmp_path):
+    torch.manual_seed(1)
+    model = build_model(ModelConfig(dropout=0.3)).eval()
+    checkpoint.save(
+        tmp_path / "best.pt",
+        checkpoint.model_payload(model, ModelConfig(dropout=0.3), classes=list(FINDINGS)),
+    )
+    again, info = checkpoint.load_model(tmp_path / "best.pt")  # weights_only=True inside
+    x = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert info["classes"] == list(FINDINGS) and info["model_config"]["dropout"] == 0.3
+
+
+def test_augment_identity_and_determinism():
+    x = torch.rand(4, 1, 32, 32)
+    off = AugmentConfig(
+        crop_scale_min=1.0, crop_ratio=1.0, rotation_deg=0.0, brightness=0.0, contrast=0.0
+    )
+    assert torch.allclose(augment(x, off, torch.Generator().manual_seed(0)), x, atol=1e-5)
+    on = AugmentConfig()
+    a = augment(x, on, torch.Generator().manual_seed(3))
+    b = augment(x, on, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.allclose(a, x, atol=1e-3)
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def write_split(folder, split, n, size=32, seed=0):
+    """A preprocessed split whose labels are learnable: class k brightens stripe k."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, 14)) < 0.3).astype(np.uint8)
+    images = rng.integers(0, 60, (n, size, size)).astype(np.uint8)
+    for k in range(14):
+        images[labels[:, k] == 1, 2 * k : 2 * k + 2, :] = 220
+    np.save(folder / f"{split}.npy", images)
+    index = pd.DataFrame({"row": np.arange(n), "image_id": [f"{split}{i}" for i in range(n)]})
+    for k, name in enumerate(FINDINGS):
+        index[name] = labels[:, k]
+    index.to_parquet(folder / f"{split}.parquet")
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    write_split(tmp_path, "train", 48, seed=1)
+    write_split(tmp_path, "val", 32, seed=2)
+    return SplitArrays(tmp_path, "train"), SplitArrays(tmp_path, "val")
+
+
+TINY = TrainConfig(epochs=3, batch_size=16, lr=0.003, warmup_epochs=0.5, patience=10)
+
+
+def _fit(tiny, out, config=TINY, on_epoch=None):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig())
+    fit(
+        model,
+        ModelConfig(),
+        *tiny,
+        config,
+        out,
+        CPU,
+        fingerprint="f",
+        extra={"classes": list(FINDINGS)},
+        on_epoch=on_epoch,
+    )
+    return checkpoint.load(out / "last.pt")
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_from_last_is_bit_identical(tiny, tmp_path):
+    whole = _fit(tiny, tmp_path / "whole")
+
+    def kill_after_first_epoch(row):
+        if row["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _fit(tiny, tmp_path / "cut", on_epoch=kill_after_first_epoch)
+    assert checkpoint.load(tmp_path / "cut" / "last.pt")["loop"]["epoch"] == 1
+    resumed = _fit(tiny, tmp_path / "cut")
+    assert resumed["loop"]["epoch"] == 3
+    for name, tensor in whole["model_state"].items():
+        assert torch.equal(tensor, resumed["model_state"][name]), name
+    assert [r["val_loss"] for r in whole["loop"]["history"]] == [
+        r["val_loss"] for r in resumed["loop"]["history"]
+    ]
+
+
+def test_changed_inputs_do_not_resume(tiny, tmp_path):
+    _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16))
+    model = build_model(ModelConfig())
+    outcome = fit(
+        model,
+        ModelConfig(),
+        *tiny,
+        TrainConfig(epochs=1, batch_size=16),
+        tmp_path,
+        CPU,
+        fingerprint="other",
+    )
+    assert outcome.resumed_from_epoch == 0 and outcome.epochs_run == 1
+
+
+def test_training_learns_and_keeps_the_best(tiny, tmp_path):
+    last = _fit(tiny, tmp_path, TrainConfig(epochs=4, batch_size=16, lr=0.003, patience=10))
+    history = last["loop"]["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    best = checkpoint.load(tmp_path / "best.pt")
+    assert best["val_mean_auroc"] == max(r["val_mean_auroc"] for r in history)
+
+
+def test_nan_loss_stops_with_the_step_named(tiny, tmp_path):
+    # A learning rate of 1e30 blows the weights up on the first step.
+    with pytest.raises(
+        TrainingDiverged, match=r"at epoch 1, step 2; last good checkpoint: none yet"
+    ):
+        _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16, lr=1e30, warmup_epochs=0))
+
+
+def test_finished_run_rewrites_a_removed_best(tiny, tmp_path):
+    # DVC removes best.pt before rerunning the stage while last.pt persists.
+    _fit(tiny, tmp_path)
+    before = checkpoint.load(tmp_path / "best.pt")
+    (tmp_path / "best.pt").unlink()
+    last = _fit(tiny, tmp_path)
+    after = checkpoint.load(tmp_path / "best.pt")
+    assert after["epoch"] == before["epoch"] == last["loop"]["best_epoch"]
+    for name, tensor in before["model_state"].items():
+        assert torch.equal(tensor, after["model_state"][name])
