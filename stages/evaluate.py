@@ -17,46 +17,38 @@ from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
 
-PROCESSED = paths.PROCESSED
-MODEL = paths.MODEL
-THRESHOLDS = paths.THRESHOLDS
-PREDICTIONS = paths.PREDICTIONS
-PLOTS = paths.EVAL_PLOTS
-REPORTS = paths.REPORTS
-METRICS = paths.metrics_file("eval")
-
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Write predictions, metrics/eval.json, ROC/PR curve tables and the test confusion table."""
     config = section(load_params(params), "evaluate", EvaluateConfig)
     device = pick_device(config.device)
-    model, info = load_model(MODEL)
+    model, info = load_model(paths.MODEL)
     model.to(device)
     tables = {}
     for split in ("val", "test"):
-        data = SplitArrays(PROCESSED, split)
+        data = SplitArrays(paths.PROCESSED, split)
         probs = sigmoid(predict_logits(model, data, device, config.batch_size, desc=split))
         tables[split] = (data.labels, probs)
-        with atomic_path(PREDICTIONS / f"{split}.parquet") as tmp:
+        with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
             prediction_table(data.index, probs).to_parquet(tmp, index=False)
     result = evaluate(*tables["val"], *tables["test"], config)
     write_json(
-        THRESHOLDS,
+        paths.THRESHOLDS,
         {"policy": config.threshold_policy, "chosen_on": "val", "thresholds": result.thresholds},
     )
     for name, frame in (("roc", result.roc), ("pr", result.pr)):
-        with atomic_path(PLOTS / f"{name}.csv") as tmp:
+        with atomic_path(paths.EVAL_PLOTS / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    with atomic_path(REPORTS / "test_confusion.csv") as tmp:
+    with atomic_path(paths.REPORTS / "test_confusion.csv") as tmp:
         result.confusion.to_csv(tmp, index=False)
     write_text(
-        REPORTS / "test_confusion.md",
+        paths.REPORTS / "test_confusion.md",
         confusion_markdown(
             result.confusion,
             f"Test split at thresholds chosen on validation ({config.threshold_policy})",
         ),
     )
-    write_json(METRICS, {"model_epoch": info.get("epoch"), **result.metrics})
+    write_json(paths.metrics_file("eval"), {"model_epoch": info.get("epoch"), **result.metrics})
     test = result.metrics["test"]
     typer.echo(
         f"evaluate: test mean AUROC {test['mean_auroc']:.4f}, mean AUPRC {test['mean_auprc']:.4f}"

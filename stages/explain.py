@@ -24,36 +24,30 @@ from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
 
 SPLIT = "test"
-PROCESSED = paths.PROCESSED
-BOXES = paths.BOXES
-MODEL = paths.MODEL
-THRESHOLDS = paths.THRESHOLDS
-PREDICTIONS = paths.PREDICTIONS / f"{SPLIT}.parquet"
-OUT_DIR = paths.EXPLAIN_PLOTS
-METRICS = paths.metrics_file("explain")
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Write plots/explain/ (a gallery image per class, index.html) and metrics/explain.json."""
     config = section(load_params(params), "explain", ExplainConfig)
     device = pick_device(config.device)
-    model, _ = load_model(MODEL)
-    array = np.load(PROCESSED / f"{SPLIT}.npy", mmap_mode="r")
-    index = pd.read_parquet(PROCESSED / f"{SPLIT}.parquet")
-    predictions = pd.read_parquet(PREDICTIONS)
+    model, _ = load_model(paths.MODEL)
+    array = np.load(paths.PROCESSED / f"{SPLIT}.npy", mmap_mode="r")
+    index = pd.read_parquet(paths.PROCESSED / f"{SPLIT}.parquet")
+    predictions_file = paths.PREDICTIONS / f"{SPLIT}.parquet"
+    predictions = pd.read_parquet(predictions_file)
     if predictions.image_id.tolist() != index.image_id.tolist():
-        raise RuntimeError(
-            f"{PREDICTIONS} does not match {PROCESSED / SPLIT}.parquet: rerun evaluate"
-        )
+        raise RuntimeError(f"{predictions_file} does not match the {SPLIT} index: rerun evaluate")
     probs = predictions[[f"p_{n}" for n in FINDINGS]].to_numpy()
     labels = index[list(FINDINGS)].to_numpy()
-    thresholds = np.array([json.loads(THRESHOLDS.read_text())["thresholds"][n] for n in FINDINGS])
+    thresholds = np.array(
+        [json.loads(paths.THRESHOLDS.read_text())["thresholds"][n] for n in FINDINGS]
+    )
 
-    boxes = boxes_to_array(pd.read_parquet(BOXES), index)
+    boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
     cases, summary = pointing_game(model, array, box_cases(boxes), config, device)
 
     selection = gallery_rows(probs, labels, thresholds, config.gallery_per_kind)
-    with atomic_path(OUT_DIR) as tmp:
+    with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
         tmp.mkdir(parents=True)
         sections = []
         for c, name in enumerate(FINDINGS):
@@ -122,16 +116,17 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             index_html(f"GradCAM on the {SPLIT} split", table, header, sections), encoding="utf-8"
         )
         cases.drop(columns=["boxes"]).to_csv(tmp / "pointing_cases.csv", index=False)
-    write_json(METRICS, {"split": SPLIT, **summary})
+    write_json(paths.metrics_file("explain"), {"split": SPLIT, **summary})
     if summary.get("cases"):
         typer.echo(
             f"explain: pointing game {summary['mean_pointing']:.3f} over {summary['classes']} "
             f"classes (random map {summary['mean_random_expected']:.3f}); "
-            f"gallery in {OUT_DIR / 'index.html'}"
+            f"gallery in {paths.EXPLAIN_PLOTS / 'index.html'}"
         )
     else:
         typer.echo(
-            f"explain: no boxes in the {SPLIT} split, no pointing game; gallery in {OUT_DIR}"
+            f"explain: no boxes in the {SPLIT} split, no pointing game; "
+            f"gallery in {paths.EXPLAIN_PLOTS}"
         )
 
 
