@@ -44,7 +44,7 @@ DEMO: dict[str, Any] = {
     "preprocess.size": 64,
     "model.weights": "auto",
     "model.output_stride": 16,
-    "train.epochs": 12,
+    "train.epochs": 6,
     "train.batch_size": 32,
     "train.lr": 0.002,
     "train.schedule": "cosine",

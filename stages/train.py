@@ -9,13 +9,14 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from cxr.atomic import write_json
-from cxr.device import pick_device
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model, initialise
 from cxr.preprocess import PreprocessConfig
+from cxr.training import distributed
 from cxr.training.data import SplitArrays
 from cxr.training.loop import TrainConfig, fit
 from stages import paths
@@ -46,28 +47,46 @@ def fingerprint(configs: list, processed: Path) -> str:
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Train; write data/model/best.pt and last.pt, DVCLive curves and metrics/train.json."""
-    from dvclive import Live
+    """Train; write data/model/best.pt and last.pt, DVCLive curves and metrics/train.json.
 
+    Under ``torchrun --nproc_per_node=N -m stages.train`` every process runs this
+    and they train data-parallel; only rank 0 writes.
+    """
     values = load_params(params)
     model_config = section(values, "model", ModelConfig)
     config = section(values, "train", TrainConfig)
     preprocess = section(values, "preprocess", PreprocessConfig)
-    device = pick_device(config.device)
+    world, device = distributed.init_from_env(config.device)
+    try:
+        _train(model_config, config, preprocess, world, device)
+    finally:
+        distributed.finish()
+
+
+def _train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    preprocess: PreprocessConfig,
+    world: distributed.World,
+    device: torch.device,
+) -> None:
+    from dvclive import Live
+
     train_set, val_set = SplitArrays(PROCESSED, "train"), SplitArrays(PROCESSED, "val")
-
-    import torch
-
     torch.manual_seed(config.seed)  # the head's random initialisation
     model = build_model(model_config, num_classes=len(FINDINGS))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         weights_used = initialise(model, model_config.weights)
     for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+        if world.main:
+            typer.echo(f"warning: {w.message}", err=True)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    live = Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None)
+    # Only rank 0 logs; the others train and validate in step with it.
+    live = (
+        Live(str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False, report=None) if world.main else None
+    )
 
     def log(row: dict) -> None:
         live.log_metric("train/loss", row["train_loss"])
@@ -94,6 +113,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         },
         on_epoch=log,
     )
+    if not world.main:
+        return
     live.end()
     summary = {k: v for k, v in dataclasses.asdict(outcome).items() if k != "history"}
     write_json(
@@ -102,6 +123,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             "arch": model_config.arch,
             "weights": weights_used,
             "device": str(device),
+            "processes": world.size,
             "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_images": len(train_set),

@@ -67,3 +67,13 @@ def test_gradcam_matches_a_hand_computation(stride, size):
         np.testing.assert_allclose(cam, _manual_gradcam(model, image, int(k)), atol=0.02)
     with pytest.raises(ValueError, match="one class per image"):
         gradcam_maps(model, images, np.array([0]), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("fpn", [True, False])
+def test_gradcam_works_for_the_dual_path(fpn):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="dualpath", fpn=fpn))
+    images = (np.random.default_rng(1).random((2, 64, 64)) * 255).astype(np.uint8)
+    cams = gradcam_maps(model, images, np.array([2, 7]), torch.device("cpu"))
+    assert cams.shape == (2, 64, 64) and np.isfinite(cams).all()
+    assert ((cams >= 0) & (cams <= 1)).all()

@@ -20,28 +20,47 @@ from torch import nn
 
 from cxr.errors import InputError
 from cxr.models.densenet import DenseNet121Classifier
+from cxr.models.dualpath import DualPathClassifier
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The ``model`` section of params.yaml."""
 
-    arch: str = "densenet121"
+    arch: str = "densenet121"  # densenet121 | dualpath
     weights: str = "auto"  # auto | imagenet | none | <path>
     dropout: float = 0.2
     output_stride: int = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
+    # dualpath only: the ablation switches and the local path's crop
+    cbam: bool = True
+    fpn: bool = True
+    local_path: bool = True
+    crop_threshold: float = 0.7  # share of the heat map's range that is "hot" (AG-CNN: 0.7)
+    crop_min_share: float = 0.4  # smallest crop side, as a share of the image side
 
 
-ARCHS = {"densenet121": DenseNet121Classifier}
+ARCHS = ("densenet121", "dualpath")
 
 
 def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
     """A randomly initialised model of ``config.arch``."""
-    if config.arch not in ARCHS:
-        raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
-    return ARCHS[config.arch](
-        num_classes=num_classes, dropout=config.dropout, output_stride=config.output_stride
-    )
+    common = {
+        "num_classes": num_classes,
+        "dropout": config.dropout,
+        "output_stride": config.output_stride,
+    }
+    if config.arch == "densenet121":
+        return DenseNet121Classifier(**common)
+    if config.arch == "dualpath":
+        return DualPathClassifier(
+            **common,
+            use_cbam=config.cbam,
+            use_fpn=config.fpn,
+            use_local=config.local_path,
+            crop_threshold=config.crop_threshold,
+            crop_min_share=config.crop_min_share,
+        )
+    raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
 
 
 def initialise(model: nn.Module, weights: str) -> str:
@@ -86,9 +105,17 @@ def _imagenet_densenet121() -> dict[str, torch.Tensor]:
 
 
 def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load every pretrained part: torchvision ``features.*`` keys go to each prefix of
+    ``model.pretrained_prefixes``; a cxr checkpoint of the same arch loads by name."""
     own = model.state_dict()
     prefixes = getattr(model, "pretrained_prefixes", ("features.",))
-    picked = {k: v for k, v in state.items() if k.startswith(prefixes) and k in own}
+    picked = {}
+    for prefix in prefixes:
+        for key, value in state.items():
+            if key.startswith(prefix) and key in own:
+                picked[key] = value
+            elif key.startswith("features.") and prefix + key[len("features.") :] in own:
+                picked[prefix + key[len("features.") :]] = value
     wanted = [k for k in own if k.startswith(prefixes)]
     missing = [k for k in wanted if k not in picked]
     if missing:

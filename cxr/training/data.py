@@ -55,11 +55,27 @@ class SplitArrays(Dataset):
 
 
 class EpochBatches(Sampler[list[int]]):
-    """Batches of a permutation seeded by ``(seed, epoch)``: a resumed epoch repeats exactly."""
+    """Batches of a permutation seeded by ``(seed, epoch)``: a resumed epoch repeats exactly.
 
-    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool) -> None:
+    With ``world`` processes, training (``drop_last``) cuts each global batch of
+    ``batch_size * world`` rows into one ``batch_size`` slice per rank, so the
+    run is the single-process run with the global batch; evaluation gives each
+    rank every ``world``-th row.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool,
+        drop_last: bool,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.shuffle, self.drop_last = shuffle, drop_last
+        self.rank, self.world = rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -71,12 +87,20 @@ class EpochBatches(Sampler[list[int]]):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
-        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
-        for i in range(0, stop, self.batch_size):
-            yield order[i : i + self.batch_size]
+        if self.drop_last:
+            step = self.batch_size * self.world
+            for start in range(0, self.n - step + 1, step):
+                mine = start + self.rank * self.batch_size
+                yield order[mine : mine + self.batch_size]
+        else:
+            mine = order[self.rank :: self.world]
+            for i in range(0, len(mine), self.batch_size):
+                yield mine[i : i + self.batch_size]
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        if self.drop_last:
+            return self.n // (self.batch_size * self.world)
+        return -(-len(range(self.rank, self.n, self.world)) // self.batch_size)
 
 
 def loader(dataset: SplitArrays, sampler: Sampler, workers: int, pin_memory: bool) -> DataLoader:

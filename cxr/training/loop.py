@@ -28,7 +28,7 @@ from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, is_pretrained
-from cxr.training import checkpoint
+from cxr.training import checkpoint, distributed
 from cxr.training.augment import AugmentConfig, augment
 from cxr.training.data import EpochBatches, SplitArrays, loader, to_device
 from cxr.training.loss import class_weights, focal_loss
@@ -52,6 +52,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0  # loader processes (0: read in the main process)
     device: str = "auto"
+    sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (torchrun, CUDA only)
+    compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -94,7 +96,11 @@ def fit(
     """
     out_dir = Path(out_dir)
     best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
+    world = distributed.current()
     model.to(device).to(memory_format=torch.channels_last)
+    net = _data_parallel(model, world, device, config.sync_bn)  # what the training steps call
+    if config.compile:
+        net = torch.compile(net)
     weights = {
         k: v.to(device) for k, v in class_weights(train_set.labels, config.class_weight).items()
     }
@@ -103,7 +109,13 @@ def fit(
     )
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     sampler = EpochBatches(
-        len(train_set), config.batch_size, config.seed, shuffle=True, drop_last=True
+        len(train_set),
+        config.batch_size,
+        config.seed,
+        shuffle=True,
+        drop_last=True,
+        rank=world.rank,
+        world=world.size,
     )
     steps_per_epoch = max(len(sampler), 1)
     schedule = Schedule(
@@ -130,7 +142,7 @@ def fit(
             best_state = last["best_model_state"]
             resumed_from = state["epoch"]
             for row in state["history"]:
-                if on_epoch:
+                if on_epoch and world.main:
                     on_epoch(row)
 
     def write_best() -> None:
@@ -153,27 +165,26 @@ def fit(
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout draws
         aug_gen = torch.Generator(device=device).manual_seed(config.seed * 100_003 + epoch)
         losses = []
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        bar = tqdm(
+            batches,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not world.main,
+        )
         for images, labels, _ in bar:
-            x = augment(to_device(images, device, channels_last=False), config.augment, aug_gen)
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = labels.to(device, non_blocking=True)
-            with autocast(device):
-                logits = model(x)
-            loss = focal_loss(logits, y, config.focal_gamma, **weights)
-            if not torch.isfinite(loss):
+            loss = train_step(
+                net, images, labels, optimizer, scaler, config, weights, device, aug_gen
+            )
+            if distributed.any_true(not torch.isfinite(loss).item(), world, device):
                 good = f"{last_path} (epoch {epoch})" if epoch else "none yet"
                 raise TrainingDiverged(
                     f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}; "
                     f"last good checkpoint: {good}. Lower train.lr or check the data."
                 )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
             schedule.step()
             losses.append(loss.item())
-            seen += len(images)
+            seen += len(images) * world.size
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
 
         val_logits = predict_logits(model, val_set, device, batch_size=128)
@@ -188,7 +199,9 @@ def fit(
         schedule.epoch_end(mean_auroc)
         row = {
             "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "train_loss": distributed.mean(
+                float(np.mean(losses)) if losses else float("nan"), world, device
+            ),
             "val_loss": val_loss,
             "val_mean_auroc": mean_auroc,
             "val_auroc": {n: float(v) for n, v in zip(FINDINGS, val_auroc, strict=True)},
@@ -199,10 +212,13 @@ def fit(
         if mean_auroc > state["best"]:
             state.update(best=mean_auroc, best_epoch=epoch + 1, bad_epochs=0)
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            write_best()
+            if world.main:
+                write_best()
         else:
             state["bad_epochs"] += 1
         stopped_early = state["bad_epochs"] >= config.patience
+        if not world.main:
+            continue
         checkpoint.save(
             last_path,
             {
@@ -224,7 +240,7 @@ def fit(
             f"val mean AUROC {mean_auroc:.4f}"
         )
 
-    if best_state is not None and not best_path.is_file():
+    if world.main and best_state is not None and not best_path.is_file():
         write_best()  # a finished run resumed after best.pt was removed (DVC does before a rerun)
     seconds = time.perf_counter() - t0
     return Outcome(
@@ -236,6 +252,57 @@ def fit(
         seconds=seconds,
         train_images_per_second=seen / seconds if seconds > 0 else 0.0,
         history=state["history"],
+    )
+
+
+def train_step(
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    config: TrainConfig,
+    weights: dict[str, torch.Tensor],
+    device: torch.device,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One optimiser step on a uint8 batch: copy, augment, forward, focal loss, backward, step.
+
+    Returns the (detached) loss.
+    """
+    x = augment(to_device(images, device, channels_last=False), config.augment, generator)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = labels.to(device, non_blocking=True)
+    with autocast(device):
+        logits = net(x)
+    loss = focal_loss(logits, y, config.focal_gamma, **weights)
+    optimizer.zero_grad(set_to_none=True)
+    # No early exit on a bad loss here: under DDP every process must take part in
+    # the gradient all-reduce. The loop checks the returned loss on all processes.
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach()
+
+
+def _data_parallel(
+    model: nn.Module, world: distributed.World, device: torch.device, sync_bn: bool
+) -> nn.Module:
+    """The module the training steps call: DDP around ``model`` when several processes train.
+
+    ``model`` itself stays unwrapped (its state is what checkpoints hold). SyncBN
+    converts the BatchNorm layers in place before wrapping; it needs CUDA.
+    """
+    if not world.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_bn and device.type == "cuda":
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if converted is not model:
+            raise RuntimeError("SyncBatchNorm conversion replaced the root module")
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
     )
 
 

@@ -1,0 +1,227 @@
+"""Benchmark: training images/s per architecture, on synthetic device tensors and end to end.
+
+For each architecture and precision setting it measures, interleaved and as
+medians of ``--repeats`` timings of ``--steps`` steps each:
+
+* ``synthetic``: the project's own training step (``cxr.training.loop.train_step``:
+  augmentation on the device, forward, focal loss, backward, AdamW) on a uint8
+  batch already on the device;
+* ``end_to_end``: the same step fed by the real input pipeline: a uint8 memmap
+  split on disk, the batch sampler, ``--workers`` loader processes, pinned memory
+  and non-blocking copies;
+* ``bare_torchvision``: a bare torchvision DenseNet121 step (3-channel float
+  input, BCE, AdamW) in the same precision, the reference the ``densenet121``
+  arch should be within 10% of.
+
+Precision settings: ``fp32``; on CUDA also ``bf16`` (autocast), ``bf16+cl``
+(and channels_last) and ``bf16+cl+compile``. The bare reference runs under
+every setting; the project's step, which is always bf16 + channels_last on
+CUDA and fp32 + channels_last on CPU, only under the ones it really uses.
+
+Usage (GPU): ``python bench/train_throughput.py --size 224 --batch 128 --workers 2``
+Usage (CPU): ``python bench/train_throughput.py`` (64 px, batch 32, few steps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from cxr.findings import FINDINGS
+from cxr.models.registry import ModelConfig, build_model
+from cxr.training.data import EpochBatches, SplitArrays, loader
+from cxr.training.loop import TrainConfig, train_step
+from cxr.training.loss import class_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _write_split(folder: Path, rows: int, size: int) -> SplitArrays:
+    rng = np.random.default_rng(0)
+    array = np.lib.format.open_memmap(folder / "train.npy", "w+", np.uint8, (rows, size, size))
+    for s in range(0, rows, 1024):
+        array[s : s + 1024] = rng.integers(
+            0, 256, (min(1024, rows - s), size, size), dtype=np.uint8
+        )
+    array.flush()
+    index = pd.DataFrame({"row": np.arange(rows), "image_id": [str(i) for i in range(rows)]})
+    for k, name in enumerate(FINDINGS):
+        index[name] = (rng.random(rows) < 0.1 + 0.02 * k).astype(np.uint8)
+    index.to_parquet(folder / "train.parquet")
+    return SplitArrays(folder, "train")
+
+
+def _timed(run_steps, steps: int, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    run_steps(steps)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def project_steps(
+    arch: str, precision: str, device: torch.device, batch: int, data: SplitArrays, workers: int
+):
+    """(synthetic, end_to_end) step runners for the project's model and step."""
+    model = (
+        build_model(ModelConfig(arch=arch, weights="none"))
+        .to(device)
+        .to(memory_format=torch.channels_last)
+    )
+    net = torch.compile(model) if "compile" in precision else model
+    config = TrainConfig(batch_size=batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=False)
+    weights = {k: v.to(device) for k, v in class_weights(data.labels, "pos_weight").items()}
+    gen = torch.Generator(device=device).manual_seed(0)
+    fixed_images = torch.randint(
+        0, 256, (batch, 1, data.image_size, data.image_size), dtype=torch.uint8, device=device
+    )
+    fixed_labels = torch.from_numpy(data.labels[:batch]).to(device)
+    model.train()
+
+    def synthetic(steps: int) -> None:
+        for _ in range(steps):
+            train_step(
+                net, fixed_images, fixed_labels, optimizer, scaler, config, weights, device, gen
+            )
+
+    sampler = EpochBatches(len(data), batch, seed=0, shuffle=True, drop_last=True)
+    batches = loader(data, sampler, workers, pin_memory=device.type == "cuda")
+    stream = iter(())
+
+    def end_to_end(steps: int) -> None:
+        nonlocal stream
+        for _ in range(steps):
+            try:
+                images, labels, _ = next(stream)
+            except StopIteration:
+                sampler.set_epoch(sampler.epoch + 1)
+                stream = iter(batches)
+                images, labels, _ = next(stream)
+            train_step(net, images, labels, optimizer, scaler, config, weights, device, gen)
+
+    return synthetic, end_to_end
+
+
+def bare_steps(precision: str, device: torch.device, batch: int, size: int):
+    model = torchvision.models.densenet121(num_classes=14).to(device)
+    if "cl" in precision:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if "compile" in precision else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, 3, size, size, device=device)
+    if "cl" in precision:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(batch, 14, device=device) < 0.2).float()
+    use_bf16 = "bf16" in precision
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            ctx = (
+                torch.autocast(device.type, dtype=torch.bfloat16)
+                if use_bf16
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                loss = F.binary_cross_entropy_with_logits(net(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default="densenet121,dualpath")
+    parser.add_argument("--size", type=int, default=None, help="default: 224 on CUDA, 64 on CPU")
+    parser.add_argument("--batch", type=int, default=None, help="default: 128 on CUDA, 32 on CPU")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat")
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=None, help="images in the memmap")
+    parser.add_argument("--precisions", default=None)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json"
+    )
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    size = args.size or (224 if cuda else 64)
+    batch = args.batch or (128 if cuda else 32)
+    steps = args.steps or (20 if cuda else 3)
+    warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    precisions = (
+        args.precisions or ("fp32,bf16,bf16+cl,bf16+cl+compile" if cuda else "fp32")
+    ).split(",")
+    rows = args.rows or batch * (steps + warmup) * 2
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    results: dict = {
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
+        "torch": torch.__version__,
+        "size": size,
+        "batch": batch,
+        "steps": steps,
+        "repeats": args.repeats,
+        "workers": args.workers,
+        "threads": torch.get_num_threads(),
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _write_split(Path(tmp), rows, size)
+        for precision in precisions:
+            runners = {"bare_torchvision": bare_steps(precision, device, batch, size)}
+            # The project's step is bf16 + channels_last on CUDA and fp32 on CPU,
+            # always: it is measured only under the settings it really runs.
+            project = (precision in ("bf16+cl", "bf16+cl+compile")) if cuda else precision == "fp32"
+            for arch in args.archs.split(",") if project else []:
+                synthetic, end_to_end = project_steps(
+                    arch, precision, device, batch, data, args.workers
+                )
+                runners[f"{arch}/synthetic"] = synthetic
+                runners[f"{arch}/end_to_end"] = end_to_end
+            for run in runners.values():
+                run(warmup)
+            times: dict[str, list[float]] = {k: [] for k in runners}
+            for _ in range(args.repeats):
+                for name, run in runners.items():  # interleaved: the GPUs are noisy
+                    times[name].append(batch * steps / _timed(run, steps, device))
+            row = {
+                "precision": precision,
+                **{k: round(statistics.median(v), 1) for k, v in times.items()},
+            }
+            for arch in args.archs.split(",") if project else []:
+                row[f"{arch}/end_to_end_ratio"] = round(
+                    row[f"{arch}/end_to_end"] / row[f"{arch}/synthetic"], 3
+                )
+            if "densenet121/synthetic" in row:
+                row["densenet121/vs_bare"] = round(
+                    row["densenet121/synthetic"] / row["bare_torchvision"], 3
+                )
+            results["runs"].append(row)
+            print(json.dumps(row), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

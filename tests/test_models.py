@@ -1,0 +1,118 @@
+"""The dual-path model: shapes, gradients into new modules, ablation switches, reload, crops."""
+
+import pytest
+import torch
+
+from cxr.models.local_path import attention_boxes
+from cxr.models.registry import ModelConfig, build_model, initialise, is_pretrained
+from cxr.training import checkpoint
+
+DUAL = ModelConfig(arch="dualpath")
+ABLATIONS = {
+    "dualpath": DUAL,
+    "no_cbam": ModelConfig(arch="dualpath", cbam=False),
+    "no_fpn": ModelConfig(arch="dualpath", fpn=False),
+    "no_local": ModelConfig(arch="dualpath", local_path=False),
+}
+
+
+@pytest.mark.parametrize("stride", [16, 32])
+def test_dualpath_shapes(stride):
+    model = build_model(ModelConfig(arch="dualpath", output_stride=stride)).eval()
+    x = torch.rand(2, 1, 64, 64)
+    features = model.forward_features(x)
+    cells = 64 // stride
+    assert features["global"].shape == (2, 1024, cells, cells)
+    assert features["p3"].shape == (2, 256, 8, 8)  # the pyramid's finest level, 1/8
+    assert features["local"].shape == (2, 1024)
+    assert model(x).shape == (2, 14)
+
+
+def test_gradients_reach_every_new_module():
+    torch.manual_seed(0)
+    model = build_model(DUAL).train()
+    x = torch.rand(4, 1, 64, 64)
+    model(x).sum().backward()
+    new = {"cbam": model.cbam, "fpn": model.fpn, "local": model.local, "head": model.head}
+    for name, module in new.items():
+        grads = [p.grad for p in module.parameters() if p.requires_grad]
+        assert grads and all(g is not None for g in grads), f"{name}: a parameter got no gradient"
+        assert any(g.abs().sum() > 0 for g in grads), f"{name}: all gradients are zero"
+
+
+def _structure(model):
+    return {name for name, _ in model.named_modules()}, sum(p.numel() for p in model.parameters())
+
+
+def test_each_ablation_switch_changes_the_graph():
+    full_names, full_params = _structure(build_model(DUAL))
+    for name, config in ABLATIONS.items():
+        if name == "dualpath":
+            continue
+        names, params = _structure(build_model(config))
+        assert params < full_params, name
+        removed = {n.split(".")[0] if "." in n else n for n in full_names - names}
+        assert removed, f"{name} removed no module"
+    assert not any(
+        "cbam" in n and "channel" in n for n in _structure(build_model(ABLATIONS["no_cbam"]))[0]
+    )
+    assert (
+        build_model(ABLATIONS["no_fpn"]).fpn is None
+        and build_model(ABLATIONS["no_local"]).local is None
+    )
+    # And the outputs differ in what the head sees.
+    x = torch.rand(1, 1, 64, 64)
+    assert set(build_model(ABLATIONS["no_local"]).eval().forward_features(x)) == {
+        "global",
+        "p3",
+        "p4",
+        "p5",
+    }
+    assert set(build_model(ABLATIONS["no_fpn"]).eval().forward_features(x)) == {"global", "local"}
+
+
+@pytest.mark.parametrize("name", ["densenet121", *ABLATIONS])
+def test_checkpoints_of_every_arch_reload_identically(name, tmp_path):
+    config = ModelConfig() if name == "densenet121" else ABLATIONS[name]
+    torch.manual_seed(3)
+    model = build_model(config).eval()
+    checkpoint.save(
+        tmp_path / "best.pt", checkpoint.model_payload(model, config, classes=list(range(14)))
+    )
+    again, _ = checkpoint.load_model(tmp_path / "best.pt")
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
+def test_imagenet_format_weights_initialise_both_paths(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.densenet121(weights=None)
+    path = tmp_path / "densenet121.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model(DUAL)
+    initialise(model, str(path))
+    assert is_pretrained(model)
+    w = reference.state_dict()["features.conv0.weight"]
+    assert torch.equal(model.global_features.conv0.weight, w)
+    assert torch.equal(model.local.features.conv0.weight, w)
+
+
+def test_attention_box_covers_the_hot_cells():
+    features = torch.zeros(2, 3, 4, 4)
+    features[0, 1, 1, 2] = 5.0  # one hot cell: row 1, column 2
+    features[1, 0, 3, 0] = -4.0  # absolute activation counts
+    boxes = attention_boxes(features, image_size=64, threshold=0.7, min_share=0.0)
+    assert boxes[0].tolist() == [32.0, 16.0, 48.0, 32.0]
+    assert boxes[1].tolist() == [0.0, 48.0, 16.0, 64.0]
+    grown = attention_boxes(features, image_size=64, threshold=0.7, min_share=0.5)
+    assert (grown[:, 2:] - grown[:, :2] >= 32 - 1e-5).all()
+    assert (grown >= 0).all() and (grown <= 64).all()
+
+
+def test_gradcam_targets_per_arch():
+    model = build_model(DUAL)
+    assert model.cam_layers() == [model.fpn.finest_layer()]
+    no_fpn = build_model(ABLATIONS["no_fpn"])
+    assert no_fpn.cam_layers() == [no_fpn.global_relu]
