@@ -99,6 +99,14 @@ def test_imagenet_format_weights_initialise_both_paths(tmp_path):
     assert torch.equal(model.local.features.conv0.weight, w)
 
 
+def test_local_size_sets_the_crop_resolution():
+    model = build_model(ModelConfig(arch="dualpath", local_size=48)).eval()
+    x = torch.rand(2, 1, 64, 64)
+    crops, boxes = model.local.crop(model.input(x), model.forward_features(x)["global"])
+    assert crops.shape == (2, 3, 48, 48) and boxes.shape == (2, 4)
+    assert model(x).shape == (2, 14)
+
+
 def test_attention_box_covers_the_hot_cells():
     features = torch.zeros(2, 3, 4, 4)
     features[0, 1, 1, 2] = 5.0  # one hot cell: row 1, column 2
@@ -113,6 +121,6 @@ def test_attention_box_covers_the_hot_cells():
 
 def test_gradcam_targets_per_arch():
     model = build_model(DUAL)
-    assert model.cam_layers() == [model.fpn.finest_layer()]
+    assert model.cam_layers() == list(model.fpn.fpn.layer_blocks) and len(model.cam_layers()) == 3
     no_fpn = build_model(ABLATIONS["no_fpn"])
     assert no_fpn.cam_layers() == [no_fpn.global_relu]

@@ -3,8 +3,8 @@
 torchvision's ``FeaturePyramidNetwork`` does the work: 1x1 lateral
 projections, a top-down pathway with nearest upsampling and 3x3 smoothing, so
 every level carries the semantics of the deepest one at its own resolution.
-The finest level (1/8 of the input) gives GradCAM twice the resolution of the
-last dense block.
+GradCAM averages the maps of all levels; the finest (1/8 of the input) has
+twice the resolution of the last dense block.
 """
 
 from __future__ import annotations
@@ -31,6 +31,6 @@ class DenseNetFPN(nn.Module):
         ordered = OrderedDict((name, blocks[name]) for name, _ in LEVELS)
         return list(self.fpn(ordered).values())
 
-    def finest_layer(self) -> nn.Module:
-        """The module whose output is the finest level (a GradCAM target)."""
-        return self.fpn.layer_blocks[0]
+    def level_layers(self) -> list[nn.Module]:
+        """The modules whose outputs are the levels, finest first (GradCAM targets)."""
+        return list(self.fpn.layer_blocks)

@@ -54,10 +54,11 @@ class LocalPath(nn.Module):
     """Attended crop of the input -> DenseNet121 (+ CBAM) -> pooled 1024-d features."""
 
     def __init__(
-        self, output_stride: int, use_cbam: bool, threshold: float, min_share: float
+        self, output_stride: int, use_cbam: bool, threshold: float, min_share: float, size: int = 0
     ) -> None:
         super().__init__()
         self.threshold, self.min_share = threshold, min_share
+        self.size = size  # side of the resized crop; 0: the input's side
         self.features = densenet121_features(output_stride)
         self.cbam = cbam(1024, use_cbam)
         self.relu = nn.ReLU()
@@ -66,16 +67,15 @@ class LocalPath(nn.Module):
     def crop(
         self, x: torch.Tensor, global_features: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Crops ``[B, C, H, W]`` of the normalised input, and their boxes."""
+        """Crops ``[B, C, S, S]`` of the normalised input, and their boxes (input pixels)."""
         size = x.shape[-1]
         boxes = attention_boxes(global_features, size, self.threshold, self.min_share)
-        indexed = torch.cat(
-            [torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None], boxes], 1
-        )
+        index = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
+        out = self.size or size
         crops = roi_align(
             x,
-            indexed.to(x.dtype),
-            output_size=(size, size),
+            torch.cat([index, boxes], 1).to(x.dtype),
+            output_size=(out, out),
             spatial_scale=1.0,
             sampling_ratio=2,
             aligned=True,

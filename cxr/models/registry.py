@@ -37,6 +37,7 @@ class ModelConfig:
     local_path: bool = True
     crop_threshold: float = 0.7  # share of the heat map's range that is "hot" (AG-CNN: 0.7)
     crop_min_share: float = 0.4  # smallest crop side, as a share of the image side
+    local_size: int = 0  # side the crop is resized to; 0: the input side (as AG-CNN)
 
 
 ARCHS = ("densenet121", "dualpath")
@@ -59,6 +60,7 @@ def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
             use_local=config.local_path,
             crop_threshold=config.crop_threshold,
             crop_min_share=config.crop_min_share,
+            local_size=config.local_size,
         )
     raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
 
