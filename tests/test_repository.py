@@ -4,6 +4,7 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT
@@ -68,3 +69,37 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
     assert len(commands) == 2
     assert "dvc repro" in commands[0] and "pytest" in commands[1]
     assert commands[1].strip() in (ROOT / ".ci" / "run").read_text()
+
+
+def _requirement_names(specs: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    """A clean install gets only what pyproject declares; an undeclared import fails in CI."""
+    import sys
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = _requirement_names(project["dependencies"])
+    dev = runtime | _requirement_names(project["optional-dependencies"]["dev"])
+    owners = packages_distributions()
+    undeclared = []
+    for folder, declared in (("cxr", runtime), ("stages", runtime), ("bench", runtime),
+                             ("tests", dev)):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    tops = [a.name.split(".")[0] for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    tops = [node.module.split(".")[0]]
+                else:
+                    continue
+                for top in tops:
+                    if top in sys.stdlib_module_names or top in ("cxr", "stages", "tests"):
+                        continue
+                    dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                    if not dists & declared:
+                        undeclared.append(f"{path.relative_to(ROOT)}: {top}")
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
