@@ -19,6 +19,7 @@ import pandas as pd
 from cxr.errors import InputError
 from cxr.findings import FINDINGS
 from cxr.nih.boxes import empty_boxes, find_box_file, read_box_file
+from cxr.nih.expert_labels import empty_expert_labels, find_expert_file, read_expert_labels
 from cxr.nih.image_files import index_image_files
 from cxr.nih.label_file import META_COLUMNS, find_label_file, read_label_file
 from cxr.nih.split_lists import TEST_LIST, TRAIN_VAL_LIST, read_split_list
@@ -58,6 +59,9 @@ class IngestResult:
     boxes: pd.DataFrame  # image_id, finding, x, y, w, h, split, frame
     rejected: pd.DataFrame  # image_id, reason, detail
     metrics: dict
+    # Google 2019 radiologist labels of its "test" set, with our split of each image
+    # ("" where the image was not ingested); empty without the file.
+    expert: pd.DataFrame | None = None
 
 
 def ingest(config: IngestConfig) -> IngestResult:
@@ -138,6 +142,7 @@ def ingest(config: IngestConfig) -> IngestResult:
     boxes["frame"] = np.int64(config.box_frame)
     rejected.append(box_rejects)
     rejected_frame = pd.concat(rejected, ignore_index=True).astype(str)
+    expert, expert_metrics = _expert_labels(raw_dir, meta)
 
     metrics = {
         "label_file": {
@@ -161,9 +166,10 @@ def ingest(config: IngestConfig) -> IngestResult:
             "images": int(boxes.image_id.nunique()),
             "by_finding": {k: int(v) for k, v in boxes.finding.value_counts().sort_index().items()},
         },
+        "expert_labels": expert_metrics,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    return IngestResult(meta, boxes, rejected_frame, metrics)
+    return IngestResult(meta, boxes, rejected_frame, metrics, expert)
 
 
 def split_summary(meta: pd.DataFrame) -> dict:
@@ -199,6 +205,22 @@ def _boxes(
     )
     kept = kept.sort_values(["image_id", "finding"], kind="stable").reset_index(drop=True)
     return kept, rejects
+
+
+def _expert_labels(raw_dir: Path, meta: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    path = find_expert_file(raw_dir)
+    if path is None:
+        return empty_expert_labels().assign(split=pd.Series([], dtype=str)), {"file": None}
+    expert = read_expert_labels(path, "test")
+    split = expert.image_id.map(meta.set_index("image_id").split).fillna("").astype(str)
+    expert["split"] = split
+    return expert, {
+        "file": path.name,
+        "test_images": len(expert),
+        "by_split": {
+            k or "not ingested": int(v) for k, v in sorted(split.value_counts().items())
+        },
+    }
 
 
 def _rejections(image_ids: pd.Series, reason: str, detail: str) -> pd.DataFrame:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from stages import demo, evaluate, explain, ingest, preprocess, profiles, train
+from stages import (
+    compare,
+    demo,
+    evaluate,
+    explain,
+    ingest,
+    predict,
+    preprocess,
+    profiles,
+    serve,
+    train,
+)
 from stages.command import guarded
 
 app = typer.Typer(
@@ -19,6 +30,9 @@ app.command("preprocess")(guarded(preprocess.main))
 app.command("train")(guarded(train.main))
 app.command("evaluate")(guarded(evaluate.main))
 app.command("explain")(guarded(explain.main))
+app.command("compare")(guarded(compare.main))
+app.command("predict")(guarded(predict.main))
+app.command("serve")(guarded(serve.main))
 app.add_typer(profiles.app, name="params")
 
 if __name__ == "__main__":

@@ -1,42 +1,74 @@
-"""Stage ``evaluate``: probabilities on validation and test, metrics, thresholds, curves."""
+"""Stage ``evaluate``: predictions on validation and test, metrics with intervals, calibration,
+thresholds, curves, subgroups, expert labels, the evaluation report and the model card."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.device import pick_device
-from cxr.evaluation.evaluate import EvaluateConfig, confusion_markdown, evaluate, prediction_table
-from cxr.evaluation.predict import predict_logits, sigmoid
+from cxr.evaluation.evaluate import (
+    EvaluateConfig,
+    SplitOutputs,
+    confusion_markdown,
+    evaluate,
+    prediction_table,
+)
+from cxr.evaluation.predict import predict_logits
+from cxr.report.evaluation import evaluation_markdown
+from cxr.report.model_card import model_card_markdown
 from cxr.training.checkpoint import load_model
 from cxr.training.data import SplitArrays
 from stages import paths
 from stages.command import run
-from stages.params import PARAMS_FILE, load_params, section
+from stages.params import PARAMS_FILE, load_params, section, value
+
+
+def data_source(raw_dir: str) -> str:
+    """How the report names the data: the demo phantoms or a user's NIH-layout folder."""
+    if Path(raw_dir) == paths.DEMO_DIR:
+        return f"synthetic demo data set (`{raw_dir}`, docs/demo-data.md)"
+    return f"NIH-layout folder `{raw_dir}`"
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Write predictions, metrics/eval.json, ROC/PR curve tables and the test confusion table."""
-    config = section(load_params(params), "evaluate", EvaluateConfig)
+    """Write predictions, thresholds, temperatures, metrics/eval.json, plots and reports."""
+    all_params = load_params(params)
+    config = section(all_params, "evaluate", EvaluateConfig)
+    source = data_source(value(all_params, "ingest.raw_dir", str))
     device = pick_device(config.device)
     model, info = load_model(paths.MODEL)
     model.to(device)
-    tables = {}
+    outputs = {}
     for split in ("val", "test"):
         data = SplitArrays(paths.PROCESSED, split)
-        probs = sigmoid(predict_logits(model, data, device, config.batch_size, desc=split))
-        tables[split] = (data.labels, probs)
+        logits = predict_logits(model, data, device, config.batch_size, desc=split)
+        outputs[split] = SplitOutputs(data.index, logits)
+    expert = pd.read_parquet(paths.EXPERT_LABELS)
+    typer.echo(f"evaluate: bootstrap of {config.bootstrap} patient resamples ...")
+    result = evaluate(outputs["val"], outputs["test"], config, expert)
+
+    for split, out in outputs.items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
-            prediction_table(data.index, probs).to_parquet(tmp, index=False)
-    result = evaluate(*tables["val"], *tables["test"], config)
+            prediction_table(out.index, result.probs[split]).to_parquet(tmp, index=False)
     write_json(
         paths.THRESHOLDS,
         {"policy": config.threshold_policy, "chosen_on": "val", "thresholds": result.thresholds},
     )
-    for name, frame in (("roc", result.roc), ("pr", result.pr)):
+    write_json(
+        paths.CALIBRATION,
+        {"method": config.calibration, "fitted_on": "val", "temperatures": result.temperatures},
+    )
+    for name, frame in (
+        ("roc", result.roc),
+        ("pr", result.pr),
+        ("calibration", result.reliability),
+    ):
         with atomic_path(paths.EVAL_PLOTS / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
     with atomic_path(paths.REPORTS / "test_confusion.csv") as tmp:
@@ -48,10 +80,32 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             f"Test split at thresholds chosen on validation ({config.threshold_policy})",
         ),
     )
+    ingest = json.loads(paths.metrics_file("ingest").read_text())
+    model_info = {
+        "arch": info["model_config"]["arch"],
+        "epoch": info.get("epoch"),
+        "weights": info.get("weights_used", info["model_config"]["weights"]),
+        "size": info.get("preprocess", {}).get("size"),
+    }
+    write_text(
+        paths.REPORTS / "evaluation.md",
+        evaluation_markdown(result.metrics, ingest, model_info, source),
+    )
+    write_text(
+        paths.REPORTS / "model_card.md",
+        model_card_markdown(result.metrics, ingest, model_info, source),
+    )
     write_json(paths.metrics_file("eval"), {"model_epoch": info.get("epoch"), **result.metrics})
     test = result.metrics["test"]
+    ci = test.get("ci", {}).get("mean_auroc", {})
+    interval_text = (
+        f" ({100 * config.confidence:.0f}% CI {ci['low']:.4f}-{ci['high']:.4f})"
+        if ci.get("low") is not None
+        else ""
+    )
     typer.echo(
-        f"evaluate: test mean AUROC {test['mean_auroc']:.4f}, mean AUPRC {test['mean_auprc']:.4f}"
+        f"evaluate: test mean AUROC {test['mean_auroc']:.4f}{interval_text}, "
+        f"mean AUPRC {test['mean_auprc']:.4f}; reports/evaluation.md, reports/model_card.md"
     )
 
 

@@ -1,4 +1,4 @@
-"""Stage ``explain``: GradCAM galleries per class and the pointing game against true boxes."""
+"""Stage ``explain``: GradCAM galleries; pointing game and box overlap against true boxes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ import numpy as np
 import pandas as pd
 import typer
 
-from cxr.atomic import atomic_path, write_json
+from cxr.atomic import atomic_path, write_json, write_text
 from cxr.device import pick_device
-from cxr.explain.explain import ExplainConfig, box_cases, gallery_rows, pointing_game
+from cxr.explain.explain import (
+    ExplainConfig,
+    box_cases,
+    box_overlap,
+    case_maps,
+    gallery_rows,
+    pointing_game,
+)
 from cxr.explain.gallery import Cell, grid, index_html
 from cxr.explain.gradcam import gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
+from cxr.report.localisation import localisation_markdown
 from cxr.training.checkpoint import load_model
 from stages import paths
 from stages.command import run
@@ -44,7 +52,11 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     )
 
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
-    cases, summary = pointing_game(model, array, box_cases(boxes), config, device)
+    cases = box_cases(boxes)
+    cams = case_maps(model, array, cases, config, device)
+    cases, summary = pointing_game(cams, cases, config)
+    cases, overlap = box_overlap(cams, cases, config)
+    summary["box_overlap"] = overlap
 
     selection = gallery_rows(probs, labels, thresholds, config.gallery_per_kind)
     with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
@@ -115,7 +127,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         (tmp / "index.html").write_text(
             index_html(f"GradCAM on the {SPLIT} split", table, header, sections), encoding="utf-8"
         )
-        cases.drop(columns=["boxes"]).to_csv(tmp / "pointing_cases.csv", index=False)
+        cases.drop(columns=["boxes"]).to_csv(tmp / "localisation_cases.csv", index=False)
+    write_text(paths.REPORTS / "localisation.md", localisation_markdown(summary, SPLIT))
     write_json(paths.metrics_file("explain"), {"split": SPLIT, **summary})
     if summary.get("cases"):
         typer.echo(

@@ -21,7 +21,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     """Read the raw folder, split by patient, and write metadata, boxes and rejections."""
     config = section(load_params(params), "ingest", IngestConfig)
     result = ingest(config)
-    for name, frame in (("metadata", result.metadata), ("boxes", result.boxes)):
+    tables = (("metadata", result.metadata), ("boxes", result.boxes), ("expert", result.expert))
+    for name, frame in tables:
         with atomic_path(OUT_DIR / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
     with atomic_path(OUT_DIR / "rejected.csv") as tmp:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from cxr.demo.generate import DemoConfig, generate_demo
@@ -36,3 +38,50 @@ def demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "raw"
     generate_demo(out, DemoConfig(images=120, size=128, seed=3, workers=1))
     return out
+
+
+TINY_PIPELINE = """
+demo: {images: 160, size: 64, seed: 2, workers: 1}
+ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
+preprocess: {size: 32, workers: 1}
+model: {weights: none}
+train: {epochs: 1, batch_size: 16}
+evaluate: {}
+explain: {gallery_per_kind: 2}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> Path:
+    """A folder where every stage has run once on a 160-image demo, with Google-format
+    radiologist labels for every image (all in that file's "test" set)."""
+    from typer.testing import CliRunner
+
+    from stages.cli import app
+
+    root = tmp_path_factory.mktemp("tiny-pipeline")
+    (root / "params.yaml").write_text(TINY_PIPELINE)
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        runner = CliRunner()
+        result = runner.invoke(app, ["demo"])
+        assert result.exit_code == 0, result.output
+        raw = Path("data/raw/demo")
+        images = pd.read_csv(raw / "Data_Entry_2017_v2020.csv")
+        rng = np.random.default_rng(0)
+        findings = ("Fracture", "Pneumothorax", "Airspace opacity", "Nodule or mass")
+        pd.DataFrame(
+            {
+                "Image Index": images["Image Index"],
+                "Patient ID": images["Patient ID"],
+                **{f: rng.choice(["YES", "NO"], len(images)) for f in findings},
+                "Set Id": "test",
+            }
+        ).to_csv(raw / "google2019_nih-chest-xray-labels.csv", index=False)
+        for stage in ("ingest", "preprocess", "train", "evaluate", "explain"):
+            result = runner.invoke(app, [stage])
+            assert result.exit_code == 0, f"{stage}: {result.output}"
+    finally:
+        os.chdir(here)
+    return root

@@ -1,10 +1,11 @@
 """Metrics agree with scikit-learn; thresholds come from validation only; curve tables."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
-from cxr.evaluation.evaluate import EvaluateConfig, evaluate
+from cxr.evaluation.evaluate import EvaluateConfig, SplitOutputs, evaluate
 from cxr.evaluation.metrics import (
     auroc,
     choose_threshold,
@@ -57,19 +58,39 @@ def test_sensitivity_policy_reaches_its_target():
     assert (p[y[:, 10] == 1, 10] >= t).mean() >= 0.9
 
 
+def outputs(y: np.ndarray, p: np.ndarray, seed: int = 0) -> SplitOutputs:
+    """A split as the evaluate stage sees it: metadata, labels and logits."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    index = pd.DataFrame(
+        {
+            "image_id": [f"{i:08d}_000.png" for i in range(n)],
+            "patient_id": np.arange(n) // 2,
+            "age": rng.integers(1, 95, n).astype(float),
+            "sex": rng.choice(["M", "F"], n),
+            "view": rng.choice(["PA", "AP"], n),
+        }
+    )
+    for k, name in enumerate(FINDINGS):
+        index[name] = y[:, k]
+    return SplitOutputs(index, np.log(p / (1 - p)))
+
+
 def test_thresholds_come_from_validation_never_test():
     y_val, p_val = _scores(300, 3)
     y_test, p_test = _scores(300, 4)
-    a = evaluate(y_val, p_val, y_test, p_test, EvaluateConfig())
+    config = EvaluateConfig(bootstrap=50, calibration="none")
+    a = evaluate(outputs(y_val, p_val), outputs(y_test, p_test), config)
     # Scrambling the test split changes its metrics, never the thresholds.
-    b = evaluate(y_val, p_val, 1 - y_test, p_test[::-1], EvaluateConfig())
+    b = evaluate(outputs(y_val, p_val), outputs(1 - y_test, p_test[::-1]), config)
     assert a.thresholds == b.thresholds
+    p_val = a.probs["val"]
     assert a.metrics["test"]["mean_auroc"] != b.metrics["test"]["mean_auroc"]
     # And they are exactly the validation choices.
     for k, name in enumerate(FINDINGS):
         assert a.thresholds[name] == choose_threshold(y_val[:, k], p_val[:, k], "max_f1")
     assert a.metrics["test_at_val_thresholds"]["Hernia"]["TP"] == int(
-        ((p_test[:, 13] >= a.thresholds["Hernia"]) & (y_test[:, 13] == 1)).sum()
+        ((a.probs["test"][:, 13] >= a.thresholds["Hernia"]) & (y_test[:, 13] == 1)).sum()
     )
 
 
@@ -85,3 +106,24 @@ def test_curve_tables_have_all_classes_on_a_fixed_grid():
     area = np.trapezoid(roc["Hernia"], roc.fpr)
     assert area == pytest.approx(roc_auc_score(y[:, 13], p[:, 13]), abs=0.02)
     assert ((pr.iloc[:, 1:] >= 0) & (pr.iloc[:, 1:] <= 1)).all().all()
+
+
+def test_temperature_scaling_keeps_rankings_and_is_fitted_on_validation():
+    def calibrated(n, seed):
+        rng = np.random.default_rng(seed)
+        p = 1 / (1 + np.exp(-rng.normal(0, 1.5, (n, 14))))
+        return (rng.random((n, 14)) < p).astype(np.uint8), p
+
+    (y_val, p_val), (y_test, p_test) = calibrated(1500, 6), calibrated(1500, 7)
+    # Overconfident logits: three times too large.
+    val, test = outputs(y_val, p_val), outputs(y_test, p_test)
+    val.logits, test.logits = 3 * val.logits, 3 * test.logits
+    raw = evaluate(val, test, EvaluateConfig(bootstrap=0, calibration="none"))
+    cal = evaluate(val, test, EvaluateConfig(bootstrap=0, calibration="temperature"))
+    assert cal.metrics["test"]["auroc"] == raw.metrics["test"]["auroc"]
+    assert all(2.0 < t < 4.5 for t in cal.temperatures.values())
+    c = cal.metrics["calibration"]["test"]
+    assert c["mean_ece"] < 0.5 * c["mean_ece_uncalibrated"]
+    # Changing test labels cannot move a temperature.
+    other = evaluate(val, outputs(1 - y_test, p_test), EvaluateConfig(bootstrap=0))
+    assert other.temperatures == cal.temperatures

@@ -93,6 +93,23 @@ def test_parameter_groups_with_a_pretrained_backbone(pretrained_model):
     assert counted == len(list(pretrained_model.parameters()))
 
 
+def test_new_parts_of_a_pretrained_dual_path_train_at_full_lr(tmp_path):
+    import torchvision
+
+    path = tmp_path / "densenet121.pth"
+    torch.save(torchvision.models.densenet121(weights=None).state_dict(), path)
+    model = build_model(ModelConfig(arch="dualpath", local_size=32))
+    initialise(model, str(path))
+    groups = parameter_groups(model, 1e-3, 0.01, 0.05, pretrained=True)
+    speed = {id(p): g["lr"] for g in groups for p in g["params"]}
+    for name, p in model.named_parameters():
+        pretrained = name.startswith(("global_features.", "local.features."))
+        assert speed[id(p)] == pytest.approx(5e-5 if pretrained else 1e-3), name
+    # CBAM's spatial gate has its own BatchNorm: new, so full rate.
+    cbam_norms = [n for n, _ in model.named_parameters() if n.startswith("cbam.") and ".bn." in n]
+    assert cbam_norms
+
+
 def test_random_backbone_trains_at_full_lr():
     groups = parameter_groups(build_model(ModelConfig()), 1e-3, 0.01, 0.05, pretrained=False)
     assert {g["name"] for g in groups} == {"new/decay", "new/no_decay"}

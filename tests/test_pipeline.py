@@ -47,24 +47,9 @@ def test_demo_ingest_preprocess(workdir):
     assert not [p for p in workdir.rglob(".*tmp-*")]
 
 
-FULL = """
-demo: {images: 160, size: 64, seed: 2, workers: 1}
-ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
-preprocess: {size: 32, workers: 1}
-model: {weights: none}
-train: {epochs: 1, batch_size: 16}
-evaluate: {}
-explain: {gallery_per_kind: 2}
-"""
-
-
-def test_tiny_pipeline_through_explain(tmp_path, monkeypatch):
-    (tmp_path / "params.yaml").write_text(FULL)
-    monkeypatch.chdir(tmp_path)
+def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
+    monkeypatch.chdir(tiny_pipeline)
     runner = CliRunner()
-    for stage in ("demo", "ingest", "preprocess", "train", "evaluate", "explain"):
-        result = runner.invoke(app, [stage])
-        assert result.exit_code == 0, f"{stage}: {result.output}"
     train = json.loads(Path("metrics/train.json").read_text())
     assert train["weights"] == "none" and train["epochs_run"] == 1 and train["image_size"] == 32
     assert Path("data/model/best.pt").is_file() and Path("data/model/last.pt").is_file()
@@ -87,8 +72,53 @@ def test_tiny_pipeline_through_explain(tmp_path, monkeypatch):
     roc = pd.read_csv("plots/eval/roc.csv")
     assert roc.columns[0] == "fpr" and len(roc.columns) > 1
     assert "| finding | threshold |" in Path("reports/test_confusion.md").read_text()
+    # Intervals by patient around every AUROC; calibration; subgroups; expert labels.
+    ci = evaluation["test"]["ci"]
+    assert ci["unit"] == "patient" and ci["resamples"] == 1000
+    low, high = ci["mean_auroc"]["low"], ci["mean_auroc"]["high"]
+    assert low <= evaluation["test"]["mean_auroc"] <= high
+    assert set(ci["auroc"]) == set(FINDINGS)
+    assert json.loads(Path("data/model/calibration.json").read_text())["fitted_on"] == "val"
+    assert list(pd.read_csv("plots/eval/calibration.csv").columns[:3]) == [
+        "predicted",
+        "perfect",
+        "Atelectasis",
+    ]
+    for attribute in ("sex", "age", "view"):
+        groups = evaluation["subgroups"][attribute]
+        assert sum(g["images"] for g in groups.values()) == evaluation["test"]["images"]
+    expert_result = evaluation["expert_labels"]
+    assert expert_result["images"] == evaluation["test"]["images"]
+    assert sum(expert_result["not_in_test_split"].values()) == 160 - expert_result["images"]
+    report = Path("reports/evaluation.md").read_text()
+    assert "sha256" in report and "CheXNet" in report and "not comparable" in report
+    assert "| Hernia |" in report and "Radiologist labels" in report
+    assert "Intended use" in Path("reports/model_card.md").read_text()
     explain = json.loads(Path("metrics/explain.json").read_text())
     assert explain["cases"] > 0 and 0 <= explain["mean_pointing"] <= 1
+    overlap = explain["box_overlap"]
+    assert set(overlap["mean_iobb_accuracy"]) == {"0.1", "0.25", "0.5", "0.75"}
+    assert "T(IoBB) 0.25" in Path("reports/localisation.md").read_text()
+    # A paired comparison of a run with itself: zero difference, zero-width interval.
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "data/predictions/test.parquet",
+            "data/predictions/test.parquet",
+            "--resamples",
+            "100",
+            "--json",
+            "compare.json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    same = json.loads(Path("compare.json").read_text())["mean_auroc"]
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    result = runner.invoke(
+        app, ["compare", "data/predictions/test.parquet", "data/predictions/val.parquet"]
+    )
+    assert result.exit_code == 2 and "different images" in result.output
     page = Path("plots/explain/index.html").read_text()
     assert all(f"{n}.jpg" in page for n in FINDINGS)
     assert all(Path(f"plots/explain/{n}.jpg").stat().st_size > 1000 for n in FINDINGS)

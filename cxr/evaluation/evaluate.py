@@ -1,17 +1,28 @@
-"""Evaluate a model on validation and test: metrics, thresholds from validation, test confusion.
+"""Evaluate a model on validation and test: metrics with patient-level intervals, calibration,
+thresholds from validation, subgroups, expert labels.
 
-Thresholds are chosen on the validation split only and then applied, unchanged,
-to test: choosing them on test would flatter every count in the table.
+Everything fitted (temperatures, thresholds) is fitted on the validation split
+only and then applied, unchanged, to test: fitting on test would flatter every
+number in the report. Intervals resample patients (``cxr.evaluation.bootstrap``).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from cxr.evaluation.bootstrap import bootstrap_scores, interval
+from cxr.evaluation.calibration import (
+    apply_temperatures,
+    expected_calibration_error,
+    fit_temperatures,
+    reliability_table,
+)
+from cxr.evaluation.expert import expert_evaluation
 from cxr.evaluation.metrics import (
     auprc,
     auroc,
@@ -20,7 +31,9 @@ from cxr.evaluation.metrics import (
     nan_mean,
     pr_table,
     roc_table,
+    rounded,
 )
+from cxr.evaluation.subgroups import group_order, subgroup_labels
 from cxr.findings import FINDINGS
 
 #: Metadata carried into the prediction tables (subgroup analyses need them).
@@ -33,8 +46,29 @@ class EvaluateConfig:
 
     threshold_policy: Literal["max_f1", "youden", "sensitivity"] = "max_f1"
     target_sensitivity: float = 0.9  # with the "sensitivity" policy
+    bootstrap: int = 1000  # patient resamples of the intervals; 0 = no intervals
+    confidence: float = 0.95  # level of the intervals
+    seed: int = 0  # of the bootstrap
+    calibration: Literal["temperature", "none"] = "temperature"
+    calibration_bins: int = 10  # equal-width bins of ECE and the reliability diagrams
     batch_size: int = 128
     device: str = "auto"
+
+
+@dataclass
+class SplitOutputs:
+    """A split's index (metadata and the 14 label columns) and the model's logits ``[N, 14]``."""
+
+    index: pd.DataFrame
+    logits: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index[list(FINDINGS)].to_numpy().astype(np.uint8)
+
+    @property
+    def patients(self) -> np.ndarray:
+        return self.index["patient_id"].to_numpy()
 
 
 def prediction_table(index: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
@@ -46,16 +80,78 @@ def prediction_table(index: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def split_metrics(y: np.ndarray, p: np.ndarray) -> dict:
+def scored_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    patients: np.ndarray,
+    config: EvaluateConfig,
+    class_intervals: bool = True,
+) -> dict:
+    """AUROC and AUPRC per class and as means, with patient-bootstrap intervals.
+
+    ``class_intervals=False`` keeps only the intervals of the means (subgroup
+    tables stay readable in ``dvc metrics show``).
+    """
     roc, pr = auroc(y, p, FINDINGS), auprc(y, p, FINDINGS)
-    return {
+    out = {
         "images": len(y),
-        "mean_auroc": nan_mean(roc),
-        "mean_auprc": nan_mean(pr),
+        "patients": int(pd.Series(patients).nunique()),
+        "mean_auroc": rounded(nan_mean(roc)),
+        "mean_auprc": rounded(nan_mean(pr)),
         "classes_in_mean": int(np.isfinite(roc).sum()),
-        "auroc": {n: _num(v) for n, v in zip(FINDINGS, roc, strict=True)},
-        "auprc": {n: _num(v) for n, v in zip(FINDINGS, pr, strict=True)},
+        "auroc": {n: rounded(v) for n, v in zip(FINDINGS, roc, strict=True)},
+        "auprc": {n: rounded(v) for n, v in zip(FINDINGS, pr, strict=True)},
         "positives": {n: int(v) for n, v in zip(FINDINGS, y.sum(0), strict=True)},
+    }
+    if config.bootstrap and len(y):
+        boot = bootstrap_scores(y, p, patients, config.bootstrap, config.seed)
+        level = config.confidence
+        out["ci"] = {
+            "level": level,
+            "resamples": config.bootstrap,
+            "unit": "patient",
+            "mean_auroc": interval(boot.mean_auroc, level),
+            "mean_auprc": interval(boot.mean_auprc, level),
+        }
+        if class_intervals:
+            out["ci"]["auroc"] = {
+                n: interval(boot.auroc[:, k], level) for k, n in enumerate(FINDINGS)
+            }
+            out["ci"]["auprc"] = {
+                n: interval(boot.auprc[:, k], level) for k, n in enumerate(FINDINGS)
+            }
+    return out
+
+
+def subgroup_metrics(
+    index: pd.DataFrame, y: np.ndarray, p: np.ndarray, config: EvaluateConfig
+) -> dict:
+    """:func:`scored_metrics` within each group of sex, age band and view position."""
+    out = {}
+    for attribute, labels in subgroup_labels(index).items():
+        groups = {}
+        for group in group_order(labels):
+            rows = np.flatnonzero(labels.to_numpy() == group)
+            with warnings.catch_warnings():
+                # A small group lacking a class is expected; its mean counts the classes it has.
+                warnings.simplefilter("ignore", UserWarning)
+                groups[group] = scored_metrics(
+                    y[rows], p[rows], index["patient_id"].to_numpy()[rows], config, False
+                )
+        out[attribute] = groups
+    return out
+
+
+def calibration_metrics(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, bins: int) -> dict:
+    """ECE per class and mean, of the raw sigmoid and of the calibrated probabilities."""
+    before = [expected_calibration_error(y[:, k], raw[:, k], bins) for k in range(y.shape[1])]
+    after = [expected_calibration_error(y[:, k], calibrated[:, k], bins) for k in range(y.shape[1])]
+    return {
+        "bins": bins,
+        "mean_ece": rounded(np.mean(after)),
+        "mean_ece_uncalibrated": rounded(np.mean(before)),
+        "ece": {n: rounded(v) for n, v in zip(FINDINGS, after, strict=True)},
+        "ece_uncalibrated": {n: rounded(v) for n, v in zip(FINDINGS, before, strict=True)},
     }
 
 
@@ -63,18 +159,29 @@ def split_metrics(y: np.ndarray, p: np.ndarray) -> dict:
 class Evaluation:
     metrics: dict
     thresholds: dict[str, float]
+    temperatures: dict[str, float]
+    probs: dict[str, np.ndarray]  # calibrated probabilities per split
     confusion: pd.DataFrame  # test counts at the validation thresholds
     roc: pd.DataFrame  # test ROC curves on a fixed FPR grid
     pr: pd.DataFrame  # test PR curves on a fixed recall grid
+    reliability: pd.DataFrame  # test reliability diagram, one column per class
 
 
 def evaluate(
-    y_val: np.ndarray,
-    p_val: np.ndarray,
-    y_test: np.ndarray,
-    p_test: np.ndarray,
+    val: SplitOutputs,
+    test: SplitOutputs,
     config: EvaluateConfig,
+    expert: pd.DataFrame | None = None,
 ) -> Evaluation:
+    """Fit temperatures and thresholds on ``val``; report everything on ``test``."""
+    y_val, y_test = val.labels, test.labels
+    temperatures = (
+        fit_temperatures(y_val, val.logits)
+        if config.calibration == "temperature"
+        else np.ones(len(FINDINGS))
+    )
+    p_val = apply_temperatures(val.logits, temperatures)
+    p_test = apply_temperatures(test.logits, temperatures)
     thresholds = np.array(
         [
             choose_threshold(
@@ -84,9 +191,18 @@ def evaluate(
         ]
     )
     confusion = confusion_table(y_test, p_test, thresholds, FINDINGS)
+    raw_test = apply_temperatures(test.logits, np.ones(len(FINDINGS)))
     metrics = {
-        "test": split_metrics(y_test, p_test),
-        "val": split_metrics(y_val, p_val),
+        "test": scored_metrics(y_test, p_test, test.patients, config),
+        "val": scored_metrics(y_val, p_val, val.patients, config),
+        "calibration": {
+            "method": config.calibration,
+            "fitted_on": "val",
+            "temperatures": {
+                n: round(float(t), 6) for n, t in zip(FINDINGS, temperatures, strict=True)
+            },
+            "test": calibration_metrics(y_test, raw_test, p_test, config.calibration_bins),
+        },
         "threshold_policy": config.threshold_policy,
         "test_at_val_thresholds": {
             r.finding: {
@@ -95,19 +211,26 @@ def evaluate(
                 "FP": int(r.FP),
                 "FN": int(r.FN),
                 "TN": int(r.TN),
-                "sensitivity": _num(r.sensitivity),
-                "specificity": _num(r.specificity),
-                "PPV": _num(r.PPV),
+                "sensitivity": rounded(r.sensitivity),
+                "specificity": rounded(r.specificity),
+                "PPV": rounded(r.PPV),
             }
             for r in confusion.itertuples()
         },
+        "subgroups": subgroup_metrics(test.index, y_test, p_test, config),
+        "expert_labels": expert_evaluation(
+            expert, test.index, p_test, config.bootstrap, config.seed, config.confidence
+        ),
     }
     return Evaluation(
         metrics=metrics,
         thresholds={n: float(t) for n, t in zip(FINDINGS, thresholds, strict=True)},
+        temperatures={n: float(t) for n, t in zip(FINDINGS, temperatures, strict=True)},
+        probs={"val": p_val, "test": p_test},
         confusion=confusion,
         roc=roc_table(y_test, p_test, FINDINGS),
         pr=pr_table(y_test, p_test, FINDINGS),
+        reliability=reliability_table(y_test, p_test, FINDINGS, config.calibration_bins),
     )
 
 
@@ -125,11 +248,6 @@ def confusion_markdown(table: pd.DataFrame, title: str) -> str:
             f"{r.TN} | {_pct(r.sensitivity)} | {_pct(r.specificity)} | {_pct(r.PPV)} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _num(v) -> float | None:
-    v = float(v)
-    return round(v, 6) if np.isfinite(v) else None
 
 
 def _pct(v) -> str:

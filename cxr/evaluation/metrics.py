@@ -55,6 +55,12 @@ def nan_mean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
+def rounded(v) -> float | None:
+    """A JSON-ready number: rounded to 6 places, ``None`` where undefined."""
+    v = float(v)
+    return round(v, 6) if np.isfinite(v) else None
+
+
 def choose_threshold(
     y: np.ndarray, p: np.ndarray, policy: str, target_sensitivity: float = 0.9
 ) -> float:

@@ -1,4 +1,4 @@
-"""Probabilities of a model over a preprocessed split: the one inference path of the project."""
+"""Logits of a model over a preprocessed split or in-memory images: the one forward pass."""
 
 from __future__ import annotations
 
@@ -53,5 +53,16 @@ def predict_logits(
     return gather_rows(local, local_rows, len(dataset), world)
 
 
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
+@torch.no_grad()
+def logits_of_arrays(
+    model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 32
+) -> np.ndarray:
+    """Logits ``[N, C]`` of uint8 images ``[N, H, W]`` already in memory (new files)."""
+    model.eval()
+    out = []
+    for s in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size])).unsqueeze(1)
+        x = to_device(batch, device, channels_last=True)
+        with autocast(device):
+            out.append(model(x).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -1,4 +1,4 @@
-"""The explain stage's work: the pointing game per class, and the gallery selections."""
+"""The explain stage's work: GradCAM on boxed cases, pointing game and box overlap, galleries."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ import torch
 from torch import nn
 
 from cxr.explain.gradcam import gradcam_maps
+from cxr.explain.localisation import (
+    OVERLAP_THRESHOLDS,
+    accuracy,
+    best_overlaps,
+    heatmap_boxes,
+    random_map,
+)
 from cxr.explain.pointing import pointing_hit, random_control
 from cxr.findings import FINDINGS
 
@@ -23,8 +30,9 @@ class ExplainConfig:
 
     gallery_per_kind: int = 4  # images per row (TP, FP, FN) of each class's gallery
     tolerance: float = ZHANG_TOLERANCE  # pointing-game tolerance, share of the image size
+    box_threshold: float = 0.5  # heat-map share of its maximum boxed for IoBB/IoU (Wang et al.)
     batch_size: int = 32
-    seed: int = 0  # of the random-map control
+    seed: int = 0  # of the random-map controls
     device: str = "auto"
 
 
@@ -43,26 +51,42 @@ def box_cases(boxes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cases, columns=["row", "finding", "class_index", "boxes"])
 
 
-def pointing_game(
+def case_maps(
     model: nn.Module,
     array: np.ndarray,
     cases: pd.DataFrame,
     config: ExplainConfig,
     device: torch.device,
-) -> tuple[pd.DataFrame, dict]:
-    """Per-case hits of GradCAM and of the random control; per-class and mean scores."""
+) -> np.ndarray:
+    """GradCAM map ``[N, H, W]`` of every boxed case, for its own finding."""
     if cases.empty:
-        return cases.assign(hit=[], random_hit=[], random_expected=[]), {"cases": 0}
-    size = array.shape[1]
-    tolerance = config.tolerance * size
-    cams = gradcam_maps(
+        return np.zeros((0, *array.shape[1:]), dtype=np.float32)
+    return gradcam_maps(
         model,
         array[cases.row.to_numpy()],
         cases.class_index.to_numpy(),
         device,
         config.batch_size,
-        desc="pointing game",
+        desc="GradCAM on boxed cases",
     )
+
+
+def _per_class(cases: pd.DataFrame, score) -> dict:
+    return {
+        name: {"cases": int((cases.finding == name).sum()), **score(cases[cases.finding == name])}
+        for name in FINDINGS
+        if (cases.finding == name).any()
+    }
+
+
+def pointing_game(
+    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig
+) -> tuple[pd.DataFrame, dict]:
+    """Per-case hits of GradCAM and of the random control; per-class and mean scores."""
+    if cases.empty:
+        return cases.assign(hit=[], random_hit=[], random_expected=[]), {"cases": 0}
+    size = cams.shape[1]
+    tolerance = config.tolerance * size
     rng = np.random.default_rng(config.seed)
     hits, random_hits, expected = [], [], []
     for cam, boxes in zip(cams, cases.boxes, strict=True):
@@ -71,25 +95,77 @@ def pointing_game(
         random_hits.append(r_hit)
         expected.append(r_exp)
     cases = cases.assign(hit=hits, random_hit=random_hits, random_expected=expected)
-    per_class = {}
-    for name in FINDINGS:
-        part = cases[cases.finding == name]
-        if len(part):
-            per_class[name] = {
-                "cases": len(part),
-                "pointing": round(float(part.hit.mean()), 4),
-                "random": round(float(part.random_hit.mean()), 4),
-                "random_expected": round(float(part.random_expected.mean()), 4),
-            }
-    scores = np.array([v["pointing"] for v in per_class.values()])
-    controls = np.array([v["random_expected"] for v in per_class.values()])
+    per_class = _per_class(
+        cases,
+        lambda part: {
+            "pointing": round(float(part.hit.mean()), 4),
+            "random": round(float(part.random_hit.mean()), 4),
+            "random_expected": round(float(part.random_expected.mean()), 4),
+        },
+    )
     summary = {
         "cases": len(cases),
         "classes": len(per_class),
         "tolerance_px": round(tolerance, 3),
-        "mean_pointing": round(float(scores.mean()), 4),
-        "mean_random": round(float(np.mean([v["random"] for v in per_class.values()])), 4),
-        "mean_random_expected": round(float(controls.mean()), 4),
+        **{
+            f"mean_{key}": round(float(np.mean([v[key] for v in per_class.values()])), 4)
+            for key in ("pointing", "random", "random_expected")
+        },
+        "per_class": per_class,
+    }
+    return cases, summary
+
+
+def box_overlap(
+    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig
+) -> tuple[pd.DataFrame, dict]:
+    """Wang et al.'s IoBB/IoU accuracies of GradCAM boxes and of smooth random maps.
+
+    Per case the best IoBB and IoU over its predicted and true boxes; per class
+    the share of cases above each T and the mean best IoU; means over classes.
+    """
+    columns = ["iobb", "iou", "random_iobb", "random_iou"]
+    if cases.empty:
+        return cases.assign(**{c: [] for c in columns}), {"cases": 0}
+    rng = np.random.default_rng(config.seed + 1)
+    rows = []
+    for cam, boxes in zip(cams, cases.boxes, strict=True):
+        noise = random_map(cam.shape[0], rng)
+        rows.append(
+            best_overlaps(heatmap_boxes(cam, config.box_threshold), boxes)
+            + best_overlaps(heatmap_boxes(noise, config.box_threshold), boxes)
+        )
+    cases = cases.assign(**dict(zip(columns, np.array(rows).T, strict=True)))
+
+    def score(part: pd.DataFrame) -> dict:
+        return {
+            "iobb_accuracy": accuracy(part.iobb),
+            "iou_accuracy": accuracy(part.iou),
+            "mean_iou": round(float(part.iou.mean()), 4),
+            "random_iobb_accuracy": accuracy(part.random_iobb),
+            "random_iou_accuracy": accuracy(part.random_iou),
+            "random_mean_iou": round(float(part.random_iou.mean()), 4),
+        }
+
+    per_class = _per_class(cases, score)
+    values = list(per_class.values())
+
+    def mean_of(key: str) -> dict:
+        return {
+            f"{t:g}": round(float(np.mean([v[key][f"{t:g}"] for v in values])), 4)
+            for t in OVERLAP_THRESHOLDS
+        }
+
+    summary = {
+        "cases": len(cases),
+        "classes": len(per_class),
+        "box_threshold": config.box_threshold,
+        "mean_iobb_accuracy": mean_of("iobb_accuracy"),
+        "mean_iou_accuracy": mean_of("iou_accuracy"),
+        "mean_iou": round(float(np.mean([v["mean_iou"] for v in values])), 4),
+        "mean_random_iobb_accuracy": mean_of("random_iobb_accuracy"),
+        "mean_random_iou_accuracy": mean_of("random_iou_accuracy"),
+        "mean_random_iou": round(float(np.mean([v["random_mean_iou"] for v in values])), 4),
         "per_class": per_class,
     }
     return cases, summary

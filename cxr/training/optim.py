@@ -1,9 +1,10 @@
 """AdamW parameter groups and the learning-rate schedule (linear warmup, then cosine or plateau).
 
-Groups: when the backbone starts from pretrained weights, those weights and
-every normalisation layer's parameters train at ``lr * backbone_lr_mult``
-(lr/20 by default), so fine-tuning does not wreck what ImageNet taught; new
-layers train at ``lr``. A backbone from random initialisation has nothing to
+Groups: when the backbone starts from pretrained weights, those weights
+(``model.pretrained_prefixes``, their normalisation layers included) train at
+``lr * backbone_lr_mult`` (lr/20 by default), so fine-tuning does not wreck
+what ImageNet taught; new parts (head, CBAM with its own BatchNorm, FPN) train
+at ``lr``. A backbone from random initialisation has nothing to
 protect and trains at ``lr`` throughout. Norm parameters and biases get no
 weight decay.
 """
@@ -31,7 +32,7 @@ def parameter_groups(
         if not p.requires_grad:
             continue
         is_norm = id(p) in norms
-        slow = pretrained and (is_norm or name.startswith(prefixes))
+        slow = pretrained and name.startswith(prefixes)
         decay = "no_decay" if is_norm or name.endswith(".bias") else "decay"
         groups.setdefault(("backbone" if slow else "new", decay), []).append(p)
     return [

@@ -1,0 +1,80 @@
+"""Paired comparison of two models on the same images: the difference in AUROC with its interval.
+
+Both models are scored on the same patient resamples, so what they share
+(hard patients, easy patients) cancels, and the interval of the difference is
+much narrower than either model's own interval. The two-sided bootstrap
+p-value is twice the share of resamples on the far side of zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cxr.errors import InputError
+from cxr.evaluation.bootstrap import bootstrap_scores, interval
+from cxr.evaluation.metrics import auroc, nan_mean, rounded
+from cxr.findings import FINDINGS
+
+
+def _difference(a: np.ndarray, b: np.ndarray, point: float, level: float) -> dict:
+    d = b - a
+    defined = d[np.isfinite(d)]
+    p = 2 * min((defined <= 0).mean(), (defined >= 0).mean()) if len(defined) else np.nan
+    return {"difference": rounded(point), **interval(d, level), "p_value": rounded(min(p, 1.0))}
+
+
+def paired_difference(
+    y: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    patients: np.ndarray,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """AUROC of B minus A: for the mean and per class, with paired bootstrap intervals."""
+    roc_a, roc_b = auroc(y, p_a, FINDINGS), auroc(y, p_b, FINDINGS)
+    boot_a = bootstrap_scores(y, p_a, patients, resamples, seed)
+    boot_b = bootstrap_scores(y, p_b, patients, resamples, seed)  # same seed: same resamples
+    return {
+        "images": len(y),
+        "patients": int(pd.Series(patients).nunique()),
+        "resamples": resamples,
+        "level": level,
+        "mean_auroc_a": rounded(nan_mean(roc_a)),
+        "mean_auroc_b": rounded(nan_mean(roc_b)),
+        "mean_auroc": _difference(
+            boot_a.mean_auroc, boot_b.mean_auroc, nan_mean(roc_b) - nan_mean(roc_a), level
+        ),
+        "auroc": {
+            name: _difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k], level)
+            for k, name in enumerate(FINDINGS)
+        },
+    }
+
+
+def align_predictions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two prediction tables on the same images in the same order, labels checked equal."""
+    for name, table in (("A", a), ("B", b)):
+        absent = [c for c in ("image_id", "patient_id", *FINDINGS) if c not in table]
+        absent += [f"p_{n}" for n in FINDINGS if f"p_{n}" not in table]
+        if absent:
+            raise InputError(f"prediction table {name} lacks columns {absent[:5]}")
+        if table.image_id.duplicated().any():
+            raise InputError(f"prediction table {name} lists an image twice")
+    only_a = sorted(set(a.image_id) - set(b.image_id))
+    only_b = sorted(set(b.image_id) - set(a.image_id))
+    if only_a or only_b:
+        raise InputError(
+            f"the tables cover different images ({len(only_a)} only in A, e.g. {only_a[:3]}; "
+            f"{len(only_b)} only in B, e.g. {only_b[:3]}): compare runs on the same split"
+        )
+    b = b.set_index("image_id").loc[a.image_id].reset_index()
+    differ = (a[list(FINDINGS)].to_numpy() != b[list(FINDINGS)].to_numpy()).any(1)
+    if differ.any():
+        raise InputError(
+            f"{int(differ.sum())} images have different labels in the two tables, e.g. "
+            f"{a.image_id[differ].tolist()[:3]}: were they made from different label files?"
+        )
+    return a, b

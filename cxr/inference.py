@@ -1,0 +1,126 @@
+"""Inference on new radiographs: the checkpoint, its preprocessing, calibration and thresholds.
+
+``cxr predict`` and the Gradio app both go through :class:`Predictor`, and it
+goes through the same preprocessing (``cxr.preprocess.prepare_image`` with
+the settings stored in ``best.pt``), the same forward pass
+(``cxr.evaluation.predict``) and the same temperatures and thresholds (from
+the evaluate stage) as the pipeline, so a file gets the probability the
+evaluate stage gave the same image.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cxr.errors import InputError
+from cxr.evaluation.calibration import apply_temperatures
+from cxr.evaluation.predict import logits_of_arrays
+from cxr.explain.gradcam import gradcam_maps
+from cxr.preprocess import PreprocessConfig, prepare_image
+from cxr.training.checkpoint import load_model
+
+
+@dataclass
+class Predictor:
+    """A loaded model with everything needed to turn a file into calibrated findings."""
+
+    model: nn.Module
+    preprocess: PreprocessConfig
+    classes: list[str]
+    temperatures: np.ndarray  # [C]; ones when uncalibrated
+    thresholds: np.ndarray  # [C]; chosen on validation
+    device: torch.device
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | Path,
+        thresholds_path: str | Path | None = None,
+        calibration_path: str | Path | None = None,
+        device: torch.device | None = None,
+    ) -> Predictor:
+        """Load ``best.pt`` and, by default, the ``thresholds.json`` and ``calibration.json``
+        beside it; a missing side file is an error naming it (run the evaluate stage)."""
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise InputError(f"{model_path}: no model checkpoint (run `dvc repro train`)")
+        model, info = load_model(model_path)
+        classes = list(info["classes"])
+        folder = model_path.parent
+        thresholds = _side_file(thresholds_path or folder / "thresholds.json", "thresholds")
+        calibration = _side_file(calibration_path or folder / "calibration.json", "temperatures")
+        device = device or torch.device("cpu")
+        model.to(device).eval()
+        return cls(
+            model=model,
+            preprocess=PreprocessConfig(**info["preprocess"]),
+            classes=classes,
+            temperatures=np.array([calibration[c] for c in classes], dtype=np.float64),
+            thresholds=np.array([thresholds[c] for c in classes], dtype=np.float64),
+            device=device,
+            info=info,
+        )
+
+    def prepare(self, path: str | Path) -> np.ndarray:
+        """One file as the model's uint8 input ``[S, S]``; raises ``DecodeError``."""
+        return prepare_image(path, self.preprocess)[0]
+
+    def probabilities(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Calibrated probabilities ``[N, C]`` of uint8 images ``[N, S, S]``."""
+        logits = logits_of_arrays(self.model, images, self.device, batch_size)
+        return apply_temperatures(logits, self.temperatures)
+
+    def cams(self, images: np.ndarray, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
+        return gradcam_maps(self.model, images, classes, self.device, batch_size)
+
+    def findings(self, probs: np.ndarray) -> list[str]:
+        """Names of the findings at or over their validation threshold, most probable first."""
+        over = np.flatnonzero(probs >= self.thresholds)
+        return [self.classes[k] for k in over[np.argsort(-probs[over], kind="stable")]]
+
+
+def _side_file(path: str | Path, key: str) -> dict[str, float]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: not found; the evaluate stage writes it (`dvc repro evaluate`)")
+    try:
+        return json.loads(path.read_text())[key]
+    except (ValueError, KeyError) as err:
+        raise InputError(f"{path}: not a file written by the evaluate stage ({err})") from None
+
+
+#: Suffixes taken from a folder (DICOM files often have none, so those are taken too).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
+
+
+def image_paths(inputs: list[str | Path]) -> list[Path]:
+    """Files named on the command line, images found in folders (recursively), and the
+    paths listed one per line in ``@list.txt`` arguments; order kept, duplicates dropped."""
+    out: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if text.startswith("@"):
+            listing = Path(text[1:])
+            if not listing.is_file():
+                raise InputError(f"{listing}: list file not found")
+            lines = listing.read_text(encoding="utf-8").splitlines()
+            out += [Path(line.strip()) for line in lines if line.strip()]
+        elif Path(text).is_dir():
+            out += sorted(
+                p
+                for p in Path(text).rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and (p.suffix.lower() in IMAGE_SUFFIXES or not p.suffix)
+            )
+        else:
+            out.append(Path(text))  # a missing file becomes an error row, not a crash
+    return list(dict.fromkeys(out))

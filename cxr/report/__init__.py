@@ -1,0 +1,1 @@
+"""Markdown reports a reviewer reads: evaluation with intervals, localisation, the model card."""

@@ -1,0 +1,208 @@
+"""The evaluation report: data and split, headline with intervals, anchors, per class, subgroups."""
+
+from __future__ import annotations
+
+from cxr.findings import FINDINGS
+from cxr.report.anchors import ANCHORS, SPLIT_NAMES
+from cxr.report.markdown import number, percent, table, with_interval
+
+
+def _headline(scores: dict, key: str) -> str:
+    return with_interval(scores[key], scores.get("ci", {}).get(key))
+
+
+def _data_section(ingest: dict, data_source: str) -> list[str]:
+    label = ingest["label_file"]
+    split = ingest["split_mode"]
+    rows = [[name, str(s["images"]), str(s["patients"])] for name, s in ingest["splits"].items()]
+    return [
+        "## Data and split",
+        "",
+        f"- Data: {data_source}",
+        f"- Label file: `{label['name']}` ({label['variant']}), sha256 `{label['sha256']}`",
+        f"- Split: {SPLIT_NAMES.get(split, split)} (`ingest.split: {split}`, seed "
+        f"{ingest['seed']}); no patient is in two splits",
+        f"- Rejected inputs: {ingest['rejected']} (listed in `data/interim/rejected.csv`)",
+        "",
+        table(["split", "images", "patients"], rows),
+    ]
+
+
+def _anchor_section(test: dict, split: str, synthetic: bool) -> list[str]:
+    rows = [[a.name, SPLIT_NAMES[a.split], f"{a.mean_auroc:.3f}", a.note] for a in ANCHORS]
+    rows.append(
+        ["**this run**", SPLIT_NAMES.get(split, split), _headline(test, "mean_auroc"), "test split"]
+    )
+    caveat = (
+        "These numbers come from the synthetic demo data: they show the pipeline "
+        "works and are **not comparable** with any published figure."
+        if synthetic
+        else "Compare only rows measured on the same kind of split; a random patient "
+        "split scores higher than the official test list for the same model."
+    )
+    return [
+        "## Published anchors (mean AUROC over 14 findings)",
+        "",
+        table(["model", "split", "mean AUROC", "note"], rows, "llrl"),
+        caveat,
+        "",
+    ]
+
+
+def _class_section(test: dict, metrics: dict) -> list[str]:
+    ci = test.get("ci", {})
+    ece = metrics["calibration"]["test"]["ece"]
+    at = metrics["test_at_val_thresholds"]
+    rows = []
+    for name in FINDINGS:
+        rows.append(
+            [
+                name,
+                str(test["positives"][name]),
+                with_interval(test["auroc"][name], ci.get("auroc", {}).get(name)),
+                with_interval(test["auprc"][name], ci.get("auprc", {}).get(name)),
+                number(ece[name]),
+                number(at[name]["threshold"]),
+                percent(at[name]["sensitivity"]),
+                percent(at[name]["specificity"]),
+            ]
+        )
+    header = [
+        "finding",
+        "positives",
+        "AUROC (95% CI)",
+        "AUPRC (95% CI)",
+        "ECE",
+        "threshold",
+        "sensitivity",
+        "specificity",
+    ]
+    return [
+        "## Per finding (test)",
+        "",
+        f"Thresholds chosen on validation ({metrics['threshold_policy']}) and applied "
+        "unchanged to test.",
+        "",
+        table(header, rows),
+    ]
+
+
+def _calibration_section(calibration: dict) -> list[str]:
+    test = calibration["test"]
+    how = (
+        "one temperature per finding, fitted on validation by minimising the "
+        "binary cross-entropy; it changes no ranking (AUROC and AUPRC are unchanged)"
+        if calibration["method"] == "temperature"
+        else "none (the raw sigmoid)"
+    )
+    return [
+        "## Calibration (test)",
+        "",
+        f"- Method: {how}",
+        f"- Mean expected calibration error ({test['bins']} equal-width bins): "
+        f"{number(test['mean_ece'])} (uncalibrated {number(test['mean_ece_uncalibrated'])})",
+        "- Reliability diagram per finding: `plots/eval/calibration.csv` (`dvc plots show`)",
+        "",
+    ]
+
+
+def _subgroup_section(subgroups: dict) -> list[str]:
+    lines = ["## Subgroups (test)", ""]
+    for attribute, groups in subgroups.items():
+        rows = [
+            [
+                group,
+                str(g["images"]),
+                str(g["patients"]),
+                _headline(g, "mean_auroc"),
+                number(g["mean_auprc"]),
+                str(g["classes_in_mean"]),
+            ]
+            for group, g in groups.items()
+        ]
+        lines += [
+            f"### By {attribute}",
+            "",
+            table(
+                [attribute, "images", "patients", "mean AUROC (95% CI)", "mean AUPRC", "classes"],
+                rows,
+            ),
+        ]
+    lines += [
+        "A group's mean covers the findings with both label values in it (`classes`); "
+        "small groups have wide intervals.",
+        "",
+    ]
+    return lines
+
+
+def _expert_section(expert: dict) -> list[str]:
+    lines = ["## Radiologist labels (Google 2019)", ""]
+    if not expert.get("available"):
+        return [*lines, f"Not evaluated: {expert.get('reason', 'no file')}.", ""]
+    elsewhere = ", ".join(f"{k} {v}" for k, v in expert["not_in_test_split"].items()) or "none"
+    lines += [
+        f"{expert['images']} of the file's {expert['file_test_images']} `test` images are in "
+        f"this run's test split ({expert['patients']} patients); elsewhere: {elsewhere}. "
+        "The file's `val` images are never used (they are in NIH's train_val).",
+        "",
+    ]
+    if "findings" not in expert:
+        return lines
+    rows = [
+        [
+            name,
+            " / ".join(expert["heads"][name]),
+            str(f["expert_positives"]),
+            with_interval(f["auroc_vs_expert"], f.get("ci")),
+            number(f["auroc_vs_nih"]),
+            percent(f["nih_label_sensitivity"]),
+            percent(f["nih_label_specificity"]),
+        ]
+        for name, f in expert["findings"].items()
+    ]
+    header = [
+        "finding",
+        "scored by (max of heads)",
+        "positives",
+        "AUROC vs radiologists (95% CI)",
+        "AUROC vs NIH labels",
+        "NIH label sensitivity",
+        "NIH label specificity",
+    ]
+    not_done = "; ".join(f"{k}: {v}" for k, v in expert["not_evaluated"].items())
+    return [*lines, table(header, rows, "llrrrrr"), f"Not evaluated: {not_done}.", ""]
+
+
+def evaluation_markdown(metrics: dict, ingest: dict, model: dict, data_source: str) -> str:
+    """The report of one evaluate run. ``model`` holds the checkpoint's description."""
+    test, val = metrics["test"], metrics["val"]
+    ci = test.get("ci")
+    synthetic = "demo" in data_source.lower()
+    lines = [
+        "# Evaluation report",
+        "",
+        f"Model: `{model['arch']}`, epoch {model['epoch']} of training (best validation "
+        f"mean AUROC), initial weights: {model['weights']}, input {model['size']} px.",
+        "",
+        *_data_section(ingest, data_source),
+        "## Headline (test)",
+        "",
+        f"- Mean AUROC: **{_headline(test, 'mean_auroc')}** over {test['classes_in_mean']} "
+        "findings",
+        f"- Mean AUPRC: {_headline(test, 'mean_auprc')}",
+        f"- Validation mean AUROC: {_headline(val, 'mean_auroc')}",
+        (
+            f"- Intervals: {100 * ci['level']:.0f}% percentile bootstrap over {ci['resamples']} "
+            "resamples of **patients** (all images of a drawn patient go in together)"
+            if ci
+            else "- Intervals: none (`evaluate.bootstrap: 0`)"
+        ),
+        "",
+        *_anchor_section(test, ingest["split_mode"], synthetic),
+        *_class_section(test, metrics),
+        *_calibration_section(metrics["calibration"]),
+        *_subgroup_section(metrics["subgroups"]),
+        *_expert_section(metrics["expert_labels"]),
+    ]
+    return "\n".join(lines).rstrip() + "\n"

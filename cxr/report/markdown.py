@@ -1,0 +1,31 @@
+"""Small markdown helpers shared by the reports: tables and numbers with intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
+    """A pipe table; ``align``: one ``l``/``r`` per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
+    """``0.812 (0.790-0.833)``; the interval left out where there is none."""
+    if value is None:
+        return "n/a"
+    if not ci or ci.get("low") is None:
+        return number(value, digits)
+    return f"{value:.{digits}f} ({ci['low']:.{digits}f}-{ci['high']:.{digits}f})"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"

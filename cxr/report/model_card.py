@@ -1,0 +1,114 @@
+"""The model card (Mitchell et al. 2019): what the model is for, what it saw, where it fails."""
+
+from __future__ import annotations
+
+from cxr.findings import FINDINGS
+from cxr.report.anchors import SPLIT_NAMES
+from cxr.report.markdown import number, with_interval
+
+
+def _weakest_groups(subgroups: dict) -> list[str]:
+    """Per attribute, the group with the lowest mean AUROC (groups of 30+ images only)."""
+    out = []
+    for attribute, groups in subgroups.items():
+        scored = {
+            g: v
+            for g, v in groups.items()
+            if v["images"] >= 30 and v["mean_auroc"] is not None and g != "unknown"
+        }
+        if len(scored) < 2:
+            continue
+        worst = min(scored, key=lambda g: scored[g]["mean_auroc"])
+        best = max(scored, key=lambda g: scored[g]["mean_auroc"])
+        low = scored[worst]
+        low_text = with_interval(low["mean_auroc"], low.get("ci", {}).get("mean_auroc"))
+        out.append(
+            f"- {attribute}: weakest {worst}, {low_text}; "
+            f"strongest {best}, {number(scored[best]['mean_auroc'])}"
+        )
+    return out
+
+
+def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: str) -> str:
+    """The card of the evaluated checkpoint, from the evaluate and ingest metrics."""
+    test = metrics["test"]
+    ci = test.get("ci", {})
+    auroc = test["auroc"]
+    defined = {n: v for n, v in auroc.items() if v is not None}
+    weakest = sorted(defined, key=defined.get)[:3]
+    synthetic = "demo" in data_source.lower()
+    groups = _weakest_groups(metrics["subgroups"])
+    lines = [
+        "# Model card",
+        "",
+        "## Model",
+        "",
+        f"- Architecture: `{model['arch']}` (see `docs/model.md`); {len(FINDINGS)} sigmoid "
+        "outputs, one per NIH ChestX-ray14 finding, trained with focal loss",
+        f"- Initial weights: {model['weights']}; checkpoint of epoch {model['epoch']} "
+        "(best validation mean AUROC)",
+        f"- Input: one grey channel, {model['size']} px square (aspect kept, CLAHE), exactly the "
+        "preprocessing stored in the checkpoint",
+        f"- Calibration: {metrics['calibration']['method']} (fitted on validation); decision "
+        f"thresholds: {metrics['threshold_policy']} on validation "
+        "(`data/model/thresholds.json`)",
+        "",
+        "## Intended use",
+        "",
+        "- Research on multi-label chest X-ray classification: comparing training set-ups, "
+        "studying failure modes and explanations on NIH ChestX-ray14 and data in its layout.",
+        "- **Not** a medical device and not for diagnosis, triage or any decision about a "
+        "patient. It has not been validated prospectively, on other hospitals' images, or "
+        "against radiologists for most findings.",
+        "",
+        "## Data",
+        "",
+        f"- {data_source}; label file `{ingest['label_file']['name']}` "
+        f"(sha256 `{ingest['label_file']['sha256'][:16]}...`)",
+        f"- {SPLIT_NAMES.get(ingest['split_mode'], ingest['split_mode'])}: "
+        + ", ".join(
+            f"{k} {v['images']} images / {v['patients']} patients"
+            for k, v in ingest["splits"].items()
+        ),
+        "",
+        "## Performance (test split)",
+        "",
+        f"- Mean AUROC {with_interval(test['mean_auroc'], ci.get('mean_auroc'))}, mean AUPRC "
+        f"{with_interval(test['mean_auprc'], ci.get('mean_auprc'))} (95% patient-bootstrap "
+        "intervals); per finding in `reports/evaluation.md`",
+        "- Weakest findings: "
+        + ", ".join(
+            f"{n} {with_interval(defined[n], ci.get('auroc', {}).get(n))}" for n in weakest
+        ),
+        f"- Mean calibration error {number(metrics['calibration']['test']['mean_ece'])}",
+        *(["- Subgroups (mean AUROC):", *[f"  {g}" for g in groups]] if groups else []),
+        "",
+        "## Limitations",
+        "",
+        *(
+            [
+                "- These figures are from the **synthetic demo data** (phantoms with drawn "
+                "findings): they show that the pipeline learns and explains, nothing about "
+                "real radiographs.",
+            ]
+            if synthetic
+            else []
+        ),
+        "- NIH ChestX-ray14 labels were text-mined from reports, not read from the images; "
+        "independent reviews found many of them wrong for several findings, and the 2020 "
+        "label file changed test labels. A score against them measures agreement with the "
+        "text-mining as much as with the disease; where Google's 2019 radiologist labels are "
+        "present, `reports/evaluation.md` scores against those too.",
+        "- One institution (NIH Clinical Center), 1992-2015 scanners, frontal views only; "
+        "no lateral views, no prior studies, no clinical context.",
+        "- AP films come mostly from sicker, often supine in-patients, so view position, "
+        "devices and tubes correlate with findings: a model can learn these shortcuts. "
+        "See the AP/PA subgroup rows.",
+        "- GradCAM maps are coarse (one value per feature-map cell) and show what raised a "
+        "logit, not where disease is; their localisation is measured in "
+        "`reports/localisation.md` against a random-map control.",
+        "- Thresholds and calibration were fitted on one validation split; prevalence "
+        "elsewhere differs, and so will PPV.",
+        "",
+    ]
+    return "\n".join(lines)
