@@ -86,8 +86,9 @@ def test_every_third_party_import_is_a_declared_dependency():
     dev = runtime | _requirement_names(project["optional-dependencies"]["dev"])
     owners = packages_distributions()
     undeclared = []
-    for folder, declared in (("cxr", runtime), ("stages", runtime), ("bench", runtime),
-                             ("tests", dev)):
+    folders = (("cxr", runtime), ("stages", runtime), ("bench", runtime), ("tests", dev),
+               ("tools", dev))
+    for folder, declared in folders:
         for path in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
@@ -97,7 +98,7 @@ def test_every_third_party_import_is_a_declared_dependency():
                 else:
                     continue
                 for top in tops:
-                    if top in sys.stdlib_module_names or top in ("cxr", "stages", "tests"):
+                    if top in sys.stdlib_module_names or top in ("cxr", "stages", "tests", "tools"):
                         continue
                     dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
                     if not dists & declared:

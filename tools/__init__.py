@@ -1,0 +1,1 @@
+"""Maintenance scripts: the offline DVC plots template and the app screenshot."""

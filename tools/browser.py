@@ -1,0 +1,53 @@
+"""Drive Debian's chromium (headless) through Selenium: open the app, upload, analyse.
+
+Used by the browser tests and by ``tools/app_screenshot.py``; Selenium talks to
+``/usr/bin/chromedriver`` directly, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def chromium(*flags: str):
+    """A headless chromium WebDriver with extra command-line ``flags``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        *flags,
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+
+
+def analyse(driver, url: str, image: Path, timeout: float = 60):
+    """Open the app, upload ``image``, press Analyse; return the findings table and overlay."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, timeout)
+    driver.get(url)
+    upload = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+    upload.send_keys(str(image))
+    wait.until(
+        seen.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{image.name}')]"))
+    )
+    button = next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Analyse")
+    button.click()
+    table = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "table.cxr-findings")))
+    overlay = wait.until(
+        seen.presence_of_element_located((By.CSS_SELECTOR, "img[src*='gradio_api/file']"))
+    )
+    wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0)
+    return table, overlay
