@@ -104,3 +104,33 @@ def test_every_third_party_import_is_a_declared_dependency():
                     if not dists & declared:
                         undeclared.append(f"{path.relative_to(ROOT)}: {top}")
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+def _params_read(path: Path) -> set[str]:
+    """Params keys a stage module reads: ``section(p, "name", ...)``, ``value(p, "a.b", ...)``."""
+    keys = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("section", "value")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            keys.add(node.args[1].value)
+    return keys
+
+
+def test_every_stage_declares_the_params_it_reads():
+    dvc = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
+    missing = []
+    for name, stage in dvc["stages"].items():
+        module = re.fullmatch(r"python -m ([\w.]+)", stage["cmd"]).group(1)
+        declared = set(stage.get("params", []))
+        read = _params_read(_module_file(module))
+        assert read, f"{name}: reads no params?"
+        for key in read:
+            parts = key.split(".")
+            if not any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1)):
+                missing.append(f"{name}: {key}")
+    assert not missing, f"read but not declared as params in dvc.yaml: {missing}"
