@@ -18,8 +18,15 @@ Precision settings: ``fp32``; on CUDA also ``bf16`` (autocast), ``bf16+cl``
 every setting; the project's step, which is always bf16 + channels_last on
 CUDA and fp32 + channels_last on CPU, only under the ones it really uses.
 
+``--archs`` takes architectures and the dual path's ablations:
+``densenet121``, ``dualpath``, ``dualpath-local`` (no local path),
+``dualpath-cbam`` and ``dualpath-fpn``; ``--local-size`` is the dual path's
+crop side (0: the input side, as AG-CNN; the CPU demo uses 48).
+
 Usage (GPU): ``python bench/train_throughput.py --size 224 --batch 128 --workers 2``
 Usage (CPU): ``python bench/train_throughput.py`` (64 px, batch 32, few steps)
+Ablations (CPU): ``python bench/train_throughput.py --archs
+densenet121,dualpath,dualpath-local,dualpath-cbam,dualpath-fpn --local-size 48 --workers 0``
 """
 
 from __future__ import annotations
@@ -75,12 +82,30 @@ def _timed(run_steps, steps: int, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+#: Benchmark names of the dual path with one part switched off.
+ABLATIONS = {"local": {"local_path": False}, "cbam": {"cbam": False}, "fpn": {"fpn": False}}
+
+
+def model_config(name: str, local_size: int) -> ModelConfig:
+    """``densenet121``, ``dualpath`` or ``dualpath-<part>`` (that part switched off)."""
+    arch, _, off = name.partition("-")
+    extra = ABLATIONS[off] if off else {}
+    if arch == "dualpath":
+        extra = {**extra, "local_size": local_size}
+    return ModelConfig(arch=arch, weights="none", **extra)
+
+
 def project_steps(
-    arch: str, precision: str, device: torch.device, batch: int, data: SplitArrays, workers: int
+    config: ModelConfig,
+    precision: str,
+    device: torch.device,
+    batch: int,
+    data: SplitArrays,
+    workers: int,
 ):
     """(synthetic, end_to_end) step runners for the project's model and step."""
     model = (
-        build_model(ModelConfig(arch=arch, weights="none"))
+        build_model(config)
         .to(device)
         .to(memory_format=torch.channels_last)
     )
@@ -159,6 +184,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", type=int, default=None, help="images in the memmap")
     parser.add_argument("--precisions", default=None)
+    parser.add_argument("--local-size", type=int, default=0, help="dual path crop side")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json"
     )
@@ -184,6 +210,7 @@ def main() -> None:
         "repeats": args.repeats,
         "workers": args.workers,
         "threads": torch.get_num_threads(),
+        "local_size": args.local_size,
         "runs": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,8 +221,9 @@ def main() -> None:
             # always: it is measured only under the settings it really runs.
             project = (precision in ("bf16+cl", "bf16+cl+compile")) if cuda else precision == "fp32"
             for arch in args.archs.split(",") if project else []:
+                config = model_config(arch, args.local_size)
                 synthetic, end_to_end = project_steps(
-                    arch, precision, device, batch, data, args.workers
+                    config, precision, device, batch, data, args.workers
                 )
                 runners[f"{arch}/synthetic"] = synthetic
                 runners[f"{arch}/end_to_end"] = end_to_end

@@ -3,7 +3,7 @@
 ``cxr predict`` and the Gradio app both go through :class:`Predictor`, and it
 goes through the same preprocessing (``cxr.preprocess.prepare_image`` with
 the settings stored in ``best.pt``), the same forward pass
-(``cxr.evaluation.predict``) and the same temperatures and thresholds (from
+(``cxr.evaluation.predict``) and the same calibration and thresholds (from
 the evaluate stage) as the pipeline, so a file gets the probability the
 evaluate stage gave the same image.
 """
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from cxr.errors import InputError
-from cxr.evaluation.calibration import apply_temperatures
+from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gradcam import gradcam_maps
 from cxr.preprocess import PreprocessConfig, prepare_image
@@ -33,7 +33,7 @@ class Predictor:
     model: nn.Module
     preprocess: PreprocessConfig
     classes: list[str]
-    temperatures: np.ndarray  # [C]; ones when uncalibrated
+    calibration: Calibration  # fitted on validation by the evaluate stage
     thresholds: np.ndarray  # [C]; chosen on validation
     device: torch.device
     info: dict = field(default_factory=dict)
@@ -54,16 +54,23 @@ class Predictor:
         model, info = load_model(model_path)
         classes = list(info["classes"])
         folder = model_path.parent
-        thresholds = _side_file(thresholds_path or folder / "thresholds.json", "thresholds")
-        calibration = _side_file(calibration_path or folder / "calibration.json", "temperatures")
+        thresholds = _side_file(thresholds_path or folder / "thresholds.json")
+        calibration = _side_file(calibration_path or folder / "calibration.json")
+        try:
+            calibration_fit = Calibration.from_json(calibration, classes)
+            threshold_values = np.array([thresholds["thresholds"][c] for c in classes], np.float64)
+        except KeyError as err:
+            raise InputError(
+                f"{folder}: thresholds.json or calibration.json lacks {err}; rerun evaluate"
+            ) from None
         device = device or torch.device("cpu")
         model.to(device).eval()
         return cls(
             model=model,
             preprocess=PreprocessConfig(**info["preprocess"]),
             classes=classes,
-            temperatures=np.array([calibration[c] for c in classes], dtype=np.float64),
-            thresholds=np.array([thresholds[c] for c in classes], dtype=np.float64),
+            calibration=calibration_fit,
+            thresholds=threshold_values,
             device=device,
             info=info,
         )
@@ -75,7 +82,7 @@ class Predictor:
     def probabilities(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Calibrated probabilities ``[N, C]`` of uint8 images ``[N, S, S]``."""
         logits = logits_of_arrays(self.model, images, self.device, batch_size)
-        return apply_temperatures(logits, self.temperatures)
+        return self.calibration.apply(logits)
 
     def cams(self, images: np.ndarray, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
@@ -87,13 +94,13 @@ class Predictor:
         return [self.classes[k] for k in over[np.argsort(-probs[over], kind="stable")]]
 
 
-def _side_file(path: str | Path, key: str) -> dict[str, float]:
+def _side_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: not found; the evaluate stage writes it (`dvc repro evaluate`)")
     try:
-        return json.loads(path.read_text())[key]
-    except (ValueError, KeyError) as err:
+        return json.loads(path.read_text())
+    except ValueError as err:
         raise InputError(f"{path}: not a file written by the evaluate stage ({err})") from None
 
 

@@ -20,6 +20,7 @@ from cxr.evaluation.evaluate import (
     prediction_table,
 )
 from cxr.evaluation.predict import predict_logits
+from cxr.findings import FINDINGS
 from cxr.report.evaluation import evaluation_markdown
 from cxr.report.model_card import model_card_markdown
 from cxr.training.checkpoint import load_model
@@ -37,7 +38,7 @@ def data_source(raw_dir: str) -> str:
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Write predictions, thresholds, temperatures, metrics/eval.json, plots and reports."""
+    """Write predictions, thresholds, calibration, metrics/eval.json, plots and reports."""
     all_params = load_params(params)
     config = section(all_params, "evaluate", EvaluateConfig)
     source = data_source(value(all_params, "ingest.raw_dir", str))
@@ -60,10 +61,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         paths.THRESHOLDS,
         {"policy": config.threshold_policy, "chosen_on": "val", "thresholds": result.thresholds},
     )
-    write_json(
-        paths.CALIBRATION,
-        {"method": config.calibration, "fitted_on": "val", "temperatures": result.temperatures},
-    )
+    write_json(paths.CALIBRATION, {"fitted_on": "val", **result.calibration.to_json(FINDINGS)})
     for name, frame in (
         ("roc", result.roc),
         ("pr", result.pr),

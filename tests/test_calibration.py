@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from cxr.evaluation.calibration import (
-    apply_temperatures,
+    Calibration,
     expected_calibration_error,
-    fit_temperature,
+    fit_calibration,
+    fit_one,
     reliability_table,
 )
 
@@ -45,12 +46,39 @@ def test_reliability_table_bins_and_empty_bins():
     assert table.A.isna().sum() == 8  # empty bins stay blank, never 0
 
 
+def _calibrated_logits(n, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, n)
+    return (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.uint8), z
+
+
 def test_temperature_recovers_an_overconfidence_factor():
-    rng = np.random.default_rng(2)
-    z = rng.normal(0, 2, 20_000)
-    y = (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(np.uint8)
-    t = fit_temperature(y, 2.5 * z)  # logits 2.5 times too large
-    assert t == pytest.approx(2.5, rel=0.08)
-    calibrated = apply_temperatures((2.5 * z)[:, None], np.array([t]))[:, 0]
-    assert expected_calibration_error(y, calibrated) < 0.02
-    assert fit_temperature(np.zeros(10), z[:10]) == 1.0  # no positives: left alone
+    y, z = _calibrated_logits(20_000, 2)
+    slope, intercept = fit_one(y, 2.5 * z, "temperature")  # logits 2.5 times too large
+    assert 1 / slope == pytest.approx(2.5, rel=0.08) and intercept == 0.0
+    assert fit_one(np.zeros(10), z[:10], "temperature") == (1.0, 0.0)  # no positives
+
+
+def test_platt_removes_the_shift_a_temperature_cannot():
+    y, z = _calibrated_logits(20_000, 3)
+    shifted = (1.5 * z + 2.0)[:, None]  # overconfident and biased upward, as pos_weight does
+    platt = fit_calibration(y[:, None], shifted, "platt")
+    assert platt.slope[0] == pytest.approx(1 / 1.5, rel=0.08)
+    assert platt.intercept[0] == pytest.approx(-2.0 / 1.5, abs=0.15)
+    temperature = fit_calibration(y[:, None], shifted, "temperature")
+    after = {
+        c.method: expected_calibration_error(y, c.apply(shifted)[:, 0])
+        for c in (platt, temperature)
+    }
+    assert after["platt"] < 0.02 < after["temperature"]
+    # Rankings never change, and the fit survives a JSON round trip.
+    assert np.array_equal(np.argsort(platt.apply(shifted)[:, 0]), np.argsort(shifted[:, 0]))
+    again = Calibration.from_json(platt.to_json(["A"]), ["A"])
+    np.testing.assert_array_equal(again.apply(shifted), platt.apply(shifted))
+
+
+def test_a_perfectly_separated_class_gets_a_bounded_slope():
+    y = np.array([0] * 50 + [1] * 50)
+    z = np.r_[np.linspace(-3, -1, 50), np.linspace(1, 3, 50)]
+    slope, intercept = fit_one(y, z, "platt")
+    assert slope <= 20 + 1e-9 and abs(intercept) <= 20 + 1e-9

@@ -121,9 +121,12 @@ def test_temperature_scaling_keeps_rankings_and_is_fitted_on_validation():
     raw = evaluate(val, test, EvaluateConfig(bootstrap=0, calibration="none"))
     cal = evaluate(val, test, EvaluateConfig(bootstrap=0, calibration="temperature"))
     assert cal.metrics["test"]["auroc"] == raw.metrics["test"]["auroc"]
-    assert all(2.0 < t < 4.5 for t in cal.temperatures.values())
+    assert all(2.0 < 1 / a < 4.5 for a in cal.calibration.slope)
+    assert (cal.calibration.intercept == 0).all()
     c = cal.metrics["calibration"]["test"]
     assert c["mean_ece"] < 0.5 * c["mean_ece_uncalibrated"]
     # Changing test labels cannot move a temperature.
-    other = evaluate(val, outputs(1 - y_test, p_test), EvaluateConfig(bootstrap=0))
-    assert other.temperatures == cal.temperatures
+    other = evaluate(
+        val, outputs(1 - y_test, p_test), EvaluateConfig(bootstrap=0, calibration="temperature")
+    )
+    assert np.array_equal(other.calibration.slope, cal.calibration.slope)

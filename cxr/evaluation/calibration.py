@@ -5,19 +5,28 @@ bins and ECE is the image-weighted mean gap between each bin's mean probability
 and its observed frequency of positives. For a binary finding this is the
 calibration of the class probability itself, not of the top-label confidence.
 
-Temperature scaling (Guo et al.) divides each class's logit by one positive
-number fitted on *validation* by minimising the binary cross-entropy. It
-changes no ranking, so AUROC and AUPRC stay exactly the same; thresholds are
-chosen after it, on the calibrated validation probabilities.
+Both recalibrations map each class's logit z through ``sigmoid(a z + b)``
+with a > 0, fitted on *validation* by minimising the binary cross-entropy:
+
+* ``platt`` (Platt 1999): slope and intercept per class. The default: the
+  focal loss and ``pos_weight`` shift logits upward (more so for rare
+  classes), a bias a slope alone cannot remove.
+* ``temperature`` (Guo et al., ICML 2017): intercept 0, a = 1/T.
+
+Neither changes a ranking, so AUROC and AUPRC stay exactly the same;
+thresholds are chosen after it, on the calibrated validation probabilities.
+Slopes are kept within [1/20, 20] and intercepts within [-20, 20], so a
+class that validation separates perfectly cannot get an infinite slope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 #: Equal-width bins of the reliability diagrams and ECE.
 BINS = 10
@@ -58,31 +67,70 @@ def reliability_table(
     return pd.DataFrame(out)
 
 
-def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
-    """The temperature T > 0 minimising the BCE of ``sigmoid(logits / T)`` on one class.
+#: Bounds of the fitted slope (log scale) and intercept.
+_LOG_SLOPE, _INTERCEPT = (-np.log(20), np.log(20)), (-20.0, 20.0)
 
-    Searched on log T in [1/20, 20]; a class without both label values keeps T = 1.
-    """
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per class ``p = sigmoid(slope * logit + intercept)``."""
+
+    method: str
+    slope: np.ndarray  # [C], > 0
+    intercept: np.ndarray  # [C]
+
+    @classmethod
+    def identity(cls, classes: int) -> Calibration:
+        return cls("none", np.ones(classes), np.zeros(classes))
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``[N, C]``."""
+        z = np.asarray(logits, dtype=np.float64) * self.slope[None, :] + self.intercept[None, :]
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function without overflow
+
+    def to_json(self, names: Sequence[str]) -> dict:
+        return {
+            "method": self.method,
+            "slope": {n: float(v) for n, v in zip(names, self.slope, strict=True)},
+            "intercept": {n: float(v) for n, v in zip(names, self.intercept, strict=True)},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, names: Sequence[str]) -> Calibration:
+        return cls(
+            data["method"],
+            np.array([data["slope"][n] for n in names], dtype=np.float64),
+            np.array([data["intercept"][n] for n in names], dtype=np.float64),
+        )
+
+
+def _bce(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(np.logaddexp(0.0, s) - y * s))  # log(1 + e^s) - y s, stably
+
+
+def fit_one(y: np.ndarray, logits: np.ndarray, method: str) -> tuple[float, float]:
+    """Slope and intercept of one class; (1, 0) for ``none`` or without both label values."""
     y = np.asarray(y, dtype=float)
     z = np.asarray(logits, dtype=float)
-    if not 0 < y.sum() < len(y):
-        return 1.0
+    if method == "none" or not 0 < y.sum() < len(y):
+        return 1.0, 0.0
+    if method == "temperature":
+        best = minimize_scalar(
+            lambda q: _bce(y, z * np.exp(q)), bounds=_LOG_SLOPE, method="bounded"
+        )
+        return float(np.exp(best.x)), 0.0
+    if method == "platt":
+        best = minimize(
+            lambda q: _bce(y, z * np.exp(q[0]) + q[1]),
+            x0=np.zeros(2),
+            method="L-BFGS-B",
+            bounds=[_LOG_SLOPE, _INTERCEPT],
+        )
+        return float(np.exp(best.x[0])), float(best.x[1])
+    raise ValueError(f"unknown calibration {method!r}: use platt, temperature or none")
 
-    def loss(log_t: float) -> float:
-        s = z / np.exp(log_t)
-        # log(1 + e^s) - y s, written stably
-        return float(np.mean(np.logaddexp(0.0, s) - y * s))
 
-    best = minimize_scalar(loss, bounds=(-np.log(20), np.log(20)), method="bounded")
-    return float(np.exp(best.x))
-
-
-def fit_temperatures(y: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """One temperature per class ``[C]``."""
-    return np.array([fit_temperature(y[:, k], logits[:, k]) for k in range(y.shape[1])])
-
-
-def apply_temperatures(logits: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities ``sigmoid(logits / T)`` per class."""
-    z = np.asarray(logits, dtype=np.float64) / np.asarray(temperatures)[None, :]
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function without overflow
+def fit_calibration(y: np.ndarray, logits: np.ndarray, method: str) -> Calibration:
+    """Per-class calibration fitted on (validation) labels ``[N, C]`` and logits ``[N, C]``."""
+    fitted = np.array([fit_one(y[:, k], logits[:, k], method) for k in range(y.shape[1])])
+    return Calibration(method, fitted[:, 0], fitted[:, 1])

@@ -1,7 +1,7 @@
 """Evaluate a model on validation and test: metrics with patient-level intervals, calibration,
 thresholds from validation, subgroups, expert labels.
 
-Everything fitted (temperatures, thresholds) is fitted on the validation split
+Everything fitted (calibration, thresholds) is fitted on the validation split
 only and then applied, unchanged, to test: fitting on test would flatter every
 number in the report. Intervals resample patients (``cxr.evaluation.bootstrap``).
 """
@@ -17,9 +17,9 @@ import pandas as pd
 
 from cxr.evaluation.bootstrap import bootstrap_scores, interval
 from cxr.evaluation.calibration import (
-    apply_temperatures,
+    Calibration,
     expected_calibration_error,
-    fit_temperatures,
+    fit_calibration,
     reliability_table,
 )
 from cxr.evaluation.expert import expert_evaluation
@@ -49,7 +49,7 @@ class EvaluateConfig:
     bootstrap: int = 1000  # patient resamples of the intervals; 0 = no intervals
     confidence: float = 0.95  # level of the intervals
     seed: int = 0  # of the bootstrap
-    calibration: Literal["temperature", "none"] = "temperature"
+    calibration: Literal["platt", "temperature", "none"] = "platt"
     calibration_bins: int = 10  # equal-width bins of ECE and the reliability diagrams
     batch_size: int = 128
     device: str = "auto"
@@ -159,7 +159,7 @@ def calibration_metrics(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, 
 class Evaluation:
     metrics: dict
     thresholds: dict[str, float]
-    temperatures: dict[str, float]
+    calibration: Calibration
     probs: dict[str, np.ndarray]  # calibrated probabilities per split
     confusion: pd.DataFrame  # test counts at the validation thresholds
     roc: pd.DataFrame  # test ROC curves on a fixed FPR grid
@@ -173,15 +173,11 @@ def evaluate(
     config: EvaluateConfig,
     expert: pd.DataFrame | None = None,
 ) -> Evaluation:
-    """Fit temperatures and thresholds on ``val``; report everything on ``test``."""
+    """Fit calibration and thresholds on ``val``; report everything on ``test``."""
     y_val, y_test = val.labels, test.labels
-    temperatures = (
-        fit_temperatures(y_val, val.logits)
-        if config.calibration == "temperature"
-        else np.ones(len(FINDINGS))
-    )
-    p_val = apply_temperatures(val.logits, temperatures)
-    p_test = apply_temperatures(test.logits, temperatures)
+    calibration = fit_calibration(y_val, val.logits, config.calibration)
+    p_val = calibration.apply(val.logits)
+    p_test = calibration.apply(test.logits)
     thresholds = np.array(
         [
             choose_threshold(
@@ -191,15 +187,18 @@ def evaluate(
         ]
     )
     confusion = confusion_table(y_test, p_test, thresholds, FINDINGS)
-    raw_test = apply_temperatures(test.logits, np.ones(len(FINDINGS)))
+    raw_test = Calibration.identity(len(FINDINGS)).apply(test.logits)
     metrics = {
         "test": scored_metrics(y_test, p_test, test.patients, config),
         "val": scored_metrics(y_val, p_val, val.patients, config),
         "calibration": {
             "method": config.calibration,
             "fitted_on": "val",
-            "temperatures": {
-                n: round(float(t), 6) for n, t in zip(FINDINGS, temperatures, strict=True)
+            "slope": {
+                n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.slope, strict=True)
+            },
+            "intercept": {
+                n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.intercept, strict=True)
             },
             "test": calibration_metrics(y_test, raw_test, p_test, config.calibration_bins),
         },
@@ -225,7 +224,7 @@ def evaluate(
     return Evaluation(
         metrics=metrics,
         thresholds={n: float(t) for n, t in zip(FINDINGS, thresholds, strict=True)},
-        temperatures={n: float(t) for n, t in zip(FINDINGS, temperatures, strict=True)},
+        calibration=calibration,
         probs={"val": p_val, "test": p_test},
         confusion=confusion,
         roc=roc_table(y_test, p_test, FINDINGS),

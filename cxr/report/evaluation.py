@@ -89,12 +89,16 @@ def _class_section(test: dict, metrics: dict) -> list[str]:
 
 def _calibration_section(calibration: dict) -> list[str]:
     test = calibration["test"]
-    how = (
-        "one temperature per finding, fitted on validation by minimising the "
-        "binary cross-entropy; it changes no ranking (AUROC and AUPRC are unchanged)"
-        if calibration["method"] == "temperature"
-        else "none (the raw sigmoid)"
-    )
+    how = {
+        "platt": "Platt scaling, a slope and an intercept per finding",
+        "temperature": "temperature scaling, one slope per finding",
+        "none": "none (the raw sigmoid)",
+    }[calibration["method"]]
+    if calibration["method"] != "none":
+        how += (
+            ", fitted on validation by minimising the binary cross-entropy; it changes no "
+            "ranking (AUROC and AUPRC are unchanged)"
+        )
     return [
         "## Calibration (test)",
         "",
