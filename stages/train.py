@@ -12,6 +12,7 @@ from typing import Annotated
 import torch
 import typer
 
+import cxr
 from cxr.atomic import write_json
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model, initialise
@@ -29,15 +30,35 @@ LIVE_DIR = paths.TRAIN_PLOTS
 METRICS = paths.metrics_file("train")
 
 
+#: The code a training result depends on (relative to the repository): a change
+#: to any of it makes an old ``last.pt`` a different run, never one to resume.
+TRAINING_CODE = (
+    "cxr/models",
+    "cxr/training",
+    "cxr/evaluation/metrics.py",
+    "cxr/evaluation/predict.py",
+    "cxr/device.py",
+    "cxr/findings.py",
+)
+
+
 def fingerprint(configs: list, processed: Path) -> str:
-    """What a resumable ``last.pt`` must match: the configs and every byte of the training data.
+    """What a resumable ``last.pt`` must match: the configs, the training code and every
+    byte of the training data.
 
     Hashing the arrays costs seconds even on NIH (about 1 GB/s); matching on
-    sizes alone once resumed a finished run on re-rendered images.
+    sizes alone once resumed a finished run on re-rendered images, and leaving
+    the code out once let a changed training loop "resume" a finished run.
     """
     h = hashlib.sha256(
         json.dumps([dataclasses.asdict(c) for c in configs], sort_keys=True).encode()
     )
+    root = Path(cxr.__file__).resolve().parent.parent
+    for entry in TRAINING_CODE:
+        path = root / entry
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(source.relative_to(root).as_posix().encode())
+            h.update(source.read_bytes())
     for split in ("train", "val"):
         for name in (f"{split}.parquet", f"{split}.npy"):
             with open(processed / name, "rb") as f:

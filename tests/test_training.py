@@ -155,3 +155,22 @@ def test_finished_run_rewrites_a_removed_best(tiny, tmp_path):
     assert after["epoch"] == before["epoch"] == last["loop"]["best_epoch"]
     for name, tensor in before["model_state"].items():
         assert torch.equal(tensor, after["model_state"][name])
+
+
+def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monkeypatch):
+
+    from stages import train as stage
+
+    for split in ("train", "val"):
+        np.save(tmp_path / f"{split}.npy", np.zeros((2, 4, 4), np.uint8))
+        (tmp_path / f"{split}.parquet").write_bytes(b"index")
+    configs = [ModelConfig(), TrainConfig()]
+    first = stage.fingerprint(configs, tmp_path)
+    assert stage.fingerprint(configs, tmp_path) == first
+    assert stage.fingerprint([ModelConfig(dropout=0.3), TrainConfig()], tmp_path) != first
+    np.save(tmp_path / "val.npy", np.ones((2, 4, 4), np.uint8))
+    changed_data = stage.fingerprint(configs, tmp_path)
+    assert changed_data != first
+    # Other training code, same configs and data: not the same run.
+    monkeypatch.setattr(stage, "TRAINING_CODE", stage.TRAINING_CODE[:-1])
+    assert stage.fingerprint(configs, tmp_path) != changed_data
