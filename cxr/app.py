@@ -119,5 +119,6 @@ def build_app(
                 finding = gr.Dropdown(choices=list(predictor.classes), label="GradCAM for finding")
                 cam = gr.Image(label="GradCAM overlay", type="numpy")
         run.click(analyse, inputs=upload, outputs=[table, finding, cam, state], api_name="analyse")
-        finding.change(explain, inputs=[finding, state], outputs=cam, api_name="explain")
+        # .input: only a user's pick, not analyse setting the value, recomputes the map
+        finding.input(explain, inputs=[finding, state], outputs=cam, api_name="explain")
     return app

@@ -158,7 +158,6 @@ def test_finished_run_rewrites_a_removed_best(tiny, tmp_path):
 
 
 def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monkeypatch):
-
     from stages import train as stage
 
     for split in ("train", "val"):

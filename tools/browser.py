@@ -38,12 +38,16 @@ def analyse(driver, url: str, image: Path, timeout: float = 60):
 
     wait = WebDriverWait(driver, timeout)
     driver.get(url)
-    upload = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+    # The button is drawn by the app's scripts: once it is clickable the upload
+    # field listens too (a file sent earlier can be dropped).
+    button = wait.until(
+        seen.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Analyse']"))
+    )
+    upload = driver.find_element(By.CSS_SELECTOR, "input[type=file]")
     upload.send_keys(str(image))
     wait.until(
         seen.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{image.name}')]"))
     )
-    button = next(b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Analyse")
     button.click()
     table = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "table.cxr-findings")))
     overlay = wait.until(
