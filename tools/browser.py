@@ -43,11 +43,8 @@ def analyse(driver, url: str, image: Path, timeout: float = 60):
     button = wait.until(
         seen.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Analyse']"))
     )
-    upload = driver.find_element(By.CSS_SELECTOR, "input[type=file]")
-    upload.send_keys(str(image))
-    wait.until(
-        seen.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{image.name}')]"))
-    )
+    driver.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(image))
+    wait.until(lambda d: image.name in d.page_source)  # the upload arrived
     button.click()
     table = wait.until(seen.presence_of_element_located((By.CSS_SELECTOR, "table.cxr-findings")))
     overlay = wait.until(
