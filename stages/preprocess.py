@@ -8,7 +8,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cxr.atomic import atomic_path, write_json
+from cxr.atomic import atomic_path, clean_stale_temporaries, write_json
 from cxr.preprocess import PreprocessConfig, preprocess
 from stages import paths
 from stages.command import run
@@ -25,6 +25,10 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     raw_dir = value(values, "ingest.raw_dir", str)
     config = section(values, "preprocess", PreprocessConfig)
     meta = pd.read_parquet(METADATA)
+    # A killed run leaves its half-written .processed.tmp-* folder in data/ (gigabytes on
+    # NIH) where nothing would read it; the other stages' outputs live in subfolders.
+    for stale in clean_stale_temporaries(OUT_DIR.parent):
+        typer.echo(f"preprocess: removed {stale}, left by a run that was killed")
     with atomic_path(OUT_DIR) as tmp:
         metrics = preprocess(meta, raw_dir, tmp, config)
     write_json(METRICS, metrics)

@@ -1,0 +1,92 @@
+"""A preprocess killed with SIGKILL leaves nothing that looks complete, and the rerun gives the
+bytes of an uninterrupted run; two runs from the same params give the same split and arrays."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PARAMS = """
+demo: {images: 600, size: 128, seed: 4, workers: 1}
+ingest: {raw_dir: data/raw/demo, split: patient, seed: 0}
+preprocess: {size: 64, workers: 1}
+"""
+
+
+def _stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"stages.{name}"],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two folders with the same params, each through demo and ingest."""
+    runs = []
+    for name in ("a", "b"):
+        root = tmp_path_factory.mktemp(name)
+        (root / "params.yaml").write_text(PARAMS)
+        for stage in ("demo", "ingest"):
+            _stage(root, stage)
+        runs.append(root)
+    return runs
+
+
+def test_same_params_give_the_same_images_and_split(two_runs):
+    a, b = two_runs
+    assert _digests(a / "data/raw/demo") == _digests(b / "data/raw/demo")
+    meta_a = pd.read_parquet(a / "data/interim/metadata.parquet")
+    meta_b = pd.read_parquet(b / "data/interim/metadata.parquet")
+    pd.testing.assert_frame_equal(meta_a, meta_b)
+
+
+def test_killed_preprocess_leaves_nothing_complete_and_reruns_to_the_same_bytes(two_runs):
+    a, b = two_runs
+    _stage(a, "preprocess")  # the uninterrupted reference
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.preprocess"],
+        cwd=b,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not list((b / "data").glob(".processed.tmp-*/*.npy")):
+        assert proc.poll() is None, "preprocess ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    # Nothing a later stage or DVC reads: no output folder, no metrics.
+    assert not (b / "data/processed").exists()
+    assert not (b / "metrics/preprocess.json").exists()
+    assert list((b / "data").glob(".processed.tmp-*"))  # only a hidden, named temporary
+    rerun = _stage(b, "preprocess")
+    assert "left by a run that was killed" in rerun.stdout
+    assert not list((b / "data").glob(".processed.tmp-*"))
+    ref, again = a / "data/processed", b / "data/processed"
+    for name in ("train.npy", "val.npy", "test.npy"):
+        assert (ref / name).read_bytes() == (again / name).read_bytes(), name
+    for name in ("train.parquet", "val.parquet", "test.parquet", "rejected.csv"):
+        left = pd.read_parquet(ref / name) if name.endswith("parquet") else pd.read_csv(ref / name)
+        right = (
+            pd.read_parquet(again / name) if name.endswith("parquet") else pd.read_csv(again / name)
+        )
+        pd.testing.assert_frame_equal(left, right)
