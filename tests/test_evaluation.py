@@ -130,3 +130,27 @@ def test_temperature_scaling_keeps_rankings_and_is_fitted_on_validation():
         val, outputs(1 - y_test, p_test), EvaluateConfig(bootstrap=0, calibration="temperature")
     )
     assert np.array_equal(other.calibration.slope, cal.calibration.slope)
+
+
+def test_thresholds_validation_cannot_choose_are_reported_not_silent():
+    y_val, p_val = _scores(200, 8)
+    y_test, p_test = _scores(200, 9)
+    y_val[:, 13] = 0  # no Hernia in validation
+    y_val[:, 6] = 0
+    y_val[:3, 6] = 1  # three Pneumonia positives
+    with pytest.warns(UserWarning) as caught:
+        result = evaluate(
+            outputs(y_val, p_val), outputs(y_test, p_test), EvaluateConfig(bootstrap=20)
+        )
+    messages = " ".join(str(w.message) for w in caught)
+    assert "Hernia: validation has only one label value" in messages
+    assert "Pneumonia: threshold chosen from 3 validation positive(s)" in messages
+    support = result.metrics["threshold_support"]
+    assert support == {"defaulted_to_0.5": ["Hernia"], "few_validation_positives": {"Pneumonia": 3}}
+    assert result.thresholds["Hernia"] == 0.5
+    # The undefined validation AUROC is null in the JSON, never NaN.
+    import json
+
+    text = json.dumps(result.metrics, allow_nan=False)
+    assert result.metrics["val"]["auroc"]["Hernia"] is None and "NaN" not in text
+    assert result.metrics["val"]["classes_in_mean"] == 13

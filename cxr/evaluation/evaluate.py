@@ -36,6 +36,8 @@ from cxr.evaluation.metrics import (
 from cxr.evaluation.subgroups import group_order, subgroup_labels
 from cxr.findings import FINDINGS
 
+#: Fewer validation positives than this make a threshold a guess: warned and listed.
+MIN_THRESHOLD_POSITIVES = 5
 #: Metadata carried into the prediction tables (subgroup analyses need them).
 PREDICTION_META = ("image_id", "patient_id", "follow_up", "age", "sex", "view")
 
@@ -155,6 +157,32 @@ def calibration_metrics(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, 
     }
 
 
+def threshold_support(y_val: np.ndarray) -> dict:
+    """Which thresholds validation could not choose (default 0.5) or chose from few positives.
+
+    Each such class is also a warning: a silent 0.5 would look like a choice.
+    """
+    positives = y_val.sum(0)
+    negatives = len(y_val) - positives
+    defaulted = [n for k, n in enumerate(FINDINGS) if positives[k] == 0 or negatives[k] == 0]
+    few = {
+        n: int(positives[k])
+        for k, n in enumerate(FINDINGS)
+        if 0 < positives[k] < MIN_THRESHOLD_POSITIVES and negatives[k] > 0
+    }
+    for name in defaulted:
+        warnings.warn(
+            f"{name}: validation has only one label value; its threshold is the default 0.5",
+            stacklevel=3,
+        )
+    for name, count in few.items():
+        warnings.warn(
+            f"{name}: threshold chosen from {count} validation positive(s); treat it as a guess",
+            stacklevel=3,
+        )
+    return {"defaulted_to_0.5": defaulted, "few_validation_positives": few}
+
+
 @dataclass
 class Evaluation:
     metrics: dict
@@ -188,6 +216,7 @@ def evaluate(
     )
     confusion = confusion_table(y_test, p_test, thresholds, FINDINGS)
     raw_test = Calibration.identity(len(FINDINGS)).apply(test.logits)
+    threshold_notes = threshold_support(y_val)
     metrics = {
         "test": scored_metrics(y_test, p_test, test.patients, config),
         "val": scored_metrics(y_val, p_val, val.patients, config),
@@ -203,6 +232,7 @@ def evaluate(
             "test": calibration_metrics(y_test, raw_test, p_test, config.calibration_bins),
         },
         "threshold_policy": config.threshold_policy,
+        "threshold_support": threshold_notes,
         "test_at_val_thresholds": {
             r.finding: {
                 "threshold": round(float(r.threshold), 6),

@@ -77,6 +77,20 @@ def _class_section(test: dict, metrics: dict) -> list[str]:
         "sensitivity",
         "specificity",
     ]
+    support = metrics.get("threshold_support", {})
+    notes = []
+    if support.get("defaulted_to_0.5"):
+        notes.append(
+            "Validation had only one label value for "
+            + ", ".join(support["defaulted_to_0.5"])
+            + ": their threshold is the default 0.5, not a choice."
+        )
+    if support.get("few_validation_positives"):
+        notes.append(
+            "Thresholds chosen from fewer than 5 validation positives (treat as guesses): "
+            + ", ".join(f"{n} ({c})" for n, c in support["few_validation_positives"].items())
+            + "."
+        )
     return [
         "## Per finding (test)",
         "",
@@ -84,6 +98,7 @@ def _class_section(test: dict, metrics: dict) -> list[str]:
         "unchanged to test.",
         "",
         table(header, rows),
+        *[f"{n}\n" for n in notes],
     ]
 
 
