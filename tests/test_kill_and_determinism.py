@@ -16,6 +16,8 @@ PARAMS = """
 demo: {images: 600, size: 128, seed: 4, workers: 1}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0}
 preprocess: {size: 64, workers: 1}
+model: {arch: densenet121, weights: none}
+train: {epochs: 3, batch_size: 32}
 """
 
 
@@ -90,3 +92,37 @@ def test_killed_preprocess_leaves_nothing_complete_and_reruns_to_the_same_bytes(
             pd.read_parquet(again / name) if name.endswith("parquet") else pd.read_csv(again / name)
         )
         pd.testing.assert_frame_equal(left, right)
+
+
+def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(two_runs):
+    import torch
+
+    a, b = two_runs
+    for root in (a, b):
+        if not (root / "data/processed").is_dir():
+            _stage(root, "preprocess")
+    _stage(a, "train")  # uninterrupted
+    last = b / "data/model/last.pt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train"],
+        cwd=b,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not last.is_file():  # the first epoch is done
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the second epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    killed_at = torch.load(last, weights_only=True)["loop"]["epoch"]
+    assert 1 <= killed_at < 3
+    resumed = _stage(b, "train")
+    assert f"resumed after epoch {killed_at}" in resumed.stdout
+    ref = torch.load(a / "data/model/best.pt", weights_only=True)
+    got = torch.load(b / "data/model/best.pt", weights_only=True)
+    assert ref["epoch"] == got["epoch"] and ref["val_mean_auroc"] == got["val_mean_auroc"]
+    for name, tensor in ref["model_state"].items():
+        assert torch.equal(tensor, got["model_state"][name]), name
