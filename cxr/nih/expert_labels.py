@@ -73,15 +73,17 @@ def read_expert_labels(path: str | Path, set_id: str = "test") -> pd.DataFrame:
     absent = [c for c in needed if c not in table.columns]
     if absent:
         raise ExpertLabelError(f"{path}: line 1: columns {absent} missing; is this the 2019 file?")
-    lines = pd.Series(np.arange(len(table)) + 2, index=table.index)
+
+    def fail_at(bad: pd.Series, column: str, expected: str) -> None:
+        """Raise naming the first bad row's line (the header is line 1) and value."""
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise ExpertLabelError(
+                f"{path}: line {i + 2}: {column} {table[column].iloc[i]!r}; expected {expected}"
+            )
+
     sets = table["Set Id"].str.strip()
-    odd = ~sets.isin(("test", "val"))
-    if odd.any():
-        i = odd.to_numpy().argmax()
-        raise ExpertLabelError(
-            f"{path}: line {lines.iloc[i]}: Set Id {table['Set Id'].iloc[i]!r}; "
-            "expected test or val"
-        )
+    fail_at(~sets.isin(("test", "val")), "Set Id", "test or val")
     duplicated = table["Image Index"].duplicated(keep=False)
     if duplicated.any():
         names = sorted(set(table["Image Index"][duplicated]))
@@ -93,21 +95,10 @@ def read_expert_labels(path: str | Path, set_id: str = "test") -> pd.DataFrame:
             "set_id": sets,
         }
     )
-    if out.patient_id.isna().any():
-        i = out.patient_id.isna().to_numpy().argmax()
-        raise ExpertLabelError(
-            f"{path}: line {lines.iloc[i]}: Patient ID {table['Patient ID'].iloc[i]!r} "
-            "is not a number"
-        )
+    fail_at(out.patient_id.isna(), "Patient ID", "a number")
     out["patient_id"] = out.patient_id.astype(np.int64)
     for finding in EXPERT_FINDINGS:
         value = table[finding].str.strip().str.upper()
-        bad = ~value.isin(("YES", "NO"))
-        if bad.any():
-            i = bad.to_numpy().argmax()
-            raise ExpertLabelError(
-                f"{path}: line {lines.iloc[i]}: {finding} {table[finding].iloc[i]!r}; "
-                "expected YES or NO"
-            )
+        fail_at(~value.isin(("YES", "NO")), finding, "YES or NO")
         out[finding] = (value == "YES").astype(np.uint8)
     return out[out.set_id == set_id].reset_index(drop=True)
