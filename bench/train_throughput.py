@@ -104,11 +104,7 @@ def project_steps(
     workers: int,
 ):
     """(synthetic, end_to_end) step runners for the project's model and step."""
-    model = (
-        build_model(config)
-        .to(device)
-        .to(memory_format=torch.channels_last)
-    )
+    model = build_model(config).to(device).to(memory_format=torch.channels_last)
     net = torch.compile(model) if "compile" in precision else model
     config = TrainConfig(batch_size=batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

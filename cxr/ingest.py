@@ -217,9 +217,7 @@ def _expert_labels(raw_dir: Path, meta: pd.DataFrame) -> tuple[pd.DataFrame, dic
     return expert, {
         "file": path.name,
         "test_images": len(expert),
-        "by_split": {
-            k or "not ingested": int(v) for k, v in sorted(split.value_counts().items())
-        },
+        "by_split": {k or "not ingested": int(v) for k, v in sorted(split.value_counts().items())},
     }
 
 

@@ -28,6 +28,7 @@ from cxr.imaging.geometry import GEOMETRY_COLUMNS
 from cxr.imaging.resize import clahe, fit_square
 from cxr.parallel import map_unordered, worker_count
 from cxr.splits import SPLITS
+from cxr.storage import require_free, reserve
 
 _CHUNK = 32  # rows per task: amortises inter-process overhead, keeps the bar lively
 
@@ -80,6 +81,7 @@ def preprocess_split(
     np.lib.format.open_memmap(
         scratch, mode="w+", dtype=np.uint8, shape=(n, config.size, config.size)
     ).flush()
+    reserve(scratch)  # a full disk fails here, not as a SIGBUS in a worker
     geometry = np.zeros((n, len(GEOMETRY_COLUMNS)), dtype=np.float64)
     reasons: list[str | None] = [None] * n
     tasks = [(start, paths[start : start + _CHUNK]) for start in range(0, n, _CHUNK)]
@@ -104,6 +106,7 @@ def preprocess_split(
         out = np.lib.format.open_memmap(
             npy_path, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:])
         )
+        reserve(npy_path)
         for s in range(0, len(kept), 1024):
             out[s : s + 1024] = source[kept[s : s + 1024]]
         out.flush()
@@ -135,6 +138,10 @@ def preprocess(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Hours of decoding must not end on a full disk: the arrays' size is known now.
+    require_free(
+        out_dir, len(meta) * config.size**2, f"preprocess of {len(meta)} images at {config.size} px"
+    )
     t0 = time.perf_counter()
     per_split, rejected = {}, []
     for split in SPLITS:

@@ -18,7 +18,7 @@ from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model, initialise
 from cxr.preprocess import PreprocessConfig
 from cxr.training import distributed
-from cxr.training.data import SplitArrays
+from cxr.training.data import SplitArrays, label_gaps
 from cxr.training.loop import TrainConfig, fit
 from stages import paths
 from stages.command import run
@@ -102,6 +102,10 @@ def _train(
     for w in caught:
         if world.main:
             typer.echo(f"warning: {w.message}", err=True)
+    gaps = {"train": label_gaps(train_set.labels), "val": label_gaps(val_set.labels)}
+    if world.main:
+        for line in _gap_warnings(gaps):
+            typer.echo(f"warning: {line}", err=True)
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     # Only rank 0 logs; the others train and validate in step with it.
@@ -150,6 +154,7 @@ def _train(
             "train_images": len(train_set),
             "val_images": len(val_set),
             "image_size": train_set.image_size,
+            "label_gaps": gaps,
             **{k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()},
         },
     )
@@ -160,6 +165,23 @@ def _train(
         f"train: best validation mean AUROC {outcome.best_val_mean_auroc:.4f} at epoch "
         f"{outcome.best_epoch} of {outcome.epochs_run}{resumed}"
     )
+
+
+def _gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
+    consequence = {
+        ("train", "no_positives"): "the model has nothing to learn from",
+        ("train", "no_negatives"): "the model has nothing to learn from",
+        ("val", "no_positives"): "no validation AUROC (early stopping uses the others), "
+        "and evaluate's threshold falls back to 0.5",
+        ("val", "no_negatives"): "no validation AUROC (early stopping uses the others), "
+        "and evaluate's threshold falls back to 0.5",
+    }
+    return [
+        f"{split} split: {', '.join(names)}: {kind.replace('_', ' ')}; {consequence[split, kind]}"
+        for split, kinds in gaps.items()
+        for kind, names in kinds.items()
+        if names
+    ]
 
 
 if __name__ == "__main__":

@@ -99,6 +99,33 @@ def test_each_finding_changes_the_image_inside_its_box(finding):
         assert inside.mean() >= 3.0, f"{finding}: too faint to learn"
 
 
+def test_coarse_render_matches_the_full_render_with_the_same_boxes():
+    """render_size draws on a coarser grid: same anatomy, findings, pose and boxes; the film
+    (noise, blur) still at full resolution, so the files stay as large as a full render's."""
+    import cv2
+
+    labels = tuple(int(f in ("Mass", "Effusion")) for f in FINDINGS)
+    spec = ImageSpec("x", 7, 1, "F", "PA", labels)
+    full, full_boxes, _ = render(spec, 512, seed=0)
+    coarse, coarse_boxes, scene = render(spec, 512, seed=0, render_size=128)
+    assert coarse.shape == full.shape == (512, 512) and coarse.dtype == np.uint8
+    assert scene.size == 128
+    assert np.corrcoef(full.ravel(), coarse.ravel())[0, 1] > 0.99
+    assert np.abs(full.astype(float) - coarse).mean() < 3.0
+    assert [b.finding for b in coarse_boxes] == [b.finding for b in full_boxes]
+    for f, c in zip(full_boxes, coarse_boxes, strict=True):
+        assert np.allclose([f.x, f.y, f.w, f.h], [c.x, c.y, c.w, c.h], atol=512 / 128 * 2)
+    # Full-resolution grain: as many PNG bytes as the full render (+-15%), not a smooth upscale.
+    size = [len(cv2.imencode(".png", im)[1]) for im in (full, coarse)]
+    assert 0.85 < size[1] / size[0] < 1.15, size
+    assert render(spec, 512, seed=0, render_size=0)[0].tobytes() == full.tobytes()
+
+
+def test_render_size_out_of_range_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="render_size"):
+        generate_demo(tmp_path / "x", DemoConfig(images=2, size=128, render_size=256))
+
+
 def test_cardiomegaly_is_a_heart_wider_than_half_the_thorax():
     for patient in range(1, 25):
         for view in ("PA", "AP"):

@@ -1,5 +1,6 @@
 """A preprocess killed with SIGKILL leaves nothing that looks complete, and the rerun gives the
-bytes of an uninterrupted run; two runs from the same params give the same split and arrays."""
+bytes of an uninterrupted run; a ``dvc repro`` killed mid-training resumes to the weights of an
+uninterrupted run; two runs from the same params give the same split and arrays."""
 
 import hashlib
 import os
@@ -94,35 +95,64 @@ def test_killed_preprocess_leaves_nothing_complete_and_reruns_to_the_same_bytes(
         pd.testing.assert_frame_equal(left, right)
 
 
-def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(two_runs):
+def _dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def test_dvc_repro_killed_mid_training_resumes_to_the_uninterrupted_result(two_runs):
+    """``dvc repro`` and its stage killed together (SIGKILL to the process group, as a
+    scheduler or a closed terminal does); the next ``dvc repro`` is not blocked by the dead
+    run's lock, resumes from last.pt and ends bit-identical to an uninterrupted run."""
     import torch
 
     a, b = two_runs
     for root in (a, b):
         if not (root / "data/processed").is_dir():
             _stage(root, "preprocess")
-    _stage(a, "train")  # uninterrupted
+    _stage(a, "train")  # uninterrupted, the stage command directly
+    # b: the train stage under DVC, as dvc.yaml declares it (code deps left out:
+    # this folder holds no code).
+    (b / "dvc.yaml").write_text(
+        f"""stages:
+  train:
+    cmd: {sys.executable} -m stages.train
+    deps: [data/processed]
+    params: [model, train, preprocess]
+    outs: [data/model/best.pt]
+    metrics: [{{metrics/train.json: {{cache: false}}}}]
+"""
+    )
+    subprocess.run(_dvc("init", "--no-scm", "-q"), cwd=b, check=True)
     last = b / "data/model/last.pt"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stages.train"],
+        _dvc("repro", "train"),
         cwd=b,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 300
     while not last.is_file():  # the first epoch is done
-        assert proc.poll() is None, "training ended before it could be killed"
+        assert proc.poll() is None, "dvc repro ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(1.0)  # into the second epoch
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
+    assert not (b / "dvc.lock").exists()  # DVC recorded nothing for the killed run
     killed_at = torch.load(last, weights_only=True)["loop"]["epoch"]
     assert 1 <= killed_at < 3
-    resumed = _stage(b, "train")
+    resumed = subprocess.run(_dvc("repro", "train"), cwd=b, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resumed after epoch {killed_at}" in resumed.stdout
+    assert (b / "dvc.lock").is_file()
     ref = torch.load(a / "data/model/best.pt", weights_only=True)
     got = torch.load(b / "data/model/best.pt", weights_only=True)
     assert ref["epoch"] == got["epoch"] and ref["val_mean_auroc"] == got["val_mean_auroc"]
     for name, tensor in ref["model_state"].items():
         assert torch.equal(tensor, got["model_state"][name]), name
+    # Nothing left to do: the resumed result is what DVC recorded.
+    status = subprocess.run(
+        _dvc("status", "train"), cwd=b, capture_output=True, text=True, check=True
+    )
+    assert "up to date" in status.stdout, status.stdout

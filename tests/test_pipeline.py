@@ -54,6 +54,13 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
     assert train["weights"] == "none" and train["epochs_run"] == 1 and train["image_size"] == 32
     assert Path("data/model/best.pt").is_file() and Path("data/model/last.pt").is_file()
     assert list(Path("plots/train/plots/metrics/val").glob("mean_auroc.tsv"))
+    # Findings a split cannot teach or score are listed (here, as the labels say).
+    for split in ("train", "val"):
+        y = pd.read_parquet(f"data/processed/{split}.parquet")[list(FINDINGS)].to_numpy()
+        gaps = train["label_gaps"][split]
+        counts = dict(zip(FINDINGS, y.sum(0), strict=True))
+        assert gaps["no_positives"] == [n for n, k in counts.items() if k == 0]
+        assert gaps["no_negatives"] == [n for n, k in counts.items() if k == len(y)]
     evaluation = json.loads(Path("metrics/eval.json").read_text())
     assert set(evaluation["test"]["auroc"]) == set(FINDINGS)
     assert evaluation["threshold_policy"] == "max_f1"

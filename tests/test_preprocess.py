@@ -127,3 +127,80 @@ def test_box_in_a_1024_frame_maps_onto_a_shrunk_copy():
     m = boxes_to_array(boxes, index).iloc[0]
     assert (m.x0, m.y0, m.x1, m.y1) == pytest.approx((50, 25, 70, 65))
     assert array[26:64, 51:69].min() >= 200
+
+
+# --- a full disk ------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MB file system to fill (a tmpfs; mounting one needs root)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MB tmpfs to fill (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture(scope="module")
+def demo_meta(demo_dir):
+    return ingest(IngestConfig(raw_dir=str(demo_dir))).metadata
+
+
+def test_full_disk_stops_before_any_work_naming_folder_and_space(demo_meta, demo_dir, tiny_disk):
+    from cxr.storage import DiskFullError
+
+    config = PreprocessConfig(size=128, workers=1)
+    need = len(demo_meta) * 128 * 128
+    assert need > 2**20  # more than the disk holds
+    with pytest.raises(DiskFullError, match=r"needs .* MB but its disk has") as err:
+        preprocess(demo_meta, demo_dir, tiny_disk / "processed", config)
+    message = str(err.value)
+    assert str(tiny_disk / "processed") in message and f"{need / 1e6:.1f} MB" in message
+    assert not [p for p in tiny_disk.rglob("*") if p.is_file()]  # nothing written
+
+
+def test_reserve_on_a_full_disk_names_the_file(tiny_disk):
+    from cxr.storage import DiskFullError, reserve
+
+    sparse = tiny_disk / "train.npy.partial"
+    with open(sparse, "wb") as f:
+        f.truncate(4 * 2**20)  # a sparse file may claim more than the disk has
+    with pytest.raises(DiskFullError, match=r"train\.npy\.partial: no room to write 4\.2 MB"):
+        reserve(sparse)
+
+
+def test_reserve_allocates_the_blocks_of_a_sparse_memmap(tmp_path):
+    from cxr.storage import reserve
+
+    path = tmp_path / "a.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(64, 128, 128)).flush()
+    size = path.stat().st_size
+    assert path.stat().st_blocks * 512 < size  # sparse: nothing allocated yet
+    reserve(path)
+    assert path.stat().st_blocks * 512 >= size
+    assert np.load(path, mmap_mode="r").shape == (64, 128, 128)  # still a valid array
+
+
+def test_preprocess_reserves_its_arrays_before_workers_write(
+    demo_meta, demo_dir, tmp_path, monkeypatch
+):
+    """A disk that fills while the run goes on: the reservation fails (not a SIGBUS in a worker)."""
+    import errno
+
+    from cxr import storage
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "posix_fallocate", full)
+    with pytest.raises(storage.DiskFullError, match=r"train\.npy\.partial: no room to write"):
+        preprocess(demo_meta, demo_dir, tmp_path / "out", PreprocessConfig(size=64, workers=1))

@@ -78,6 +78,7 @@ def _requirement_names(specs: list[str]) -> set[str]:
 def test_every_third_party_import_is_a_declared_dependency():
     """A clean install gets only what pyproject declares; an undeclared import fails in CI."""
     import sys
+
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     from importlib.metadata import packages_distributions
 
@@ -86,8 +87,13 @@ def test_every_third_party_import_is_a_declared_dependency():
     dev = runtime | _requirement_names(project["optional-dependencies"]["dev"])
     owners = packages_distributions()
     undeclared = []
-    folders = (("cxr", runtime), ("stages", runtime), ("bench", runtime), ("tests", dev),
-               ("tools", dev))
+    folders = (
+        ("cxr", runtime),
+        ("stages", runtime),
+        ("bench", runtime),
+        ("tests", dev),
+        ("tools", dev),
+    )
     for folder, declared in folders:
         for path in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):

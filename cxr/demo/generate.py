@@ -42,6 +42,7 @@ class DemoConfig:
     size: int = 256
     seed: int = 0
     workers: int = 0  # 0: all cores
+    render_size: int = 0  # draw on this grid, then resize to size (0: draw at size)
 
 
 def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
@@ -50,6 +51,10 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
     if images < 1 or size < 64:
         raise ValueError(
             f"demo needs at least 1 image of at least 64 px (got {images} images of {size} px)"
+        )
+    if config.render_size and not 64 <= config.render_size <= size:
+        raise ValueError(
+            f"demo render_size must be 0 or 64..size ({size}), got {config.render_size}"
         )
     t0 = time.perf_counter()
     cohort = sample_cohort(images, seed)
@@ -65,7 +70,7 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
         tasks = [specs[i : i + _CHUNK] for i in range(0, len(specs), _CHUNK)]
         box_rows = []
         with tqdm(total=len(specs), desc="demo", unit="img", mininterval=1.0) as bar:
-            init = (str(tmp / "images"), size, seed)
+            init = (str(tmp / "images"), size, seed, config.render_size)
             for done, rows in map_unordered(_render_chunk, tasks, config.workers, _init, init):
                 box_rows += rows
                 bar.update(done)
@@ -80,6 +85,7 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
         "images": images,
         "patients": int(cohort.patient_id.nunique()),
         "size": size,
+        "render_size": config.render_size or size,
         "seed": seed,
         "no_finding": int((cohort[list(FINDINGS)].sum(axis=1) == 0).sum()),
         "ap_views": int((cohort.view == "AP").sum()),
@@ -92,15 +98,15 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
 _state: dict = {}
 
 
-def _init(images_dir: str, size: int, seed: int) -> None:
+def _init(images_dir: str, size: int, seed: int, render_size: int) -> None:
     cv2.setNumThreads(1)
-    _state.update(images_dir=Path(images_dir), size=size, seed=seed)
+    _state.update(images_dir=Path(images_dir), size=size, seed=seed, render_size=render_size)
 
 
 def _render_chunk(specs: list[ImageSpec]) -> tuple[int, list[tuple]]:
     rows = []
     for spec in specs:
-        pixels, boxes, _ = render(spec, _state["size"], _state["seed"])
+        pixels, boxes, _ = render(spec, _state["size"], _state["seed"], _state["render_size"])
         ok, png = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
             raise RuntimeError(f"could not encode {spec.image_id}")

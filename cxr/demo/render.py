@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from cxr.demo.anatomy import AP_HEART_MAGNIFICATION, SIDES, Film, Scene, sample_anatomy
@@ -32,8 +33,15 @@ class RenderedBox:
     h: float
 
 
-def render(spec: ImageSpec, size: int, seed: int) -> tuple[np.ndarray, list[RenderedBox], Scene]:
-    """Pixels (``uint8 [size, size]``), true boxes in pixels, and the scene drawn."""
+def render(
+    spec: ImageSpec, size: int, seed: int, render_size: int = 0
+) -> tuple[np.ndarray, list[RenderedBox], Scene]:
+    """Pixels (``uint8 [size, size]``), true boxes in pixels, and the scene drawn.
+
+    ``render_size`` (0: ``size``) draws the anatomy and findings on a coarser
+    grid, resized to ``size`` before the film is exposed, so film noise and blur
+    stay at full resolution: a 1,024-px set drawn at 256 costs about a fifth.
+    """
     anatomy = sample_anatomy(np.random.default_rng([seed, spec.patient_id]), spec.sex)
     # Findings and film draw from separate streams, so the same image with and
     # without a finding differs only where the finding is.
@@ -47,9 +55,12 @@ def render(spec: ImageSpec, size: int, seed: int) -> tuple[np.ndarray, list[Rend
     for name in present:
         if LESIONS[name].prepare is not None:
             LESIONS[name].prepare(anatomy, rng, sides[name])
-    scene = Scene(anatomy, size)
+    scene = Scene(anatomy, render_size if 0 < render_size < size else size)
     drawn = [(name, LESIONS[name].draw(scene, rng, sides[name])) for name in present]
     film = Film.sample(film_rng)
-    pixels = film.expose(scene.compose(), film_rng)
+    attenuation = scene.compose()
+    if scene.size != size:
+        attenuation = cv2.resize(attenuation, (size, size), interpolation=cv2.INTER_CUBIC)
+    pixels = film.expose(attenuation, film_rng)
     boxes = [RenderedBox(name, *film.box_to_film(box, size)) for name, box in drawn]
     return pixels, boxes, scene
