@@ -17,7 +17,7 @@ kernel can drop. It also records disk use, then fits time = a + b * images
 through the two sizes and extrapolates to NIH's 112,120 images.
 
 Usage: ``python bench/scale.py [--images 5000,20000] [--workdir /tmp/cxr-scale]``
-(about 40 minutes on 2 cores for the default sizes; needs about 6 GB of disk).
+(about 50 minutes on 2 cores for the default sizes; needs about 6 GB of disk).
 Writes ``bench/results/scale_cpu.json``.
 """
 
