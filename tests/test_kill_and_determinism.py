@@ -1,6 +1,7 @@
 """A preprocess killed with SIGKILL leaves nothing that looks complete, and the rerun gives the
 bytes of an uninterrupted run; a ``dvc repro`` killed mid-training resumes to the weights of an
-uninterrupted run; two runs from the same params give the same split and arrays."""
+uninterrupted run; two runs from the same params give the same split, arrays, weights and
+evaluation."""
 
 import hashlib
 import os
@@ -156,3 +157,25 @@ def test_dvc_repro_killed_mid_training_resumes_to_the_uninterrupted_result(two_r
         _dvc("status", "train"), cwd=b, capture_output=True, text=True, check=True
     )
     assert "up to date" in status.stdout, status.stdout
+
+
+def test_the_two_runs_evaluate_to_the_same_bytes(two_runs):
+    """Same params, one run trained straight through and one killed and resumed under DVC:
+    the same predictions, thresholds, calibration, metrics and report, byte for byte."""
+    a, b = two_runs
+    for root in (a, b):
+        for stage in ("preprocess", "train"):
+            done = root / ("data/processed" if stage == "preprocess" else "data/model/best.pt")
+            if not done.exists():
+                _stage(root, stage)
+        _stage(root, "evaluate")
+    for name in (
+        "data/predictions/val.parquet",
+        "data/predictions/test.parquet",
+        "data/model/thresholds.json",
+        "data/model/calibration.json",
+        "metrics/eval.json",
+        "reports/evaluation.md",
+        "plots/eval/roc.csv",
+    ):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
