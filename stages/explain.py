@@ -25,6 +25,7 @@ from cxr.explain.gallery import Cell, grid, index_html
 from cxr.explain.gradcam import gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
+from cxr.processed import open_split
 from cxr.report.localisation import localisation_markdown
 from cxr.training.checkpoint import load_model
 from stages import paths
@@ -39,8 +40,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     config = section(load_params(params), "explain", ExplainConfig)
     device = pick_device(config.device)
     model, _ = load_model(paths.MODEL)
-    array = np.load(paths.PROCESSED / f"{SPLIT}.npy", mmap_mode="r")
-    index = pd.read_parquet(paths.PROCESSED / f"{SPLIT}.parquet")
+    array, index = open_split(paths.PROCESSED, SPLIT)
     predictions_file = paths.PREDICTIONS / f"{SPLIT}.parquet"
     predictions = pd.read_parquet(predictions_file)
     if predictions.image_id.tolist() != index.image_id.tolist():

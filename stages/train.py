@@ -39,6 +39,7 @@ TRAINING_CODE = (
     "cxr/evaluation/predict.py",
     "cxr/device.py",
     "cxr/findings.py",
+    "cxr/processed.py",
 )
 
 

@@ -194,3 +194,55 @@ def test_label_gaps_name_what_a_split_cannot_teach_or_score():
         "val split: Hernia: no positives; no validation AUROC (early stopping uses the others), "
         "and evaluate's threshold falls back to 0.5",
     ]
+
+
+# --- files that rotted ------------------------------------------------------
+
+
+def test_damaged_processed_split_is_an_error_naming_the_file(tmp_path):
+    from cxr.errors import InputError
+
+    write_split(tmp_path, "train", 48, seed=1)
+    npy, parquet = tmp_path / "train.npy", tmp_path / "train.parquet"
+    good = npy.read_bytes()
+    npy.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(InputError, match=r"train\.npy: damaged or truncated .*repro preprocess"):
+        SplitArrays(tmp_path, "train")
+    npy.write_bytes(good)
+    index = pd.read_parquet(parquet)
+    index.iloc[:-1].to_parquet(parquet)  # one row short
+    with pytest.raises(InputError, match=r"has 48 rows but .*train\.parquet describes 47"):
+        SplitArrays(tmp_path, "train")
+    index.assign(row=index.row[::-1].to_numpy()).to_parquet(parquet)  # rows out of order
+    with pytest.raises(InputError, match=r"row column is not 0\.\.n-1"):
+        SplitArrays(tmp_path, "train")
+    parquet.write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match=r"train\.parquet: damaged or truncated"):
+        SplitArrays(tmp_path, "train")
+    parquet.unlink()
+    with pytest.raises(InputError, match=r"train\.parquet: missing"):
+        SplitArrays(tmp_path, "train")
+
+
+def test_damaged_checkpoint_is_an_error_naming_the_file(tiny, tmp_path):
+    _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16))
+    best = tmp_path / "best.pt"
+    data = best.read_bytes()
+    best.write_bytes(data[: len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match=r"best\.pt: not a readable checkpoint"):
+        checkpoint.load_model(best)
+    torch.save({"weights": 1}, best)
+    with pytest.raises(checkpoint.CheckpointError, match="not a cxr checkpoint"):
+        checkpoint.load_model(best)
+
+
+def test_damaged_last_checkpoint_trains_from_the_start_with_a_warning(tiny, tmp_path):
+    whole = _fit(tiny, tmp_path / "whole", TrainConfig(epochs=1, batch_size=16))
+    out = tmp_path / "rotted"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"\x00" * 1000)
+    with pytest.warns(UserWarning, match=r"cannot resume: .*last\.pt.*training from the first"):
+        again = _fit(tiny, out, TrainConfig(epochs=1, batch_size=16))
+    assert again["loop"]["epoch"] == 1
+    for name, tensor in whole["model_state"].items():
+        assert torch.equal(tensor, again["model_state"][name]), name

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cxr.atomic import atomic_path
+from cxr.errors import InputError
 from cxr.models.registry import ModelConfig, build_model
 
 FORMAT = 1
@@ -27,10 +28,25 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, **payload}, tmp)
 
 
+class CheckpointError(InputError):
+    """A checkpoint file that cannot be read (damaged, truncated or not a cxr checkpoint)."""
+
+
 def load(path: str | Path) -> dict[str, Any]:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {payload.get('format')!r}")
+    """Read a checkpoint; a damaged or foreign file is a :class:`CheckpointError` naming it."""
+    redo = "train again (`dvc repro train`) or restore it (`dvc checkout`)"
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: missing; {redo}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {err}); damaged or "
+            f"truncated? {redo}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: not a cxr checkpoint (format {found!r}); {redo}")
     return payload
 
 

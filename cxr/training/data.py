@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cxr.findings import FINDINGS
+from cxr.processed import open_split
 
 
 def label_gaps(labels: np.ndarray) -> dict[str, list[str]]:
@@ -33,13 +33,10 @@ class SplitArrays(Dataset):
 
     def __init__(self, processed_dir: str | Path, split: str) -> None:
         self.path = Path(processed_dir) / f"{split}.npy"
-        self.index = pd.read_parquet(Path(processed_dir) / f"{split}.parquet")
+        array, self.index = open_split(processed_dir, split)
         self.labels = np.array(self.index[list(FINDINGS)], dtype=np.float32)  # a writable copy
-        self._array: np.ndarray | None = None
-        shape = np.load(self.path, mmap_mode="r").shape
-        if shape[0] != len(self.index):
-            raise ValueError(f"{self.path} has {shape[0]} rows but its index {len(self.index)}")
-        self.image_size = shape[1]
+        self.image_size = array.shape[1]
+        self._array: np.ndarray | None = None  # opened per process (workers reopen it)
 
     def __len__(self) -> int:
         return len(self.index)

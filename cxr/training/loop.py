@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,20 +131,25 @@ def fit(
     state = {"epoch": 0, "best": -math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
     best_state: dict[str, torch.Tensor] | None = None
     resumed_from = 0
+    last = {}
     if last_path.is_file():
-        last = checkpoint.load(last_path)
-        if last.get("fingerprint") == fingerprint:
-            model.load_state_dict(last["model_state"])
-            optimizer.load_state_dict(last["optimizer"])
-            schedule.load_state_dict(last["schedule"])
-            scaler.load_state_dict(last["scaler"])
-            checkpoint.set_rng_state(last["rng"])
-            state = last["loop"]
-            best_state = last["best_model_state"]
-            resumed_from = state["epoch"]
-            for row in state["history"]:
-                if on_epoch and world.main:
-                    on_epoch(row)
+        try:
+            last = checkpoint.load(last_path)
+        except checkpoint.CheckpointError as err:
+            # The resume point is a convenience: losing it costs time, never the run.
+            warnings.warn(f"cannot resume: {err}; training from the first epoch", stacklevel=2)
+    if last and last.get("fingerprint") == fingerprint:
+        model.load_state_dict(last["model_state"])
+        optimizer.load_state_dict(last["optimizer"])
+        schedule.load_state_dict(last["schedule"])
+        scaler.load_state_dict(last["scaler"])
+        checkpoint.set_rng_state(last["rng"])
+        state = last["loop"]
+        best_state = last["best_model_state"]
+        resumed_from = state["epoch"]
+        for row in state["history"]:
+            if on_epoch and world.main:
+                on_epoch(row)
 
     def write_best() -> None:
         payload = checkpoint.model_payload(
