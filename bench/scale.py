@@ -126,21 +126,24 @@ def one_size(folder: Path, images: int, args: argparse.Namespace) -> dict:
     def write_params(prep_size: int) -> None:
         params.write_text(_params(images, args.size, args.render_size, prep_size, args.arch))
 
+    plan = [  # (result name, stage, array side it preprocesses to)
+        ("demo", "demo", 0),
+        ("ingest", "ingest", 0),
+        ("preprocess_224", "preprocess", 224),
+        (f"preprocess_{args.train_size}", "preprocess", args.train_size),
+        ("train_1_epoch", "train", 0),
+    ]
     write_params(224)
     stages, disk = {}, {}
-    for stage in ("demo", "ingest", "preprocess"):
-        stages[stage if stage != "preprocess" else "preprocess_224"] = run_stage(folder, stage)
-        print(f"  {images} images, {stage}: {stages[list(stages)[-1]]}", flush=True)
+    for name, stage, prep_size in plan:
+        if prep_size:
+            write_params(prep_size)
+        stages[name] = run_stage(folder, stage)
+        print(f"  {images} images, {name}: {stages[name]}", flush=True)
+        if prep_size:
+            disk[f"processed_{prep_size}"] = disk_mib(folder / "data/processed")
     disk["raw_pngs"] = disk_mib(folder / "data/raw/demo")
     disk["interim"] = disk_mib(folder / "data/interim")
-    disk["processed_224"] = disk_mib(folder / "data/processed")
-    write_params(args.train_size)
-    name = f"preprocess_{args.train_size}"
-    stages[name] = run_stage(folder, "preprocess")
-    print(f"  {images} images, {name}: {stages[name]}", flush=True)
-    disk[name.replace("preprocess", "processed")] = disk_mib(folder / "data/processed")
-    stages["train_1_epoch"] = run_stage(folder, "train")
-    print(f"  {images} images, train: {stages['train_1_epoch']}", flush=True)
     disk["model"] = disk_mib(folder / "data/model")
     metrics = json.loads((folder / "metrics/train.json").read_text())
     prep = json.loads((folder / "metrics/preprocess.json").read_text())

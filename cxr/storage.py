@@ -19,6 +19,7 @@ from cxr.errors import InputError
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _UNSUPPORTED = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
+_REMEDY = "free some space or put the project on a larger disk, then run again"
 
 
 class DiskFullError(InputError):
@@ -36,7 +37,7 @@ def require_free(folder: str | os.PathLike, nbytes: int, what: str) -> None:
     if free < nbytes:
         raise DiskFullError(
             f"{folder}: {what} needs {_amount(nbytes)} but its disk has {_amount(free)} free; "
-            "free some space or put the project on a larger disk, then run again"
+            + _REMEDY
         )
 
 
@@ -56,7 +57,7 @@ def reserve(path: str | os.PathLike) -> None:
             free = shutil.disk_usage(path.parent).free
             raise DiskFullError(
                 f"{path}: no room to write {_amount(size)} ({_amount(free)} free on its disk); "
-                "free some space or put the project on a larger disk, then run again"
+                + _REMEDY
             ) from None
         if err.errno not in _UNSUPPORTED:
             raise

@@ -14,11 +14,12 @@ import typer
 
 import cxr
 from cxr.atomic import write_json
+from cxr.evaluation.metrics import label_gaps
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model, initialise
 from cxr.preprocess import PreprocessConfig
 from cxr.training import distributed
-from cxr.training.data import SplitArrays, label_gaps
+from cxr.training.data import SplitArrays
 from cxr.training.loop import TrainConfig, fit
 from stages import paths
 from stages.command import run
@@ -103,7 +104,10 @@ def _train(
     for w in caught:
         if world.main:
             typer.echo(f"warning: {w.message}", err=True)
-    gaps = {"train": label_gaps(train_set.labels), "val": label_gaps(val_set.labels)}
+    gaps = {
+        "train": label_gaps(train_set.labels, FINDINGS),
+        "val": label_gaps(val_set.labels, FINDINGS),
+    }
     if world.main:
         for line in _gap_warnings(gaps):
             typer.echo(f"warning: {line}", err=True)
@@ -170,15 +174,12 @@ def _train(
 
 def _gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
     consequence = {
-        ("train", "no_positives"): "the model has nothing to learn from",
-        ("train", "no_negatives"): "the model has nothing to learn from",
-        ("val", "no_positives"): "no validation AUROC (early stopping uses the others), "
-        "and evaluate's threshold falls back to 0.5",
-        ("val", "no_negatives"): "no validation AUROC (early stopping uses the others), "
+        "train": "the model has nothing to learn from",
+        "val": "no validation AUROC (early stopping uses the others), "
         "and evaluate's threshold falls back to 0.5",
     }
     return [
-        f"{split} split: {', '.join(names)}: {kind.replace('_', ' ')}; {consequence[split, kind]}"
+        f"{split} split: {', '.join(names)}: {kind.replace('_', ' ')}; {consequence[split]}"
         for split, kinds in gaps.items()
         for kind, names in kinds.items()
         if names

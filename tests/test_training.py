@@ -176,18 +176,18 @@ def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monk
 
 
 def test_label_gaps_name_what_a_split_cannot_teach_or_score():
+    from cxr.evaluation.metrics import label_gaps
     from cxr.findings import FINDINGS
-    from cxr.training.data import label_gaps
     from stages.train import _gap_warnings
 
     y = np.zeros((6, 14), dtype=np.float32)
     y[:3, 0] = 1  # Atelectasis: both values
     y[:, 1] = 1  # Cardiomegaly: every image positive
     y[2, 4:] = 1  # the rest but Effusion and Infiltration have one positive
-    gaps = label_gaps(y)
+    gaps = label_gaps(y, FINDINGS)
     assert gaps == {"no_positives": ["Effusion", "Infiltration"], "no_negatives": ["Cardiomegaly"]}
-    assert label_gaps(np.ones((2, 14)))["no_negatives"] == list(FINDINGS)
-    lines = _gap_warnings({"train": gaps, "val": label_gaps(np.eye(14)[:13])})
+    assert label_gaps(np.ones((2, 14)), FINDINGS)["no_negatives"] == list(FINDINGS)
+    lines = _gap_warnings({"train": gaps, "val": label_gaps(np.eye(14)[:13], FINDINGS)})
     assert lines == [
         "train split: Effusion, Infiltration: no positives; the model has nothing to learn from",
         "train split: Cardiomegaly: no negatives; the model has nothing to learn from",

@@ -28,6 +28,7 @@ from cxr.evaluation.metrics import (
     auroc,
     choose_threshold,
     confusion_table,
+    label_gaps,
     nan_mean,
     pr_table,
     roc_table,
@@ -162,13 +163,13 @@ def threshold_support(y_val: np.ndarray) -> dict:
 
     Each such class is also a warning: a silent 0.5 would look like a choice.
     """
+    gaps = label_gaps(y_val, FINDINGS)
+    defaulted = [n for n in FINDINGS if n in gaps["no_positives"] or n in gaps["no_negatives"]]
     positives = y_val.sum(0)
-    negatives = len(y_val) - positives
-    defaulted = [n for k, n in enumerate(FINDINGS) if positives[k] == 0 or negatives[k] == 0]
     few = {
         n: int(positives[k])
         for k, n in enumerate(FINDINGS)
-        if 0 < positives[k] < MIN_THRESHOLD_POSITIVES and negatives[k] > 0
+        if n not in defaulted and positives[k] < MIN_THRESHOLD_POSITIVES
     }
     for name in defaulted:
         warnings.warn(

@@ -27,6 +27,15 @@ def _both_labels(y: np.ndarray) -> bool:
     return 0 < y.sum() < len(y)
 
 
+def label_gaps(y: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
+    """Classes a split cannot teach (no positive) or score (no negative): one label value."""
+    positives = np.asarray(y).sum(axis=0)
+    return {
+        "no_positives": [n for n, k in zip(names, positives, strict=True) if k == 0],
+        "no_negatives": [n for n, k in zip(names, positives, strict=True) if k == len(y)],
+    }
+
+
 def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """``metric(y_k, p_k)`` for every class k; NaN (with a warning) where undefined."""
     out = np.full(y.shape[1], np.nan)

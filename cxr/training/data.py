@@ -19,15 +19,6 @@ from cxr.findings import FINDINGS
 from cxr.processed import open_split
 
 
-def label_gaps(labels: np.ndarray) -> dict[str, list[str]]:
-    """Findings a split cannot teach (no positive) or score (no negative either way)."""
-    positives = np.asarray(labels).sum(axis=0)
-    return {
-        "no_positives": [n for n, k in zip(FINDINGS, positives, strict=True) if k == 0],
-        "no_negatives": [n for n, k in zip(FINDINGS, positives, strict=True) if k == len(labels)],
-    }
-
-
 class SplitArrays(Dataset):
     """One split: ``<split>.npy`` rows and the 14 labels of ``<split>.parquet``."""
 
