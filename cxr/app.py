@@ -103,6 +103,8 @@ def build_app(
 
     with gr.Blocks(title="cxr: chest X-ray findings", analytics_enabled=False) as app:
         gr.Markdown("# cxr: chest X-ray findings\n" + CAVEAT)
+        if predictor.version_warnings:  # the outputs may not be the ones evaluated
+            gr.Markdown("**Warning:** " + "; ".join(predictor.version_warnings) + ".")
         state = gr.State()
         with gr.Row():
             with gr.Column(scale=1):

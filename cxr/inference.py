@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.predict import logits_of_arrays
@@ -37,6 +38,8 @@ class Predictor:
     thresholds: np.ndarray  # [C]; chosen on validation
     device: torch.device
     info: dict = field(default_factory=dict)
+    #: Libraries here that differ from the ones that made the model and can move its outputs.
+    version_warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def load(
@@ -73,6 +76,7 @@ class Predictor:
             thresholds=threshold_values,
             device=device,
             info=info,
+            version_warnings=output_changing_differences(info.get("environment")),
         )
 
     def prepare(self, path: str | Path) -> np.ndarray:

@@ -1,1 +1,10 @@
-"""DVC stage commands: each reads params.yaml, calls the cxr library, writes the outputs."""
+"""DVC stage commands: each reads params.yaml, calls the cxr library, writes the outputs.
+
+Importing this package first caps the CPU kernels numpy, PyTorch and OpenCV use at AVX2
+(``CXR_CPU_KERNELS=native`` lifts it), before any of them is imported, so that a stage
+gives the same bits on any x86-64 machine: see ``cxr/cpu_kernels.py``.
+"""
+
+from cxr.cpu_kernels import cap_cpu_kernels
+
+cap_cpu_kernels()

@@ -84,6 +84,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         "epoch": info.get("epoch"),
         "weights": info.get("weights_used", info["model_config"]["weights"]),
         "size": info.get("preprocess", {}).get("size"),
+        "environment": info.get("environment"),
     }
     write_text(
         paths.REPORTS / "evaluation.md",

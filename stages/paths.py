@@ -19,6 +19,8 @@ TRAIN_PLOTS = Path("plots/train")
 EVAL_PLOTS = Path("plots/eval")
 EXPLAIN_PLOTS = Path("plots/explain")
 REPORTS = Path("reports")
+#: The training environment (not a DVC metric: machines differ, results should not).
+ENVIRONMENT = METRICS / "env.json"
 
 
 def metrics_file(stage: str) -> Path:

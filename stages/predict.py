@@ -42,6 +42,8 @@ def main(
     if out.suffix.lower() not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
     predictor = Predictor.load(model, device=pick_device(device))
+    for line in predictor.version_warnings:
+        typer.echo(f"warning: {line}", err=True)
     files = image_paths(inputs)
     if not files:
         raise InputError(f"no image files found in {inputs}")

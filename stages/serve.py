@@ -38,6 +38,8 @@ def main(
 ) -> None:
     """Upload a PNG, JPEG or DICOM; see the 14 findings against their thresholds and GradCAM."""
     predictor = Predictor.load(model, device=pick_device(device))
+    for line in predictor.version_warnings:
+        typer.echo(f"warning: {line}", err=True)
     app = build_app(predictor, demo_examples(), max_upload_mb)
     app.launch(
         server_name=host,

@@ -14,6 +14,7 @@ import typer
 
 import cxr
 from cxr.atomic import write_json
+from cxr.environment import describe
 from cxr.evaluation.metrics import label_gaps
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model, initialise
@@ -112,6 +113,7 @@ def _train(
         for line in _gap_warnings(gaps):
             typer.echo(f"warning: {line}", err=True)
 
+    environment = describe(device)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     # Only rank 0 logs; the others train and validate in step with it.
     live = (
@@ -140,12 +142,14 @@ def _train(
             "classes": list(FINDINGS),
             "preprocess": dataclasses.asdict(preprocess),
             "weights_used": weights_used,
+            "environment": environment,
         },
         on_epoch=log,
     )
     if not world.main:
         return
     live.end()
+    write_json(paths.ENVIRONMENT, environment)
     summary = {k: v for k, v in dataclasses.asdict(outcome).items() if k != "history"}
     write_json(
         METRICS,

@@ -68,6 +68,8 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
     commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
     assert len(commands) == 2
     assert "dvc repro" in commands[0] and "pytest" in commands[1]
+    # Both install the locked versions, which made the committed results.
+    assert all("pip install -c requirements-lock.txt " in c for c in commands)
     assert commands[1].strip() in (ROOT / ".ci" / "run").read_text()
 
 

@@ -148,10 +148,10 @@ class Scene:
             u, v, a.heart_cx(), a.heart_cy, a.heart_rx(), a.heart_ry, 0.006, a.heart_angle
         )
         self.lung = {s: a.lungs[s].field(u, v) * (1.0 - 0.85 * self.heart) for s in SIDES}
-        self.opacity = np.zeros((size, size), np.float32)
-        self.lucency = np.zeros((size, size), np.float32)
-        self.fluid = np.zeros((size, size), np.float32)
-        self.markings_scale = np.ones((size, size), np.float32)
+        self.opacity = np.zeros((size, size))
+        self.lucency = np.zeros((size, size))
+        self.fluid = np.zeros((size, size))
+        self.markings_scale = np.ones((size, size))
 
     def lungs(self) -> np.ndarray:
         return self.lung["R"] + self.lung["L"]
@@ -292,7 +292,7 @@ class Film:
         film += (
             self.noise
             * np.sqrt(np.clip(film, 0.05, 1.0))
-            * rng.standard_normal(film.shape, dtype=np.float32)
+            * rng.standard_normal(film.shape, dtype=np.float32).astype(np.float64)
         )
         sigma = self.blur * size / 1024.0
         if sigma >= 0.3:

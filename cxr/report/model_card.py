@@ -29,6 +29,28 @@ def _weakest_groups(subgroups: dict) -> list[str]:
     return out
 
 
+def environment_lines(environment: dict | None) -> list[str]:
+    """The training environment a checkpoint recorded (``cxr.environment.describe``)."""
+    if not environment:
+        return ["- Not recorded (a checkpoint from before cxr recorded its environment)"]
+    accelerator = (
+        f"{environment['gpu']} (CUDA {environment['cuda']}, cuDNN {environment['cudnn']})"
+        if environment.get("gpu")
+        else f"none (CPU; torch built with CUDA {environment['cuda'] or '-'})"
+    )
+    packages = ", ".join(f"{k} {v or '-'}" for k, v in environment["packages"].items())
+    return [
+        f"- Python {environment['python']} on {environment['os']}",
+        f"- CPU: {environment['cpu']}, {environment['cpu_cores']} cores; kernels: torch "
+        f"{environment['torch_cpu_capability']} on {environment['torch_threads']} threads, "
+        f"numpy {' '.join(environment['numpy_simd']) or 'baseline'}",
+        f"- GPU: {accelerator}",
+        f"- Libraries: {packages}",
+        "- The same versions: `pip install -c requirements-lock.txt -e .` "
+        "(docs/environment.md)",
+    ]
+
+
 def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: str) -> str:
     """The card of the evaluated checkpoint, from the evaluate and ingest metrics."""
     test = metrics["test"]
@@ -52,6 +74,10 @@ def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: s
         f"- Calibration: {metrics['calibration']['method']} (fitted on validation); decision "
         f"thresholds: {metrics['threshold_policy']} on validation "
         "(`data/model/thresholds.json`)",
+        "",
+        "## Training environment",
+        "",
+        *environment_lines(model.get("environment")),
         "",
         "## Intended use",
         "",

@@ -1,0 +1,122 @@
+"""Every trained model records its environment; predict and serve say when outputs may move;
+the stages cap the CPU kernels so that AVX-512 and AVX2 machines compute the same bits."""
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cxr.cpu_kernels import LEVELS, cap_cpu_kernels
+from cxr.environment import OUTPUT_CHANGING, PACKAGES, describe, output_changing_differences
+from cxr.training import checkpoint
+from stages.cli import app
+from tests.conftest import ROOT
+
+x86 = pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"), reason="the caps are for x86-64"
+)
+
+
+def test_description_names_the_machine_and_the_versions_installed():
+    env = describe(torch.device("cpu"))
+    assert env["python"] == platform.python_version()
+    assert env["cpu"] and env["os"] and env["torch_threads"] == torch.get_num_threads()
+    assert env["gpu"] is None and env["cudnn"] is None
+    assert set(env["packages"]) == set(PACKAGES)
+    for name in ("torch", "numpy", "pandas", "scikit-learn", "grad-cam", "timm", "dvc"):
+        assert env["packages"][name] == version(name)
+    json.dumps(env)  # built-in types only: metrics/env.json and weights_only checkpoints
+
+
+def test_differences_name_only_the_output_changing_packages():
+    here = describe()
+    assert output_changing_differences(here) == []
+    assert output_changing_differences(None) == []
+    old = json.loads(json.dumps(here))
+    old["packages"] |= {"torch": "2.0.0", "opencv": "4.9.0.80", "pandas": "1.0.0"}
+    lines = output_changing_differences(old)
+    assert [line.split()[0] for line in lines] == ["torch", "opencv"]
+    assert lines[0].startswith(
+        f"torch 2.0.0 made this model; this machine has torch {version('torch')}"
+    )
+    assert set(OUTPUT_CHANGING) == {"torch", "torchvision", "opencv", "numpy"}
+
+
+def test_trained_model_carries_its_environment_into_metrics_and_model_card(tiny_pipeline):
+    info = checkpoint.load(tiny_pipeline / "data/model/best.pt")
+    env = json.loads((tiny_pipeline / "metrics/env.json").read_text())
+    assert info["environment"] == env
+    assert env["packages"]["torch"] == version("torch")
+    card = (tiny_pipeline / "reports/model_card.md").read_text()
+    section = card.split("## Training environment")[1].split("##")[0]
+    assert f"Python {env['python']}" in section and env["cpu"] in section
+    assert f"torch {env['packages']['torch']}" in section
+    assert f"opencv {env['packages']['opencv']}" in section
+
+
+def test_predict_warns_naming_the_package_that_differs(tiny_pipeline, tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_pipeline / "data/model", model)
+    payload = torch.load(model / "best.pt", weights_only=True)
+    payload["environment"]["packages"]["numpy"] = "1.26.0"
+    checkpoint.save(model / "best.pt", payload)
+    monkeypatch.chdir(tiny_pipeline)
+    image = next(Path("data/raw/demo/images").iterdir())
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(
+        app, ["predict", str(image), "--model", str(model / "best.pt"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("warning: numpy 1.26.0 made this model; this machine has numpy")
+    # The pipeline's own model, on the machine that trained it: no warning.
+    result = CliRunner().invoke(app, ["predict", str(image), "--out", str(out)])
+    assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_cap_sets_what_the_user_did_not_and_rejects_unknown_levels():
+    environ = {"ATEN_CPU_CAPABILITY": "default"}
+    applied = cap_cpu_kernels(environ)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert environ["ATEN_CPU_CAPABILITY"] == "default"  # the user's choice stands
+        assert applied == {k: v for k, v in LEVELS["avx2"].items() if k != "ATEN_CPU_CAPABILITY"}
+    assert cap_cpu_kernels({"CXR_CPU_KERNELS": "native"}) == {}
+    with pytest.raises(SystemExit, match="CXR_CPU_KERNELS='avx9'"):
+        cap_cpu_kernels({"CXR_CPU_KERNELS": "avx9"})
+
+
+_PROBE = (
+    "import stages, torch; from cxr.environment import numpy_simd; "
+    "print(torch.backends.cpu.get_cpu_capability(), *numpy_simd())"
+)
+
+
+@x86
+def test_stage_processes_run_avx2_kernels_unless_told_native():
+    native = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        env={"CXR_CPU_KERNELS": "native", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if native[0] not in ("AVX512", "AMX") and "X86_V4" not in native:
+        pytest.skip(f"this CPU has no AVX-512 to cap (kernels {native})")
+    capped = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        env={"PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert capped[0] == "AVX2" and "X86_V4" not in capped and "AVX512_ICL" not in capped
