@@ -83,9 +83,7 @@ def main() -> None:
             print(level, json.dumps(runs[level][-1]), flush=True)
     keys = [k for k in runs["native"][0] if k.endswith(("/synthetic", "/end_to_end"))]
     summary = {
-        key: {
-            level: round(statistics.median(r[key] for r in runs[level]), 1) for level in runs
-        }
+        key: {level: round(statistics.median(r[key] for r in runs[level]), 1) for level in runs}
         for key in keys
     }
     for row in summary.values():

@@ -82,6 +82,7 @@ def describe(device: torch.device | None = None) -> dict[str, Any]:
     """
     on_gpu = device is not None and device.type == "cuda"
     return {
+        "device": str(device) if device is not None else None,
         "python": platform.python_version(),
         "os": platform.platform(),
         "cpu": cpu_model(),

@@ -42,6 +42,8 @@ TRAINING_CODE = (
     "cxr/device.py",
     "cxr/findings.py",
     "cxr/processed.py",
+    "cxr/cpu_kernels.py",  # with stages/__init__.py, which applies it: the kernels decide bits
+    "stages/__init__.py",
 )
 
 

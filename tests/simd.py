@@ -3,7 +3,8 @@
 Both libraries pick kernels at import time by what the CPU offers (AVX-512, AVX2, ...),
 and the kernels may differ in the last bit of a float result. A machine without
 AVX-512 therefore computes what this one computes with those kernels disabled
-(``NPY_DISABLE_CPU_FEATURES``, ``OPENCV_CPU_DISABLE``): a test can compare both in one
+(``NPY_DISABLE_CPU_FEATURES``, ``OPENCV_CPU_DISABLE``; and OpenBLAS and OpenCV's IPP at
+their SSE kernels): a test can compare both in one
 run, as a stand-in for a fresh machine of another CPU model or a patch release that
 rewrote a kernel.
 """
@@ -34,4 +35,6 @@ def baseline_kernels_env() -> dict[str, str]:
     return os.environ | {
         "NPY_DISABLE_CPU_FEATURES": " ".join(numpy_on),
         "OPENCV_CPU_DISABLE": ",".join(opencv_on),
+        "OPENCV_IPP": "sse42",
+        "OPENBLAS_CORETYPE": "Prescott",  # OpenBLAS's SSE3 kernels
     }

@@ -80,9 +80,7 @@ def test_same_bytes_on_another_cpus_kernels(tmp_path):
         "from cxr.demo.generate import DemoConfig, generate_demo\n"
         f"generate_demo({str(tmp_path / 'baseline')!r}, {config})\n"
     )
-    subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=baseline_kernels_env(), check=True
-    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=baseline_kernels_env(), check=True)
     generate_demo(tmp_path / "here", DemoConfig(images=300, size=128, seed=0, workers=1))
     here, baseline = _digests(tmp_path / "here"), _digests(tmp_path / "baseline")
     assert here.keys() == baseline.keys()

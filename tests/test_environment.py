@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cxr.cpu_kernels import LEVELS, cap_cpu_kernels
+from cxr.cpu_kernels import LEVELS, cap_cpu_kernels, cpu_flags
 from cxr.environment import OUTPUT_CHANGING, PACKAGES, describe, output_changing_differences
 from cxr.training import checkpoint
 from stages.cli import app
@@ -82,41 +82,69 @@ def test_predict_warns_naming_the_package_that_differs(tiny_pipeline, tmp_path, 
     assert result.exit_code == 0 and "warning" not in result.output
 
 
-def test_cap_sets_what_the_user_did_not_and_rejects_unknown_levels():
+def test_the_app_shows_the_warning_above_the_upload(tiny_pipeline, tmp_path):
+    from cxr.app import build_app
+    from cxr.inference import Predictor
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_pipeline / "data/model", model)
+    payload = torch.load(model / "best.pt", weights_only=True)
+    payload["environment"]["packages"]["torchvision"] = "0.1.0"
+    checkpoint.save(model / "best.pt", payload)
+    app = build_app(Predictor.load(model / "best.pt"))
+    texts = [
+        c["props"].get("value") or "" for c in app.config["components"] if c["type"] == "markdown"
+    ]
+    assert any(t.startswith("**Warning:** torchvision 0.1.0 made this model") for t in texts)
+    same = build_app(Predictor.load(tiny_pipeline / "data/model/best.pt"))
+    texts = [
+        c["props"].get("value") or "" for c in same.config["components"] if c["type"] == "markdown"
+    ]
+    assert not any("Warning" in t for t in texts)
+
+
+def test_cap_sets_what_the_user_did_not_and_only_where_avx2_runs():
     environ = {"ATEN_CPU_CAPABILITY": "default"}
-    applied = cap_cpu_kernels(environ)
+    applied = cap_cpu_kernels(environ, flags={"avx2", "fma", "avx512f"})
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert environ["ATEN_CPU_CAPABILITY"] == "default"  # the user's choice stands
-        assert applied == {k: v for k, v in LEVELS["avx2"].items() if k != "ATEN_CPU_CAPABILITY"}
-    assert cap_cpu_kernels({"CXR_CPU_KERNELS": "native"}) == {}
+        assert set(applied) == set(LEVELS["avx2"]) - {"ATEN_CPU_CAPABILITY"}
+        assert applied["NPY_DISABLE_CPU_FEATURES"].split()[0] in ("X86_V4", "AVX512F")
+    else:
+        assert applied == {}
+    # A CPU without AVX2 would crash in PyTorch's AVX2 kernels: no cap there.
+    assert cap_cpu_kernels({}, flags={"sse4_2", "avx"}) == {}
+    assert cap_cpu_kernels({"CXR_CPU_KERNELS": "native"}, flags={"avx2", "fma"}) == {}
     with pytest.raises(SystemExit, match="CXR_CPU_KERNELS='avx9'"):
         cap_cpu_kernels({"CXR_CPU_KERNELS": "avx9"})
 
 
 _PROBE = (
-    "import stages, torch; from cxr.environment import numpy_simd; "
-    "print(torch.backends.cpu.get_cpu_capability(), *numpy_simd())"
+    "import os, stages, torch; from cxr.environment import numpy_simd; "
+    "print(torch.backends.cpu.get_cpu_capability(), os.environ.get('ONEDNN_MAX_CPU_ISA'), "
+    "os.environ.get('OPENCV_IPP'), *numpy_simd())"
 )
+
+
+def _probe(**env: str) -> list[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        env={"PATH": "", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 @x86
 def test_stage_processes_run_avx2_kernels_unless_told_native():
-    native = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env={"CXR_CPU_KERNELS": "native", "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    if native[0] not in ("AVX512", "AMX") and "X86_V4" not in native:
-        pytest.skip(f"this CPU has no AVX-512 to cap (kernels {native})")
-    capped = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env={"PATH": ""},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert capped[0] == "AVX2" and "X86_V4" not in capped and "AVX512_ICL" not in capped
+    if not {"avx2", "fma"} <= cpu_flags():
+        pytest.skip("this CPU has no AVX2: nothing is capped")
+    capped, native = _probe(), _probe(CXR_CPU_KERNELS="native")
+    assert capped[:3] == ["AVX2", "AVX2", "avx2"], capped
+    assert "X86_V4" not in capped and "AVX512F" not in capped
+    assert native[1:3] == ["None", "None"]
+    if native[0] not in ("AVX512", "AMX"):
+        pytest.skip(f"this CPU has no AVX-512 kernels to cap (torch {native[0]})")
+    assert native[0] != capped[0]

@@ -63,9 +63,13 @@ def test_lock_pins_the_build_machines_torch():
 def _closure() -> dict[str, str]:
     """Installed ``{name: version}`` of everything cxr[dev] needs here, transitively."""
     seen: dict[str, str] = {}
+    visited: set[tuple[str, frozenset]] = set()
     todo = [("cxr", frozenset({"dev"}))]
     while todo:
         name, extras = todo.pop()
+        if (canonicalize_name(name), extras) in visited:
+            continue
+        visited.add((canonicalize_name(name), extras))
         dist = distribution(name)
         key = canonicalize_name(dist.metadata["Name"])
         if key != "cxr":
@@ -76,7 +80,7 @@ def _closure() -> dict[str, str]:
                 req.marker is None or req.marker.evaluate(default_environment() | {"extra": e})
                 for e in extras | {""}
             )
-            if wanted and (canonicalize_name(req.name) not in seen or req.extras):
+            if wanted:
                 todo.append((req.name, frozenset(req.extras)))
     return seen
 

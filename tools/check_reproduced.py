@@ -3,8 +3,9 @@
 ``.ci/run`` runs ``dvc repro demo ingest preprocess`` on a clean clone, then this. For
 each named stage it compares what ``dvc.lock`` now records with the committed
 ``dvc.lock`` (``git show HEAD:dvc.lock``): every cached output by hash, every metrics
-file by content with its timing fields left out (they are the only ones allowed to
-differ). A difference is an error that names the stage and the output, and exits 1.
+file by content with its timing fields (and resolved worker counts) left out: they
+are the only ones allowed to differ. A difference is an error that names the stage
+and the output, and exits 1.
 
 Usage: ``python -m tools.check_reproduced demo ingest preprocess [--against REV]``
 """
@@ -24,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def is_timing(key: str) -> bool:
-    """Fields that measure the machine, not the result: ``seconds``, ``images_per_second``."""
-    return key == "seconds" or key.endswith(("_seconds", "_per_second"))
+    """Fields that measure the machine, not the result: ``seconds``, ``images_per_second``,
+    and ``workers`` (the worker count resolved from ``workers: 0``, all cores)."""
+    return key in ("seconds", "workers") or key.endswith(("_seconds", "_per_second"))
 
 
 def without_timing(value: Any) -> Any:

@@ -33,21 +33,20 @@ def environment_lines(environment: dict | None) -> list[str]:
     """The training environment a checkpoint recorded (``cxr.environment.describe``)."""
     if not environment:
         return ["- Not recorded (a checkpoint from before cxr recorded its environment)"]
-    accelerator = (
-        f"{environment['gpu']} (CUDA {environment['cuda']}, cuDNN {environment['cudnn']})"
-        if environment.get("gpu")
-        else f"none (CPU; torch built with CUDA {environment['cuda'] or '-'})"
-    )
-    packages = ", ".join(f"{k} {v or '-'}" for k, v in environment["packages"].items())
+    env = {k: "?" if v is None else v for k, v in environment.items()}
+    device = env.get("device", "?")
+    if environment.get("gpu"):
+        device = f"{device}, {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')})"
+    packages = ", ".join(f"{k} {v or '-'}" for k, v in env.get("packages", {}).items())
+    simd = " ".join(environment.get("numpy_simd") or []) or "baseline"
     return [
-        f"- Python {environment['python']} on {environment['os']}",
-        f"- CPU: {environment['cpu']}, {environment['cpu_cores']} cores; kernels: torch "
-        f"{environment['torch_cpu_capability']} on {environment['torch_threads']} threads, "
-        f"numpy {' '.join(environment['numpy_simd']) or 'baseline'}",
-        f"- GPU: {accelerator}",
-        f"- Libraries: {packages}",
-        "- The same versions: `pip install -c requirements-lock.txt -e .` "
-        "(docs/environment.md)",
+        f"- Python {env.get('python', '?')} on {env.get('os', '?')}",
+        f"- Device: {device}; torch built with CUDA {env.get('cuda', '?')}",
+        f"- CPU: {env.get('cpu', '?')}, {env.get('cpu_cores', '?')} cores; kernels: torch "
+        f"{env.get('torch_cpu_capability', '?')} on {env.get('torch_threads', '?')} threads, "
+        f"numpy {simd}",
+        f"- Libraries: {packages or '?'}",
+        "- The same versions: `pip install -c requirements-lock.txt -e .` (docs/environment.md)",
     ]
 
 
