@@ -24,14 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxr.cpu_kernels import LEVELS  # noqa: E402  (no heavy imports: numpy stays unloaded)
+from cxr.cpu_kernels import LEVELS, cap_cpu_kernels  # noqa: E402  (imports nothing heavy)
 
 PROBE = "import torch; print(torch.backends.cpu.get_cpu_capability())"
 
 
 def child_env(level: str) -> dict[str, str]:
+    """This environment without caps of its own, then ``level`` applied as a stage would."""
     env = {k: v for k, v in os.environ.items() if k not in LEVELS["avx2"]}
-    return env | LEVELS[level] | {"CXR_CPU_KERNELS": level}
+    env["CXR_CPU_KERNELS"] = level
+    cap_cpu_kernels(env)
+    return env
 
 
 def one_run(level: str, archs: str, steps: int) -> dict:

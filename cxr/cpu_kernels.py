@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from importlib.metadata import PackageNotFoundError, version
 
 #: numpy's names for its AVX-512 dispatch targets: X86_V4 and friends since 2.4.
@@ -31,11 +31,19 @@ _NUMPY_AVX512 = {
     "old": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
 }
 
-#: ``CXR_CPU_KERNELS`` values -> the variables that impose them on an x86-64 CPU
-#: (numpy's entry is filled in by :func:`levels`, by the installed numpy's names).
+
+def _numpy_names() -> str:
+    try:
+        major, minor = (int(p) for p in version("numpy").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return _NUMPY_AVX512["new"]
+    return _NUMPY_AVX512["new" if (major, minor) >= (2, 4) else "old"]
+
+
+#: ``CXR_CPU_KERNELS`` values -> the variables that impose them on an x86-64 CPU.
 LEVELS: dict[str, dict[str, str]] = {
     "avx2": {
-        "NPY_DISABLE_CPU_FEATURES": _NUMPY_AVX512["new"],
+        "NPY_DISABLE_CPU_FEATURES": _numpy_names(),  # the installed numpy's names
         "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's OpenBLAS: its AVX2 kernels
         "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own kernels
         "ONEDNN_MAX_CPU_ISA": "AVX2",  # PyTorch's convolutions (oneDNN)
@@ -50,24 +58,21 @@ VARIABLE = "CXR_CPU_KERNELS"
 _LIBRARIES = ("numpy", "torch", "cv2")
 
 
-def _numpy_names() -> str:
-    try:
-        major, minor = (int(p) for p in version("numpy").split(".")[:2])
-    except (PackageNotFoundError, ValueError):
-        return _NUMPY_AVX512["new"]
-    return _NUMPY_AVX512["new" if (major, minor) >= (2, 4) else "old"]
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+def cpuinfo(*keys: str) -> str | None:
+    """The first ``/proc/cpuinfo`` value under one of ``keys`` (None where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
             for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(keys):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (empty where ``/proc/cpuinfo`` has none)."""
+    return set((cpuinfo("flags") or "").split())
 
 
 def cap_cpu_kernels(
@@ -88,11 +93,8 @@ def cap_cpu_kernels(
         return {}
     if environ is os.environ and any(name in sys.modules for name in _LIBRARIES):
         return {}
-    wanted: Mapping[str, str] = LEVELS[level]
-    if "NPY_DISABLE_CPU_FEATURES" in wanted:
-        wanted = {**wanted, "NPY_DISABLE_CPU_FEATURES": _numpy_names()}
     applied = {}
-    for name, value in wanted.items():
+    for name, value in LEVELS[level].items():
         if name not in environ:
             environ[name] = applied[name] = value
     return applied

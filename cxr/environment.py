@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from cxr.cpu_kernels import cpuinfo
+
 #: Recorded versions, by the name people know the package by -> distributions providing it.
 PACKAGES: dict[str, tuple[str, ...]] = {
     "torch": ("torch",),
@@ -52,14 +54,7 @@ def package_version(name: str) -> str | None:
 
 def cpu_model() -> str:
     """The CPU's marketing name (``/proc/cpuinfo`` on Linux), else what ``platform`` says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
-            for line in info:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo("model name", "Model", "Hardware") or platform.processor() or platform.machine()
 
 
 def numpy_simd() -> list[str]:

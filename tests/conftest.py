@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -14,7 +15,16 @@ from cxr.demo.generate import DemoConfig, generate_demo
 ROOT = Path(__file__).resolve().parents[1]
 NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
 
-os.environ.setdefault("COLUMNS", "200")  # Typer/rich wrap help and errors at the terminal width
+os.environ.setdefault("COLUMNS", "200")
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }  # Typer/rich wrap help and errors at the terminal width
 
 
 @pytest.fixture(scope="session")

@@ -21,11 +21,9 @@ def baseline_kernels_env() -> dict[str, str]:
     import cv2
     import numpy as np
 
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    except ImportError:  # numpy 1.x
-        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    numpy_on = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    from cxr.environment import numpy_simd
+
+    numpy_on = numpy_simd()
     # "SSE SSE2 SSE3 *SSE4.1 *AVX2 *AVX512-SKX?": * dispatched, ? not on this CPU.
     opencv_on = [
         t[1:] for t in cv2.getCPUFeaturesLine().split() if t.startswith("*") and "?" not in t

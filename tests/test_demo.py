@@ -1,7 +1,6 @@
 """The demo data set: NIH layout, determinism, and a visible signature inside every true box."""
 
 import gzip
-import hashlib
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ from cxr.demo.render import ImageSpec, render
 from cxr.findings import FINDINGS
 from cxr.imaging.decode import read_gray8
 from cxr.nih.label_file import read_label_file
-from tests.conftest import ROOT
+from tests.conftest import ROOT, digests
 from tests.simd import baseline_kernels_env
 
 
@@ -62,14 +61,6 @@ def test_same_seed_same_bytes(tmp_path):
     assert any((a / f).read_bytes() != (c / f).read_bytes() for f in files if f.suffix == ".png")
 
 
-def _digests(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_same_bytes_on_another_cpus_kernels(tmp_path):
     """The committed data hash must reproduce on any machine: the same images, labels and
     boxes when numpy and OpenCV run their baseline kernels instead of this CPU's AVX-512 or
@@ -82,7 +73,7 @@ def test_same_bytes_on_another_cpus_kernels(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=baseline_kernels_env(), check=True)
     generate_demo(tmp_path / "here", DemoConfig(images=300, size=128, seed=0, workers=1))
-    here, baseline = _digests(tmp_path / "here"), _digests(tmp_path / "baseline")
+    here, baseline = digests(tmp_path / "here"), digests(tmp_path / "baseline")
     assert here.keys() == baseline.keys()
     differ = [name for name in here if here[name] != baseline[name]]
     assert not differ, f"{len(differ)} files depend on the CPU's kernels: {differ[:5]}"

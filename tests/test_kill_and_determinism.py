@@ -3,7 +3,6 @@ bytes of an uninterrupted run; a ``dvc repro`` killed mid-training resumes to th
 uninterrupted run; two runs from the same params give the same split, arrays, weights and
 evaluation."""
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.conftest import digests
 
 PARAMS = """
 demo: {images: 600, size: 128, seed: 4, workers: 1}
@@ -33,14 +34,6 @@ def _stage(cwd: Path, name: str) -> subprocess.CompletedProcess:
     )
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """Two folders with the same params, each through demo and ingest."""
@@ -56,7 +49,7 @@ def two_runs(tmp_path_factory):
 
 def test_same_params_give_the_same_images_and_split(two_runs):
     a, b = two_runs
-    assert _digests(a / "data/raw/demo") == _digests(b / "data/raw/demo")
+    assert digests(a / "data/raw/demo") == digests(b / "data/raw/demo")
     meta_a = pd.read_parquet(a / "data/interim/metadata.parquet")
     meta_b = pd.read_parquet(b / "data/interim/metadata.parquet")
     pd.testing.assert_frame_equal(meta_a, meta_b)

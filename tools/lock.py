@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,12 @@ from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = ROOT / "requirements-lock.txt"
 #: The releases on the offline build machines' disk (and pip's cap there).
 PINNED = ("torch==2.14.1", "torchvision==0.29.1")
-
-
-def canonicalize_name(name: str) -> str:
-    """PEP 503's normal form: ``Ruamel_YAML`` and ``ruamel.yaml`` are one package."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def resolve() -> tuple[dict[str, str], dict]:
