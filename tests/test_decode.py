@@ -124,3 +124,13 @@ def test_truncated_jpeg_and_broken_dicom(tmp_path):
         decode_gray8(dicom_bytes(_gradient())[:300], "x.dcm")
     with pytest.raises(DecodeError, match="cannot read file"):
         read_gray8(tmp_path / "absent.png")
+
+
+def test_dicom_with_a_damaged_rescale_slope_is_rejected_with_reason():
+    """Found by tests/test_fuzz.py: a byte flipped inside RescaleSlope ('1.0' became
+    '\\xce.0') made pydicom's modality LUT raise a numpy UFuncTypeError, not a DecodeError."""
+    data = dicom_bytes(_gradient().astype(np.uint16) * 16, slope=1.5)
+    at = data.index(b"1.5")
+    damaged = data[:at] + b"\xce" + data[at + 1 :]
+    with pytest.raises(DecodeError, match="rescale or window values unusable"):
+        decode_gray8(damaged, "x.dcm")

@@ -117,7 +117,12 @@ def _dicom_gray8(data: bytes) -> np.ndarray:
             pixels = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
             return to_gray8(pixels)
         raise DecodeError(f"unsupported DICOM PhotometricInterpretation {photometric}")
-    values = apply_voi_lut(apply_modality_lut(pixels, ds), ds)
+    try:
+        values = apply_voi_lut(apply_modality_lut(pixels, ds), ds)
+    except Exception as err:  # a damaged RescaleSlope, WindowCenter, LUT, ... in the header
+        raise DecodeError(
+            f"DICOM rescale or window values unusable ({type(err).__name__}: {err})"
+        ) from None
     gray = scale_to_uint8(np.asarray(values))
     if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
         gray = 255 - gray
