@@ -10,7 +10,6 @@ evaluate stage gave the same image.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from torch import nn
 from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
+from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gradcam import gradcam_maps
 from cxr.preprocess import PreprocessConfig, prepare_image
@@ -57,14 +57,13 @@ class Predictor:
         model, info = load_model(model_path)
         classes = list(info["classes"])
         folder = model_path.parent
-        thresholds = _side_file(thresholds_path or folder / "thresholds.json")
-        calibration = _side_file(calibration_path or folder / "calibration.json")
+        threshold_values = read_thresholds(thresholds_path or folder / "thresholds.json", classes)
+        calibration_file = Path(calibration_path or folder / "calibration.json")
         try:
-            calibration_fit = Calibration.from_json(calibration, classes)
-            threshold_values = np.array([thresholds["thresholds"][c] for c in classes], np.float64)
-        except KeyError as err:
+            calibration_fit = Calibration.from_json(read_fitted(calibration_file), classes)
+        except (KeyError, TypeError, ValueError) as err:
             raise InputError(
-                f"{folder}: thresholds.json or calibration.json lacks {err}; rerun evaluate"
+                f"{calibration_file}: damaged or lacks {err}; rerun evaluate"
             ) from None
         device = device or torch.device("cpu")
         model.to(device).eval()
@@ -96,16 +95,6 @@ class Predictor:
         """Names of the findings at or over their validation threshold, most probable first."""
         over = np.flatnonzero(probs >= self.thresholds)
         return [self.classes[k] for k in over[np.argsort(-probs[over], kind="stable")]]
-
-
-def _side_file(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: not found; the evaluate stage writes it (`dvc repro evaluate`)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise InputError(f"{path}: not a file written by the evaluate stage ({err})") from None
 
 
 #: Suffixes taken from a folder (DICOM files often have none, so those are taken too).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,8 @@ import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.device import pick_device
+from cxr.errors import InputError
+from cxr.evaluation.fitted import read_thresholds
 from cxr.explain.explain import (
     ExplainConfig,
     box_cases,
@@ -44,12 +45,13 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     predictions_file = paths.PREDICTIONS / f"{SPLIT}.parquet"
     predictions = pd.read_parquet(predictions_file)
     if predictions.image_id.tolist() != index.image_id.tolist():
-        raise RuntimeError(f"{predictions_file} does not match the {SPLIT} index: rerun evaluate")
+        raise InputError(
+            f"{predictions_file} does not match the {SPLIT} index (made from other data): "
+            "rerun evaluate (`dvc repro evaluate`)"
+        )
     probs = predictions[[f"p_{n}" for n in FINDINGS]].to_numpy()
     labels = index[list(FINDINGS)].to_numpy()
-    thresholds = np.array(
-        [json.loads(paths.THRESHOLDS.read_text())["thresholds"][n] for n in FINDINGS]
-    )
+    thresholds = read_thresholds(paths.THRESHOLDS, FINDINGS)
 
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
     cases = box_cases(boxes)

@@ -1,6 +1,13 @@
-"""Two data-parallel processes on CPU (gloo) train like one process with the global batch."""
+"""Two data-parallel processes on CPU (gloo): the global batch split between them, their own
+augmentation and dropout draws, one writer.
 
+They are not bit-identical to one process with the global batch: BatchNorm sees
+each process's rows, and each process draws its own crops and dropout masks.
+"""
+
+import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,6 +34,30 @@ def test_ranks_split_each_global_batch():
     assert rows == list(range(10))
 
 
+def _record_draws(folder: str, name: str) -> None:
+    """Make the loop's augment() log, per batch, the first draws of its generator and of
+    torch's global generator (dropout) into ``folder/name.json``."""
+    import cxr.training.loop as loop
+
+    draws, augment = [], loop.augment
+
+    def recording(x, config, generator):
+        state = generator.get_state()
+        draws.append([torch.rand(3, generator=generator).tolist(), torch.rand(3).tolist()])
+        generator.set_state(state)  # the loop's own draws stay as they were
+        return augment(x, config, generator)
+
+    loop.augment = recording
+    loop._recorded = (draws, Path(folder) / f"{name}.json")
+
+
+def _save_draws() -> None:
+    import cxr.training.loop as loop
+
+    draws, path = loop._recorded
+    path.write_text(json.dumps(draws))
+
+
 def _worker(rank: int, folder: str, store: str) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
@@ -35,15 +66,17 @@ def _worker(rank: int, folder: str, store: str) -> None:
         torch.manual_seed(0)
         model = build_model(MODEL)
         data = SplitArrays(folder, "train"), SplitArrays(folder, "val")
+        _record_draws(folder, f"draws{rank}")
         fit(
             model,
             MODEL,
             *data,
             TrainConfig(batch_size=8, **CONFIG),
-            f"{folder}/ddp",
+            f"{folder}/ddp{rank}",  # one folder per rank: any write by rank 1 would show
             torch.device("cpu"),
             "f",
         )
+        _save_draws()
     finally:
         dist.destroy_process_group()
 
@@ -60,6 +93,7 @@ def test_two_gloo_processes_match_one_process(tiny):
     torch.manual_seed(0)
     model = build_model(MODEL)
     data = SplitArrays(tiny, "train"), SplitArrays(tiny, "val")
+    _record_draws(str(tiny), "draws_one")
     fit(
         model,
         MODEL,
@@ -69,7 +103,8 @@ def test_two_gloo_processes_match_one_process(tiny):
         torch.device("cpu"),
         "f",
     )
-    ddp = checkpoint.load(tiny / "ddp" / "last.pt")["loop"]["history"]
+    _save_draws()
+    ddp = checkpoint.load(tiny / "ddp0" / "last.pt")["loop"]["history"]
     one = checkpoint.load(tiny / "one" / "last.pt")["loop"]["history"]
     assert len(ddp) == len(one) == 2
     # BatchNorm sees 8 rows per process instead of 16: close, not identical.
@@ -77,4 +112,14 @@ def test_two_gloo_processes_match_one_process(tiny):
     # so the comparison is on the training loss both runs average.)
     for a, b in zip(ddp, one, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=0.03)
-    assert (tiny / "ddp" / "best.pt").is_file() and not (tiny / "ddp" / "rank1").exists()
+    # Only rank 0 writes: rank 1's folder stays empty.
+    assert {p.name for p in (tiny / "ddp0").iterdir()} == {"best.pt", "last.pt"}
+    assert not (tiny / "ddp1").exists() or not any((tiny / "ddp1").iterdir())
+    # Each rank draws its own augmentation and dropout in every step; rank 0 draws
+    # what one process draws (same seed formula), so single-process runs are unchanged.
+    draws = [json.loads((tiny / f"draws{r}.json").read_text()) for r in (0, 1)]
+    one = json.loads((tiny / "draws_one.json").read_text())
+    assert len(draws[0]) == len(draws[1]) == len(one) == 8  # 4 steps x 2 epochs
+    for step_0, step_1 in zip(*draws, strict=True):
+        assert step_0[0] != step_1[0] and step_0[1] != step_1[1]
+    assert draws[0][::4] == one[::4]  # each epoch's first draws

@@ -3,13 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, roc_auc_score
 
 from cxr.evaluation.evaluate import EvaluateConfig, SplitOutputs, evaluate
 from cxr.evaluation.metrics import (
     auroc,
     choose_threshold,
     confusion_table,
+    interpolated_precision,
     nan_mean,
     pr_table,
     roc_table,
@@ -106,6 +107,30 @@ def test_curve_tables_have_all_classes_on_a_fixed_grid():
     area = np.trapezoid(roc["Hernia"], roc.fpr)
     assert area == pytest.approx(roc_auc_score(y[:, 13], p[:, 13]), abs=0.02)
     assert ((pr.iloc[:, 1:] >= 0) & (pr.iloc[:, 1:] <= 1)).all().all()
+
+
+def test_interpolated_precision_worked_by_hand():
+    # Points (recall, precision): (1, 1/2), (1, 2/3), (1/2, 1/2), (1/2, 1), (0, 1).
+    y, p = np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1])
+    precision, recall, _ = precision_recall_curve(y, p)
+    at = np.array([0.0, 0.25, 0.5, 0.51, 0.75, 1.0])
+    expected = [1.0, 1.0, 1.0, 2 / 3, 2 / 3, 2 / 3]
+    assert interpolated_precision(precision, recall, at) == pytest.approx(expected)
+
+
+def test_pr_table_is_scikit_learns_curve_interpolated():
+    y, p = _scores(500, 5)
+    pr = pr_table(y, p, FINDINGS)
+    for k, name in enumerate(FINDINGS):
+        precision, recall, _ = precision_recall_curve(y[:, k], p[:, k])
+        # The definition, point by point: best precision at any recall >= r.
+        brute = [precision[recall >= r].max() for r in pr.recall]
+        assert pr[name].to_numpy() == pytest.approx(brute, abs=1e-5)
+        column = pr[name].to_numpy()
+        assert (np.diff(column) <= 0).all()  # never rises with recall
+        assert column[0] == 1.0 and column.min() < 0.9  # a curve, not a flat line
+        # At full recall it is the best precision that finds every positive.
+        assert column[-1] == pytest.approx(precision[recall == 1].max(), abs=1e-5)
 
 
 def test_temperature_scaling_keeps_rankings_and_is_fitted_on_validation():

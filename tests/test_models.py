@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cxr.models.local_path import attention_boxes
-from cxr.models.registry import ModelConfig, build_model, initialise, is_pretrained
+from cxr.models.registry import ARCHS, ModelConfig, build_model, initialise, is_pretrained
 from cxr.training import checkpoint
 
 DUAL = ModelConfig(arch="dualpath")
@@ -124,3 +124,23 @@ def test_gradcam_targets_per_arch():
     assert model.cam_layers() == list(model.fpn.fpn.layer_blocks) and len(model.cam_layers()) == 3
     no_fpn = build_model(ABLATIONS["no_fpn"])
     assert no_fpn.cam_layers() == [no_fpn.global_relu]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_logits_are_fp32_under_bf16_autocast(arch):
+    # CPU bf16 autocast stands in for CUDA's: the backbone runs in bf16, the head must not.
+    model = build_model(ModelConfig(arch=arch)).eval()
+    head_inputs = []
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.register_forward_hook(lambda module, args, out: head_inputs.append(args[0].dtype))
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        features = model.forward_features(x)
+        logits = model(x)
+    backbone = features["global"] if isinstance(features, dict) else features
+    assert backbone.dtype == torch.bfloat16  # the test does run under autocast
+    assert logits.dtype == torch.float32 and head_inputs == [torch.float32]
+    # Same weights, no autocast at all: the logits differ only by the backbone's rounding.
+    with torch.no_grad():
+        full = model(x)
+    assert torch.allclose(logits, full, atol=0.05)

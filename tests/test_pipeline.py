@@ -160,3 +160,30 @@ def test_params_nih_switch(workdir):
     assert "ingest.split: 'patient' -> 'official'" in result.output
     result = CliRunner().invoke(app, ["params", "nih", "--raw-dir", str(workdir / "absent")])
     assert result.exit_code != 0
+
+
+def test_explain_stops_with_a_message_on_stale_or_damaged_evaluate_outputs(
+    tiny_pipeline, tmp_path, monkeypatch
+):
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_pipeline, root)
+    monkeypatch.chdir(root)
+    runner = CliRunner()
+    thresholds = Path("data/model/thresholds.json")
+    good = thresholds.read_text()
+    for damage in ('{"thresholds": {"Atelectasis": 0.5', '{"thresholds": {"Atelectasis": "x"}}'):
+        thresholds.write_text(damage)
+        result = runner.invoke(app, ["explain"])
+        assert result.exit_code == 2, result.output
+        assert (
+            "data/model/thresholds.json: " in result.output
+            and "dvc repro evaluate" in result.output
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    thresholds.write_text(good)
+    predictions = Path("data/predictions/test.parquet")
+    table = pd.read_parquet(predictions)
+    table.iloc[::-1].to_parquet(predictions)  # another row order: stale predictions
+    result = runner.invoke(app, ["explain"])
+    assert result.exit_code == 2 and "does not match the test index" in result.output
+    assert "rerun evaluate" in result.output

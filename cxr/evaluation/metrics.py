@@ -135,13 +135,28 @@ def roc_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(out)
 
 
+def interpolated_precision(precision: np.ndarray, recall: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Best precision at any recall of at least ``at`` (the interpolated PR curve).
+
+    It never rises with recall. ``precision`` and ``recall`` are the points of a
+    curve in any order, as :func:`sklearn.metrics.precision_recall_curve` returns
+    them; ``at`` must not exceed the largest recall.
+
+    Example: labels ``[1, 0, 1, 0]`` scored ``[0.9, 0.8, 0.7, 0.1]`` give the
+    points (recall, precision) (0.5, 1), (0.5, 1/2), (1, 2/3), (1, 1/2) and
+    (0, 1); the interpolated precision is 1 up to recall 0.5 and 2/3 above it.
+    """
+    order = np.argsort(recall, kind="stable")
+    r, p = recall[order], precision[order]
+    best_from = np.maximum.accumulate(p[::-1])[::-1]  # best_from[i] = max(p[i:]), recall ascending
+    return best_from[np.searchsorted(r, at, side="left")]
+
+
 def pr_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
-    """Interpolated precision (best precision at recall >= r) on :data:`CURVE_GRID` recalls."""
+    """Interpolated precision (:func:`interpolated_precision`) on :data:`CURVE_GRID` recalls."""
     out = {"recall": CURVE_GRID}
     for k, name in enumerate(names):
         if _both_labels(y[:, k]):
             precision, recall, _ = precision_recall_curve(y[:, k], p[:, k])
-            best = np.maximum.accumulate(precision[::-1])[::-1]  # recall decreasing in the arrays
-            order = np.argsort(recall, kind="stable")
-            out[name] = np.round(np.interp(CURVE_GRID, recall[order], best[order]), 5)
+            out[name] = np.round(interpolated_precision(precision, recall, CURVE_GRID), 5)
     return pd.DataFrame(out)

@@ -17,6 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
+from cxr.models.fusion import fp32_linear
 from cxr.models.input import GrayToImageNet
 
 FEATURES = 1024
@@ -48,7 +49,7 @@ class DenseNet121Classifier(nn.Module):
         return self.relu(self.features(self.input(x)))  # [B, 1024, H/s, W/s]
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.pool(features).flatten(1)))
+        return fp32_linear(self.classifier, self.dropout(self.pool(features).flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

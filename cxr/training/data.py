@@ -51,6 +51,21 @@ class SplitArrays(Dataset):
         return state
 
 
+#: Keeps the seeds of different ranks apart from those of nearby (seed, epoch) pairs.
+RANK_STRIDE = 1_000_000_007
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of one epoch's draws: data order (``rank=0`` on every process), and
+    augmentation and dropout (this process's rank, so data-parallel processes draw
+    different crops and masks for their different images).
+
+    Rank 0's seed is the single-process seed, so a one-process run reproduces earlier
+    runs bit for bit.
+    """
+    return seed * 100_003 + epoch + rank * RANK_STRIDE
+
+
 class EpochBatches(Sampler[list[int]]):
     """Batches of a permutation seeded by ``(seed, epoch)``: a resumed epoch repeats exactly.
 
@@ -80,7 +95,7 @@ class EpochBatches(Sampler[list[int]]):
 
     def __iter__(self):
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))

@@ -1,11 +1,12 @@
 """The training loop: epochs, validation, early stopping, checkpoints and resume.
 
-Each epoch's data order, augmentation and dropout draws are seeded by
-``(seed, epoch)``, and ``last.pt`` (written atomically after every epoch) holds
-the model, optimiser, schedule, scaler, RNG and early-stopping state. A run
-killed at any point therefore resumes at the next epoch and, on CPU, ends with
-the same weights as an uninterrupted run. A non-finite loss stops training
-with the step and the last good checkpoint named.
+Each epoch's data order is seeded by ``(seed, epoch)``, its augmentation and
+dropout draws by ``(seed, epoch, rank)`` (``cxr.training.data.epoch_seed``),
+and ``last.pt`` (written atomically after every epoch) holds the model,
+optimiser, schedule, scaler, RNG and early-stopping state. A run killed at any
+point therefore resumes at the next epoch and, on CPU, ends with the same
+weights as an uninterrupted run. A non-finite loss stops training with the step
+and the last good checkpoint named.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, is_pretrained
 from cxr.training import checkpoint, distributed
 from cxr.training.augment import AugmentConfig, augment
-from cxr.training.data import EpochBatches, SplitArrays, loader, to_device
+from cxr.training.data import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.training.loss import class_weights, focal_loss
 from cxr.training.optim import Schedule, parameter_groups
 
@@ -168,8 +169,11 @@ def fit(
         epoch = state["epoch"]
         model.train()
         sampler.set_epoch(epoch)
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout draws
-        aug_gen = torch.Generator(device=device).manual_seed(config.seed * 100_003 + epoch)
+        # Dropout and augmentation draw per rank; the data order is shared (EpochBatches).
+        torch.manual_seed(epoch_seed(config.seed, epoch, world.rank))
+        aug_gen = torch.Generator(device=device).manual_seed(
+            epoch_seed(config.seed, epoch, world.rank)
+        )
         losses = []
         bar = tqdm(
             batches,

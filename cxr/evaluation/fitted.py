@@ -1,0 +1,51 @@
+"""Read back what evaluate fitted on validation (``thresholds.json``, ``calibration.json``).
+
+Explain and inference apply these files unchanged; a missing or damaged one
+is an :class:`~cxr.errors.InputError` that names the file and says to rerun
+evaluate, never a bare ``KeyError`` or ``JSONDecodeError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cxr.errors import InputError
+
+_RERUN = "the evaluate stage writes it (`dvc repro evaluate`)"
+
+
+def read_fitted(path: str | Path) -> dict:
+    """The JSON object in ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: not found; {_RERUN}")
+    try:
+        content = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: damaged, not JSON ({err}); {_RERUN}") from None
+    if not isinstance(content, dict):
+        raise InputError(f"{path}: damaged, not a JSON object; {_RERUN}")
+    return content
+
+
+def read_thresholds(path: str | Path, classes: Sequence[str]) -> np.ndarray:
+    """The validation thresholds ``[C]`` of ``classes``, in that order."""
+    table = read_fitted(path).get("thresholds")
+    if not isinstance(table, dict):
+        raise InputError(f"{path}: damaged, no 'thresholds' table; {_RERUN}")
+    missing = [c for c in classes if c not in table]
+    if missing:
+        raise InputError(f"{path}: no threshold for {missing}; {_RERUN}")
+    try:
+        values = np.array([float(table[c]) for c in classes], np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{path}: damaged, a threshold is not a number ({err}); {_RERUN}") from (
+            None
+        )
+    if not np.isfinite(values).all():
+        raise InputError(f"{path}: damaged, a threshold is not finite; {_RERUN}")
+    return values
