@@ -1,12 +1,12 @@
-"""Benchmark: preprocess throughput (1024-px PNG -> 224 px + CLAHE) against bare PNG decoding.
+"""Benchmark: preprocess throughput (1024-px PNG -> 224 px with CLAHE) against bare PNG decoding.
 
 Reads the real NIH 1024x1024 PNGs of ../shared/nih/sample (or renders 1024-px
 demo phantoms when that folder is absent), repeats them to ``--images`` reads,
 and measures in images/s:
 
 * bare decode: ``cv2.imread`` of each file, one core, and across all cores;
-* preprocess: the stage's own path (read, decode, gray, area resize, CLAHE,
-  write into the memmap), one worker and all workers.
+* preprocess: the stage's own path (read, decode, gray, area resize to 256,
+  CLAHE, area resize to the output size, write into the memmap), one worker and all workers.
 
 Each figure is the median of ``--repeats`` interleaved runs: the machines are
 noisy, so only figures of the same run are compared.

@@ -14,6 +14,7 @@ its reason and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -53,10 +54,12 @@ class SplitOutput:
 
 def prepare_image(path: str | Path, config: PreprocessConfig) -> tuple[np.ndarray, tuple]:
     """One file to its array row and geometry tuple; raises :class:`DecodeError`."""
-    gray = read_gray8(path)
-    array, geometry = fit_square(gray, config.size, config.keep_aspect)
-    if config.clahe:
-        array = clahe(array, config.clahe_clip, config.clahe_grid)
+    enhance = (
+        functools.partial(clahe, clip_limit=config.clahe_clip, grid=config.clahe_grid)
+        if config.clahe
+        else None
+    )
+    array, geometry = fit_square(read_gray8(path), config.size, config.keep_aspect, enhance)
     return array, geometry.as_tuple()
 
 

@@ -10,7 +10,7 @@ import pytest
 from cxr.imaging.geometry import boxes_to_array
 from cxr.imaging.resize import fit_square
 from cxr.ingest import IngestConfig, ingest
-from cxr.preprocess import PreprocessConfig, preprocess, preprocess_split
+from cxr.preprocess import PreprocessConfig, prepare_image, preprocess, preprocess_split
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,14 @@ def test_sample_preprocesses_and_bad_files_are_listed(sample_with_bad_files, tmp
         for i in range(0, len(index), 7):
             raw_gray = cv2.imread(str(raw / index.path[i]), cv2.IMREAD_GRAYSCALE)
             assert (index.width[i], index.height[i]) == raw_gray.shape[::-1]
-            expected = cv2.resize(raw_gray, (64, 64), interpolation=cv2.INTER_AREA)
-            expected = cv2.createCLAHE(2.0, (8, 8)).apply(expected)
-            assert np.abs(array[i].astype(int) - expected).mean() < 2.0
+            # CLAHE at 256 px, then the shrink to 64 (OpenCV directly, as a reference).
+            grow = raw_gray.shape[0] < 256  # the sample has some 64-px copies
+            work = cv2.resize(
+                raw_gray, (256, 256), interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA
+            )
+            work = cv2.createCLAHE(2.0, (8, 8)).apply(work)
+            expected = cv2.resize(work, (64, 64), interpolation=cv2.INTER_AREA)
+            assert np.abs(array[i].astype(int) - expected).max() <= 1
         total += len(index)
     assert total == 74
 
@@ -204,3 +209,37 @@ def test_preprocess_reserves_its_arrays_before_workers_write(
     monkeypatch.setattr(storage.os, "posix_fallocate", full)
     with pytest.raises(storage.DiskFullError, match=r"train\.npy\.partial: no room to write"):
         preprocess(demo_meta, demo_dir, tmp_path / "out", PreprocessConfig(size=64, workers=1))
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+def test_clahe_clip_changes_the_arrays_at_every_size(nih_dir, size):
+    # On 8x8 tiles of a 64-px image, OpenCV clipped every limit below 8 to the same
+    # histogram: 0.5, 1, 3 and 7.9 gave the bytes of 2.0.
+    path = sorted((nih_dir / "sample" / "images").glob("*.png"))[0]
+    at = {
+        clip: prepare_image(path, PreprocessConfig(size=size, clahe_clip=clip))[0]
+        for clip in (0.5, 1.0, 2.0, 3.0, 7.9)
+    }
+    plain = prepare_image(path, PreprocessConfig(size=size, clahe=False))[0].astype(int)
+    for clip in (0.5, 1.0, 3.0, 7.9):
+        changed = (at[clip] != at[2.0]).mean()
+        assert changed > 0.05, f"clip {clip} vs 2.0 at {size} px: {changed:.1%} of pixels differ"
+    # A higher clip equalises harder: further from the unenhanced image.
+    moved = [float(np.abs(at[c] - plain).mean()) for c in sorted(at)]
+    assert moved == sorted(moved) and moved[0] > 1
+
+
+def test_clahe_leaves_the_padding_black_and_the_geometry_alone(nih_dir, tmp_path):
+    gray = cv2.imread(str(sorted((nih_dir / "sample" / "images").glob("*.png"))[0]), 0)
+    wide = gray[:700]  # 1024 x 700: padded top and bottom in a square
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), wide)
+    for size in (64, 224):
+        plain, geom_plain = prepare_image(path, PreprocessConfig(size=size, clahe=False))
+        enhanced, geom = prepare_image(path, PreprocessConfig(size=size))
+        assert geom == geom_plain
+        content_h = round(700 * size / 1024)
+        top = (size - content_h) // 2
+        assert enhanced[:top].max() == 0 and enhanced[top + content_h :].max() == 0
+        assert enhanced[top : top + content_h].min() < 30 < enhanced[top : top + content_h].max()
+        assert (enhanced[top : top + content_h] != plain[top : top + content_h]).mean() > 0.5
