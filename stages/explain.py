@@ -17,17 +17,18 @@ from cxr.evaluation.fitted import read_thresholds
 from cxr.explain.explain import (
     ExplainConfig,
     box_cases,
-    box_overlap,
     case_maps,
     gallery_rows,
-    pointing_game,
+    headline,
+    localisation,
 )
 from cxr.explain.gallery import Cell, grid, index_html
-from cxr.explain.gradcam import gradcam_maps
+from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
 from cxr.processed import open_split
 from cxr.report.localisation import localisation_markdown
+from cxr.report.markdown import with_interval
 from cxr.training.checkpoint import load_model
 from stages import paths
 from stages.command import run
@@ -37,7 +38,8 @@ SPLIT = "test"
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Write plots/explain/ (a gallery image per class, index.html) and metrics/explain.json."""
+    """Write plots/explain/ (a gallery image per class, index.html), reports/localisation.md
+    and .json (every figure with its interval) and metrics/explain.json (the headline)."""
     config = section(load_params(params), "explain", ExplainConfig)
     device = pick_device(config.device)
     model, _ = load_model(paths.MODEL)
@@ -56,9 +58,11 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
     cases = box_cases(boxes)
     cams = case_maps(model, array, cases, config, device)
-    cases, summary = pointing_game(cams, cases, config)
-    cases, overlap = box_overlap(cams, cases, config)
-    summary["box_overlap"] = overlap
+    grids = cam_grids(model, array.shape[1])
+    patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
+    typer.echo(f"explain: scoring {len(cases)} boxed cases, {config.bootstrap} patient resamples")
+    cases, summary = localisation(cams, cases, patients, config, grids)
+    summary = {"split": SPLIT, **summary}
 
     selection = gallery_rows(probs, labels, thresholds, config.gallery_per_kind)
     with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
@@ -93,49 +97,40 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             score = summary.get("per_class", {}).get(name)
             text = (
                 f"threshold {thresholds[c]:.3f} (chosen on validation); pointing game "
-                f"{score['pointing']:.2f} on {score['cases']} boxed cases "
-                f"(random map {score['random_expected']:.2f})"
+                f"{_with_ci(score['pointing'])} on {score['cases']} boxed cases "
+                f"(random maps {score['random_pointing']['value']:.2f})"
                 if score
                 else f"threshold {thresholds[c]:.3f} (chosen on validation); no boxes in {SPLIT}"
             )
             sections.append((name, text, f"{name}.jpg"))
-        header = [
-            "finding",
-            "boxed cases",
-            "pointing game",
-            "random map (draw)",
-            "random map (expected)",
-        ]
+        level = f"{100 * config.confidence:g}% CI"
+        header = ["finding", "boxed cases", "pointing game", level, "random maps"]
         table = [
-            [
-                n,
-                str(v["cases"]),
-                f"{v['pointing']:.3f}",
-                f"{v['random']:.3f}",
-                f"{v['random_expected']:.3f}",
-            ]
+            [n, str(v["cases"]), *_cells(v["pointing"]), f"{v['random_pointing']['value']:.3f}"]
             for n, v in summary.get("per_class", {}).items()
         ]
         if summary.get("cases"):
+            mean = summary["mean"]
             table.append(
                 [
                     "mean",
                     str(summary["cases"]),
-                    f"{summary['mean_pointing']:.3f}",
-                    f"{summary['mean_random']:.3f}",
-                    f"{summary['mean_random_expected']:.3f}",
+                    *_cells(mean["pointing"]),
+                    f"{mean['random_pointing']['value']:.3f}",
                 ]
             )
         (tmp / "index.html").write_text(
             index_html(f"GradCAM on the {SPLIT} split", table, header, sections), encoding="utf-8"
         )
         cases.drop(columns=["boxes"]).to_csv(tmp / "localisation_cases.csv", index=False)
-    write_text(paths.REPORTS / "localisation.md", localisation_markdown(summary, SPLIT))
-    write_json(paths.metrics_file("explain"), {"split": SPLIT, **summary})
+    write_text(paths.REPORTS / "localisation.md", localisation_markdown(summary))
+    write_json(paths.REPORTS / "localisation.json", summary)
+    write_json(paths.metrics_file("explain"), {"split": SPLIT, **headline(summary)})
     if summary.get("cases"):
+        mean = summary["mean"]
         typer.echo(
-            f"explain: pointing game {summary['mean_pointing']:.3f} over {summary['classes']} "
-            f"classes (random map {summary['mean_random_expected']:.3f}); "
+            f"explain: pointing game {_with_ci(mean['pointing'])} over {summary['classes']} "
+            f"classes (random maps {mean['random_pointing']['value']:.3f}); "
             f"gallery in {paths.EXPLAIN_PLOTS / 'index.html'}"
         )
     else:
@@ -143,6 +138,15 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             f"explain: no boxes in the {SPLIT} split, no pointing game; "
             f"gallery in {paths.EXPLAIN_PLOTS}"
         )
+
+
+def _cells(figure: dict) -> list[str]:
+    ci = "n/a" if figure.get("low") is None else f"{figure['low']:.3f}-{figure['high']:.3f}"
+    return [f"{figure['value']:.3f}", ci]
+
+
+def _with_ci(figure: dict) -> str:
+    return with_interval(figure["value"], figure)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cxr.explain.explain import gallery_rows
-from cxr.explain.gradcam import gradcam_maps
-from cxr.explain.pointing import near_box_mask, pointing_hit, random_control
+from cxr.explain.gradcam import cam_grids, gradcam_maps
+from cxr.explain.pointing import near_box_mask, pointing_hit
 from cxr.models.registry import ModelConfig, build_model
 
 
@@ -21,13 +21,18 @@ def test_pointing_hit_and_tolerance():
     assert pointing_hit(cam, np.array([[0.0, 0.0, 1.0, 1.0], [10.0, 40.0, 11.0, 41.0]]), 0.0)
 
 
-def test_random_control_expectation_is_the_box_share():
-    box = np.array([[0.0, 0.0, 16.0, 32.0]])
-    assert near_box_mask(box, 64, 0.0).mean() == pytest.approx(16 * 32 / 64**2)
-    rng = np.random.default_rng(0)
-    draws = [random_control(box, 64, 0.0, rng) for _ in range(4000)]
-    assert draws[0][1] == pytest.approx(0.125)
-    assert np.mean([d[0] for d in draws]) == pytest.approx(0.125, abs=0.02)
+def test_pointing_tolerance_is_a_disk_not_a_square():
+    box = np.array([[12.0, 30.0, 20.0, 50.0]])
+    cam = np.zeros((64, 64))
+    cam[28, 10] = 1.0  # centre (10.5, 28.5): 1.5 px left of and 1.5 px above the corner
+    assert not pointing_hit(cam, box, tolerance=1.5)  # a square of half-side 1.5 would hit
+    assert not pointing_hit(cam, box, tolerance=2.1)
+    assert pointing_hit(cam, box, tolerance=2.13)  # sqrt(1.5**2 + 1.5**2) = 2.121
+    # Without tolerance the mask is the box itself: its share of the image.
+    assert near_box_mask(box, 64, 0.0).sum() == 8 * 20
+    # The disk's area around a point-like box: pi r^2 (pixel centres within r).
+    point = np.array([[32.0, 32.0, 32.0, 32.0]])
+    assert near_box_mask(point, 64, 10.0).sum() == pytest.approx(np.pi * 100, rel=0.03)
 
 
 def test_gallery_rows_pick_the_most_confident():
@@ -77,3 +82,18 @@ def test_gradcam_works_for_the_dual_path(fpn):
     cams = gradcam_maps(model, images, np.array([2, 7]), torch.device("cpu"))
     assert cams.shape == (2, 64, 64) and np.isfinite(cams).all()
     assert ((cams >= 0) & (cams <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    ("config", "size", "grids"),
+    [
+        (ModelConfig(arch="densenet121", output_stride=16), 64, [4]),
+        (ModelConfig(arch="densenet121", output_stride=32), 224, [7]),
+        (ModelConfig(arch="dualpath"), 64, [8, 4, 4]),  # P3 (1/8), P4 and P5 (1/16)
+        (ModelConfig(arch="dualpath"), 224, [28, 14, 14]),
+    ],
+)
+def test_cam_grids_are_the_hooked_layers_resolutions(config, size, grids):
+    model = build_model(config).train()
+    assert cam_grids(model, size) == grids
+    assert model.training  # left as it was

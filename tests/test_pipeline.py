@@ -102,9 +102,18 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
     assert "| Hernia |" in report and "Radiologist labels" in report
     assert "Intended use" in Path("reports/model_card.md").read_text()
     explain = json.loads(Path("metrics/explain.json").read_text())
-    assert explain["cases"] > 0 and 0 <= explain["mean_pointing"] <= 1
-    overlap = explain["box_overlap"]
-    assert set(overlap["mean_iobb_accuracy"]) == {"0.1", "0.25", "0.5", "0.75"}
+    assert explain["cases"] > 0 and set(explain["pointing"]) == {"value", "low", "high"}
+    assert explain["pointing"]["low"] <= explain["pointing"]["value"] <= explain["pointing"]["high"]
+    # Every localisation figure, per class and as the mean, carries its interval.
+    detail = json.loads(Path("reports/localisation.json").read_text())
+    figures = {"pointing", "iobb_0.25", "iou_0.5", "mean_iou", "random_pointing", "mean_iou_gain"}
+    for block in [detail["mean"], *detail["per_class"].values()]:
+        assert figures <= set(block)
+        assert all({"low", "high"} <= set(block[f]) for f in figures)
+    assert detail["mean"]["pointing"]["value"] == explain["pointing"]["value"]
+    assert detail["tolerance_shape"] == "disk" and detail["control"]["cam_grids"] == [
+        2
+    ]  # 32 px, stride 16
     assert "T(IoBB) 0.25" in Path("reports/localisation.md").read_text()
     # A paired comparison of a run with itself: zero difference, zero-width interval.
     result = runner.invoke(

@@ -1,4 +1,5 @@
-"""The explain stage's work: GradCAM on boxed cases, pointing game and box overlap, galleries."""
+"""The explain stage's work: GradCAM on boxed cases, pointing game and box overlap with
+patient-bootstrap intervals and random-map controls, gallery selection."""
 
 from __future__ import annotations
 
@@ -10,14 +11,9 @@ import torch
 from torch import nn
 
 from cxr.explain.gradcam import gradcam_maps
-from cxr.explain.localisation import (
-    OVERLAP_THRESHOLDS,
-    accuracy,
-    best_overlaps,
-    heatmap_boxes,
-    random_map,
-)
-from cxr.explain.pointing import pointing_hit, random_control
+from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_boxes, random_map
+from cxr.explain.pointing import near_box_mask, pointing_hits
+from cxr.explain.scores import figures_with_intervals
 from cxr.findings import FINDINGS
 
 #: Zhang et al.'s 15-px tolerance on 224-px images, as a share of the image size.
@@ -31,8 +27,11 @@ class ExplainConfig:
     gallery_per_kind: int = 4  # images per row (TP, FP, FN) of each class's gallery
     tolerance: float = ZHANG_TOLERANCE  # pointing-game tolerance, share of the image size
     box_threshold: float = 0.5  # heat-map share of its maximum boxed for IoBB/IoU (Wang et al.)
+    control_maps: int = 10  # random maps per boxed case in the control
+    bootstrap: int = 1000  # patient resamples of the intervals; 0 = no intervals
+    confidence: float = 0.95  # level of the intervals
     batch_size: int = 32
-    seed: int = 0  # of the random-map controls
+    seed: int = 0  # of the random-map controls and the bootstrap
     device: str = "auto"
 
 
@@ -71,104 +70,106 @@ def case_maps(
     )
 
 
-def _per_class(cases: pd.DataFrame, score) -> dict:
-    return {
-        name: {"cases": int((cases.finding == name).sum()), **score(cases[cases.finding == name])}
-        for name in FINDINGS
-        if (cases.finding == name).any()
-    }
+def figure_names() -> list[str]:
+    """The localisation figures, in report order: GradCAM, its control, and their gap."""
+    ts = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
+    model = ["pointing", *[f"iobb_{t}" for t in ts], *[f"iou_{t}" for t in ts], "mean_iou"]
+    control = [f"random_{f}" for f in model]
+    return [*model, *control, "pointing_gain", "mean_iou_gain"]
 
 
-def pointing_game(
-    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig
-) -> tuple[pd.DataFrame, dict]:
-    """Per-case hits of GradCAM and of the random control; per-class and mean scores."""
-    if cases.empty:
-        return cases.assign(hit=[], random_hit=[], random_expected=[]), {"cases": 0}
-    size = cams.shape[1]
+def case_values(
+    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig, grids: list[int]
+) -> pd.DataFrame:
+    """Per boxed case, the value of every figure of :func:`figure_names` (columns).
+
+    GradCAM: the pointing hit, whether its best box overlaps a true box by more
+    than each T (IoBB and IoU), and the best IoU. Control: the same averaged over
+    ``config.control_maps`` random maps as coarse as the CAM (``grids``, from
+    ``cam_grids``). Gains: GradCAM minus control, so their intervals are paired.
+    """
+    size = cams.shape[1] if len(cams) else 0
     tolerance = config.tolerance * size
     rng = np.random.default_rng(config.seed)
-    hits, random_hits, expected = [], [], []
-    for cam, boxes in zip(cams, cases.boxes, strict=True):
-        hits.append(pointing_hit(cam, boxes, tolerance))
-        r_hit, r_exp = random_control(boxes, size, tolerance, rng)
-        random_hits.append(r_hit)
-        expected.append(r_exp)
-    cases = cases.assign(hit=hits, random_hit=random_hits, random_expected=expected)
-    per_class = _per_class(
-        cases,
-        lambda part: {
-            "pointing": round(float(part.hit.mean()), 4),
-            "random": round(float(part.random_hit.mean()), 4),
-            "random_expected": round(float(part.random_expected.mean()), 4),
-        },
-    )
-    summary = {
-        "cases": len(cases),
-        "classes": len(per_class),
-        "tolerance_px": round(tolerance, 3),
-        **{
-            f"mean_{key}": round(float(np.mean([v[key] for v in per_class.values()])), 4)
-            for key in ("pointing", "random", "random_expected")
-        },
-        "per_class": per_class,
-    }
-    return cases, summary
-
-
-def box_overlap(
-    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig
-) -> tuple[pd.DataFrame, dict]:
-    """Wang et al.'s IoBB/IoU accuracies of GradCAM boxes and of smooth random maps.
-
-    Per case the best IoBB and IoU over its predicted and true boxes; per class
-    the share of cases above each T and the mean best IoU; means over classes.
-    """
-    columns = ["iobb", "iou", "random_iobb", "random_iou"]
-    if cases.empty:
-        return cases.assign(**{c: [] for c in columns}), {"cases": 0}
-    rng = np.random.default_rng(config.seed + 1)
     rows = []
     for cam, boxes in zip(cams, cases.boxes, strict=True):
-        noise = random_map(cam.shape[0], rng)
-        rows.append(
-            best_overlaps(heatmap_boxes(cam, config.box_threshold), boxes)
-            + best_overlaps(heatmap_boxes(noise, config.box_threshold), boxes)
+        mask = near_box_mask(boxes, size, tolerance)
+        controls = np.stack([random_map(size, grids, rng) for _ in range(config.control_maps)])
+        best = np.array([best_overlaps(heatmap_boxes(cam, config.box_threshold), boxes)])
+        drawn = np.array(
+            [best_overlaps(heatmap_boxes(m, config.box_threshold), boxes) for m in controls]
         )
-    cases = cases.assign(**dict(zip(columns, np.array(rows).T, strict=True)))
+        row = {}
+        for prefix, hits, overlaps in (
+            ("", pointing_hits(cam[None], mask), best),
+            ("random_", pointing_hits(controls, mask), drawn),
+        ):
+            row[f"{prefix}pointing"] = hits.mean()
+            for t in OVERLAP_THRESHOLDS:
+                row[f"{prefix}iobb_{t:g}"] = (overlaps[:, 0] > t).mean()
+            for t in OVERLAP_THRESHOLDS:
+                row[f"{prefix}iou_{t:g}"] = (overlaps[:, 1] > t).mean()
+            row[f"{prefix}mean_iou"] = overlaps[:, 1].mean()
+        row["pointing_gain"] = row["pointing"] - row["random_pointing"]
+        row["mean_iou_gain"] = row["mean_iou"] - row["random_mean_iou"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=figure_names(), dtype=np.float64)
 
-    def score(part: pd.DataFrame) -> dict:
-        return {
-            "iobb_accuracy": accuracy(part.iobb),
-            "iou_accuracy": accuracy(part.iou),
-            "mean_iou": round(float(part.iou.mean()), 4),
-            "random_iobb_accuracy": accuracy(part.random_iobb),
-            "random_iou_accuracy": accuracy(part.random_iou),
-            "random_mean_iou": round(float(part.random_iou.mean()), 4),
-        }
 
-    per_class = _per_class(cases, score)
-    values = list(per_class.values())
+def localisation(
+    cams: np.ndarray,
+    cases: pd.DataFrame,
+    patients: np.ndarray,
+    config: ExplainConfig,
+    grids: list[int],
+) -> tuple[pd.DataFrame, dict]:
+    """Score every boxed case; summarise per class and as the mean, with patient intervals.
 
-    def mean_of(key: str) -> dict:
-        return {
-            f"{t:g}": round(float(np.mean([v[key][f"{t:g}"] for v in values])), 4)
-            for t in OVERLAP_THRESHOLDS
-        }
-
+    ``patients`` holds the patient of each case. Returns the cases with their
+    per-case values and the summary written to ``reports/localisation.json``.
+    """
+    values = case_values(cams, cases, config, grids)
+    size = cams.shape[1] if len(cams) else 0
     summary = {
         "cases": len(cases),
-        "classes": len(per_class),
+        "patients": int(pd.Series(patients).nunique()),
+        "tolerance_px": round(config.tolerance * size, 3),
+        "tolerance_shape": "disk",
         "box_threshold": config.box_threshold,
-        "mean_iobb_accuracy": mean_of("iobb_accuracy"),
-        "mean_iou_accuracy": mean_of("iou_accuracy"),
-        "mean_iou": round(float(np.mean([v["mean_iou"] for v in values])), 4),
-        "mean_random_iobb_accuracy": mean_of("random_iobb_accuracy"),
-        "mean_random_iou_accuracy": mean_of("random_iou_accuracy"),
-        "mean_random_iou": round(float(np.mean([v["random_mean_iou"] for v in values])), 4),
-        "per_class": per_class,
+        "control": {"maps_per_case": config.control_maps, "cam_grids": grids, "seed": config.seed},
+        "ci": {"level": config.confidence, "resamples": config.bootstrap, "unit": "patient"},
     }
-    return cases, summary
+    if cases.empty:
+        return cases.assign(**{c: [] for c in values.columns}), summary
+    summary |= figures_with_intervals(
+        values,
+        cases.finding.to_numpy(),
+        patients,
+        FINDINGS,
+        config.bootstrap,
+        config.seed,
+        config.confidence,
+    )
+    summary["classes"] = len(summary["per_class"])
+    return pd.concat([cases.reset_index(drop=True), values], axis=1), summary
+
+
+def headline(summary: dict) -> dict:
+    """The few localisation numbers compared across experiments (``metrics/explain.json``)."""
+    out = {"cases": summary["cases"], "patients": summary["patients"]}
+    if not summary["cases"]:
+        return out
+    mean = summary["mean"]
+
+    def with_ci(figure: str) -> dict:
+        return {k: mean[figure][k] for k in ("value", "low", "high") if k in mean[figure]}
+
+    return out | {
+        "pointing": with_ci("pointing"),
+        "random_pointing": mean["random_pointing"]["value"],
+        "mean_iou": with_ci("mean_iou"),
+        "random_mean_iou": mean["random_mean_iou"]["value"],
+    }
 
 
 def gallery_rows(

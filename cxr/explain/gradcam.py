@@ -43,3 +43,29 @@ def gradcam_maps(
             targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
     return out
+
+
+@torch.no_grad()
+def cam_grids(model: nn.Module, size: int) -> list[int]:
+    """Cells per side of each layer GradCAM hooks (``cam_layers()`` order), for ``size``-px
+    inputs: e.g. [8, 4, 4] for the dual path at 64 px."""
+    layers = model.cam_layers()
+    cells: dict[int, int] = {}
+
+    def recorder(i: int):
+        def hook(module, args, out) -> None:  # returning a value would replace the output
+            cells.setdefault(i, int(out.shape[-1]))
+
+        return hook
+
+    hooks = [layer.register_forward_hook(recorder(i)) for i, layer in enumerate(layers)]
+    was_training = model.training
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        model(torch.zeros(1, 1, size, size, device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return [cells[i] for i in range(len(layers))]

@@ -6,10 +6,12 @@ overlaps a true box by more than T, for T(IoBB) and T(IoU) in 0.1 ... 0.75.
 IoBB (intersection over the *predicted* box) rewards small boxes, so it is
 reported with IoU and against a control.
 
-The control is a smooth random map: uniform noise on a coarse grid (a
-GradCAM map is that coarse: one value per feature-map cell) resized to the
-image, thresholded and boxed the same way. A heat map that localises no better
-than noise localises nothing.
+The control is a random map built the way GradCAM builds its map: uniform
+noise on the grid of each layer GradCAM hooks (one value per feature-map
+cell), each scaled to [0, 1] and resized to the image, averaged and rescaled
+(pytorch-grad-cam's multi-layer rule). It is thresholded and boxed, and
+pointed with, exactly like the real map, so it has the same coarseness. A
+heat map that localises no better than noise localises nothing.
 
 Boxes are ``[x0, y0, x1, y1]`` in array pixels, pixel ``(r, c)`` covering
 ``[c, c + 1) x [r, r + 1)``, the convention of the ingested box table.
@@ -17,13 +19,13 @@ Boxes are ``[x0, y0, x1, y1]`` in array pixels, pixel ``(r, c)`` covering
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 #: Wang et al.'s overlap thresholds.
 OVERLAP_THRESHOLDS = (0.1, 0.25, 0.5, 0.75)
-#: Pixels per cell of the random control's noise grid (a stride-8 feature map).
-CONTROL_CELL = 8
 
 
 def heatmap_boxes(cam: np.ndarray, threshold: float) -> np.ndarray:
@@ -66,14 +68,12 @@ def best_overlaps(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, floa
     return float(iobb(predicted, truth).max()), float(iou(predicted, truth).max())
 
 
-def random_map(size: int, rng: np.random.Generator, cell: int = CONTROL_CELL) -> np.ndarray:
-    """Smooth uniform noise ``[size, size]``: a coarse random grid resized bilinearly."""
-    grid = max(1, size // cell)
-    coarse = rng.random((grid, grid)).astype(np.float32)
-    return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def accuracy(overlaps: np.ndarray, thresholds=OVERLAP_THRESHOLDS) -> dict[str, float]:
-    """Share of cases whose best overlap is above each T (Wang et al.: "larger than T")."""
-    overlaps = np.asarray(overlaps, dtype=float)
-    return {f"{t:g}": round(float((overlaps > t).mean()), 4) for t in thresholds}
+def random_map(size: int, grids: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """A random map ``[size, size]`` as coarse as a GradCAM map over layers of ``grids`` cells."""
+    layers = []
+    for grid in grids:
+        noise = rng.random((grid, grid)).astype(np.float32)
+        noise = (noise - noise.min()) / (1e-7 + noise.max() - noise.min())
+        layers.append(cv2.resize(noise, (size, size)))  # bilinear, as pytorch-grad-cam
+    mean = np.mean(layers, axis=0)
+    return (mean - mean.min()) / (1e-7 + mean.max() - mean.min())

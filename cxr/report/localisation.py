@@ -1,93 +1,90 @@
-"""The localisation report: pointing game and Wang et al.'s IoBB/IoU accuracies, beside controls."""
+"""The localisation report: pointing game and Wang et al.'s IoBB/IoU accuracies, beside their
+random-map controls, every figure with its patient-bootstrap interval."""
 
 from __future__ import annotations
 
 from cxr.explain.localisation import OVERLAP_THRESHOLDS
-from cxr.report.markdown import number, table
+from cxr.report.markdown import table, with_interval
 
 
-def localisation_markdown(summary: dict, split: str) -> str:
-    """Per-class and mean scores of GradCAM against true boxes (``metrics/explain.json``)."""
+def _cell(figure: dict, digits: int = 2) -> str:
+    return with_interval(figure["value"], figure, digits)
+
+
+def localisation_markdown(summary: dict) -> str:
+    """Per-class and mean scores of GradCAM against true boxes (``reports/localisation.json``)."""
+    split = summary["split"]
     lines = [f"# Localisation of GradCAM maps ({split} split)", ""]
     if not summary.get("cases"):
         return "\n".join([*lines, f"No true boxes in the {split} split: nothing to score.", ""])
-    ts = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
+    ci, control = summary["ci"], summary["control"]
+    rows = [*summary["per_class"].items(), ("**mean**", summary["mean"])]
+
+    def cases(name: str, v: dict) -> list[str]:
+        if name == "**mean**":
+            return [str(summary["cases"]), str(summary["patients"])]
+        return [str(v["cases"]), str(v["patients"])]
+
     lines += [
+        f"{summary['cases']} boxed cases of {summary['patients']} patients. Every figure has "
+        f"its {100 * ci['level']:g}% interval from {ci['resamples']} resamples of patients; a "
+        "class's figure is the mean over its cases, the mean row the mean over classes.",
+        "",
+        f"Control: {control['maps_per_case']} random maps per case, built like the GradCAM map "
+        f"(uniform noise on the {control['cam_grids']}-cell grids of the layers it hooks, "
+        "resized, averaged), then pointed with and boxed the same way. *Gain* is GradCAM "
+        "minus control on the same cases and resamples (a paired interval).",
+        "",
         "## Pointing game",
         "",
-        f"A hit when the map's maximum lies within {summary['tolerance_px']} px of a true box "
-        "(Zhang et al. 2016). Control: a uniform random map (its expected hit rate).",
+        f"A hit when the map's maximum lies on a true box or within a disk of "
+        f"{summary['tolerance_px']} px around it (Zhang et al. 2016).",
         "",
         table(
-            ["finding", "cases", "pointing game", "random map"],
+            ["finding", "cases", "patients", "pointing game", "random maps", "gain"],
             [
-                [n, str(v["cases"]), number(v["pointing"]), number(v["random_expected"])]
-                for n, v in summary["per_class"].items()
-            ]
-            + [
                 [
-                    "**mean**",
-                    str(summary["cases"]),
-                    number(summary["mean_pointing"]),
-                    number(summary["mean_random_expected"]),
+                    name,
+                    *cases(name, v),
+                    _cell(v["pointing"]),
+                    _cell(v["random_pointing"]),
+                    _cell(v["pointing_gain"]),
                 ]
+                for name, v in rows
             ],
         ),
     ]
-    box = summary["box_overlap"]
-    header = ["finding", "cases", *[f"T(IoBB) {t}" for t in ts], *[f"T(IoU) {t}" for t in ts]]
-    header.append("mean IoU")
+    ts = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
+    header = ["finding", *[f"T(IoBB) {t}" for t in ts], *[f"T(IoU) {t}" for t in ts], "mean IoU"]
 
-    def row(name, cases, iobb, iou, mean_iou):
+    def overlap_rows(prefix: str) -> list[list[str]]:
         return [
-            name,
-            str(cases),
-            *[number(iobb[t]) for t in ts],
-            *[number(iou[t]) for t in ts],
-            number(mean_iou),
+            [
+                name,
+                *[_cell(v[f"{prefix}iobb_{t}"]) for t in ts],
+                *[_cell(v[f"{prefix}iou_{t}"]) for t in ts],
+                _cell(v[f"{prefix}mean_iou"]),
+            ]
+            for name, v in rows
         ]
 
-    model_rows = [
-        row(n, v["cases"], v["iobb_accuracy"], v["iou_accuracy"], v["mean_iou"])
-        for n, v in box["per_class"].items()
-    ]
-    model_rows.append(
-        row(
-            "**mean**",
-            box["cases"],
-            box["mean_iobb_accuracy"],
-            box["mean_iou_accuracy"],
-            box["mean_iou"],
-        )
-    )
-    control_rows = [
-        row(
-            n, v["cases"], v["random_iobb_accuracy"], v["random_iou_accuracy"], v["random_mean_iou"]
-        )
-        for n, v in box["per_class"].items()
-    ]
-    control_rows.append(
-        row(
-            "**mean**",
-            box["cases"],
-            box["mean_random_iobb_accuracy"],
-            box["mean_random_iou_accuracy"],
-            box["mean_random_iou"],
-        )
-    )
     lines += [
         "## Box overlap (Wang et al. 2017)",
         "",
-        f"Each map is thresholded at {box['box_threshold']:g} of its maximum; every connected "
-        "region gives a box. A case counts at T when its best predicted box overlaps a true "
-        "box by more than T. IoBB divides by the predicted box (it favours small boxes); "
-        "IoU by the union.",
+        f"Each map is thresholded at {summary['box_threshold']:g} of its maximum; every "
+        "connected region gives a box. A case counts at T when its best predicted box "
+        "overlaps a true box by more than T. IoBB divides by the predicted box (it favours "
+        "small boxes); IoU by the union.",
         "",
         "### GradCAM",
         "",
-        table(header, model_rows),
-        "### Control: smooth random maps (same threshold)",
+        table(header, overlap_rows("")),
+        "### Control: random maps (same threshold)",
         "",
-        table(header, control_rows),
+        table(header, overlap_rows("random_")),
+        "Mean IoU gain over the control: "
+        + ", ".join(f"{name} {_cell(v['mean_iou_gain'])}" for name, v in rows)
+        + ".",
+        "",
     ]
     return "\n".join(lines).rstrip() + "\n"

@@ -19,12 +19,14 @@ def number(value: float | None, digits: int = 3) -> str:
 
 
 def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
-    """``0.812 (0.790-0.833)``; the interval left out where there is none."""
+    """``0.812 (0.790-0.833)``, ``-0.020 (-0.041 to 0.001)``; the interval left out where there
+    is none."""
     if value is None:
         return "n/a"
     if not ci or ci.get("low") is None:
         return number(value, digits)
-    return f"{value:.{digits}f} ({ci['low']:.{digits}f}-{ci['high']:.{digits}f})"
+    to = " to " if ci["low"] < 0 else "-"  # "-0.30--0.10" would read as a typo
+    return f"{value:.{digits}f} ({ci['low']:.{digits}f}{to}{ci['high']:.{digits}f})"
 
 
 def percent(value: float | None) -> str:
