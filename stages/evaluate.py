@@ -17,6 +17,7 @@ from cxr.evaluation.evaluate import (
     SplitOutputs,
     confusion_markdown,
     evaluate,
+    headline,
     prediction_table,
 )
 from cxr.evaluation.predict import predict_logits
@@ -38,7 +39,8 @@ def data_source(raw_dir: str) -> str:
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Write predictions, thresholds, calibration, metrics/eval.json, plots and reports."""
+    """Write predictions, thresholds, calibration, plots, reports (with every figure in
+    reports/evaluation.json) and the headline metrics/eval.json."""
     all_params = load_params(params)
     config = section(all_params, "evaluate", EvaluateConfig)
     source = data_source(value(all_params, "ingest.raw_dir", str))
@@ -56,7 +58,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
 
     for split, out in outputs.items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
-            prediction_table(out.index, result.probs[split]).to_parquet(tmp, index=False)
+            prediction_table(out.index, result.probs[split], split).to_parquet(tmp, index=False)
     write_json(
         paths.THRESHOLDS,
         {"policy": config.threshold_policy, "chosen_on": "val", "thresholds": result.thresholds},
@@ -94,7 +96,9 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         paths.REPORTS / "model_card.md",
         model_card_markdown(result.metrics, ingest, model_info, source),
     )
-    write_json(paths.metrics_file("eval"), {"model_epoch": info.get("epoch"), **result.metrics})
+    detail = {"model_epoch": info.get("epoch"), **result.metrics}
+    write_json(paths.REPORTS / "evaluation.json", detail)
+    write_json(paths.metrics_file("eval"), {"model_epoch": info.get("epoch"), **headline(detail)})
     test = result.metrics["test"]
     ci = test.get("ci", {}).get("mean_auroc", {})
     interval_text = (

@@ -1,5 +1,7 @@
 """In a real headless browser (Debian's chromium): the app, and `dvc plots show` offline."""
 
+import json
+import re
 import subprocess
 import sys
 
@@ -7,9 +9,10 @@ import pandas as pd
 import pytest
 
 from cxr.app import build_app
+from cxr.findings import FINDINGS
 from cxr.inference import Predictor
 from tests.conftest import ROOT
-from tools.browser import CHROMIUM, DRIVER, analyse, chromium
+from tools.browser import CHROMIUM, DRIVER, analyse, chromium, render_plots
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.is_file() and DRIVER.is_file()),
@@ -43,9 +46,13 @@ def test_upload_in_the_browser_shows_findings_and_overlay(app_url, tiny_pipeline
         driver.quit()
 
 
-def test_dvc_plots_render_with_no_network(tmp_path):
-    from selenium.webdriver.support.ui import WebDriverWait
+def _specs(page: str) -> dict[str, dict]:
+    """The vega-lite spec of every chart on a ``dvc plots show`` page, by chart id."""
+    found = re.finditer(r"var spec = (\{.*?\});\n\s*vegaEmbed\('#([^']+)'", page)
+    return {m.group(2): json.loads(m.group(1)) for m in found}
 
+
+def test_dvc_plots_render_with_no_network_and_are_readable(tmp_path):
     out = tmp_path / "plots"
     subprocess.run(
         [sys.executable, "-m", "dvc", "plots", "show", "-o", str(out)],
@@ -55,15 +62,27 @@ def test_dvc_plots_render_with_no_network(tmp_path):
     )
     page = (out / "index.html").read_text()
     assert "cdn.jsdelivr" not in page and "<script src=" not in page
-    expected = page.count("vegaEmbed('#")
-    assert expected >= 4  # training curves, ROC, PR, reliability
+    specs = _specs(page)
+    assert len(specs) == page.count("vegaEmbed('#") >= 7  # 3 training, per-class AUROC, 3 test
+    # Every PR curve is a curve: interpolated precision falls with recall somewhere.
+    pr = next(v for k, v in specs.items() if k.startswith("Precision-recall"))
+    lines = pd.DataFrame(pr["data"]["values"]).astype({"dvc_inferred_y_value": float})
+    spread = lines.groupby("field").dvc_inferred_y_value.agg(lambda v: v.max() - v.min())
+    assert len(spread) == 14 and (spread > 0.01).all(), spread[spread <= 0.01]
     # Every host name resolves to nothing: a CDN script could not load.
     driver = chromium("--host-resolver-rules=MAP * ~NOTFOUND")
     try:
-        driver.get((out / "index.html").as_uri())
-        count = "return document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"
-        WebDriverWait(driver, 60).until(lambda d: d.execute_script(count) >= expected)
+        charts = {c["id"].lstrip("#"): c for c in render_plots(driver, out / "index.html")}
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors
     finally:
         driver.quit()
+    assert set(charts) == set(specs)
+    # Each finding in its own colour on every per-class chart, as drawn.
+    for name in ("Validation_AUROC_per_finding", "ROC_curves", "Precision-recall", "Reliability"):
+        chart = next(c for k, c in charts.items() if k.startswith(name))
+        colours = chart["colours"]
+        assert set(FINDINGS) <= set(colours), (name, sorted(colours))
+        assert len(set(colours.values())) == len(colours), (name, colours)
+    drawn = next(c for k, c in charts.items() if k.startswith("Precision-recall"))["y"]
+    assert drawn[1] - drawn[0] > 0.1, f"the PR chart's y axis spans only {drawn}"

@@ -168,6 +168,7 @@ def test_the_two_runs_evaluate_to_the_same_bytes(two_runs):
         "data/model/thresholds.json",
         "data/model/calibration.json",
         "metrics/eval.json",
+        "reports/evaluation.json",
         "reports/evaluation.md",
         "plots/eval/roc.csv",
     ):

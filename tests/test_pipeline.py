@@ -61,8 +61,13 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
         counts = dict(zip(FINDINGS, y.sum(0), strict=True))
         assert gaps["no_positives"] == [n for n, k in counts.items() if k == 0]
         assert gaps["no_negatives"] == [n for n, k in counts.items() if k == len(y)]
-    evaluation = json.loads(Path("metrics/eval.json").read_text())
+    evaluation = json.loads(Path("reports/evaluation.json").read_text())
     assert set(evaluation["test"]["auroc"]) == set(FINDINGS)
+    # The declared metrics: a screenful, validation per class, test means only.
+    head = json.loads(Path("metrics/eval.json").read_text())
+    assert set(head["val"]["auroc"]) == set(FINDINGS) and "auroc" not in head["test"]
+    assert head["test"]["mean_auroc"]["value"] == evaluation["test"]["mean_auroc"]
+    assert head["val"]["mean_auroc"]["low"] == evaluation["val"]["ci"]["mean_auroc"]["low"]
     assert evaluation["threshold_policy"] == "max_f1"
     thresholds = json.loads(Path("data/model/thresholds.json").read_text())
     assert thresholds["chosen_on"] == "val" and len(thresholds["thresholds"]) == 14
@@ -115,25 +120,29 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
         2
     ]  # 32 px, stride 16
     assert "T(IoBB) 0.25" in Path("reports/localisation.md").read_text()
-    # A paired comparison of a run with itself: zero difference, zero-width interval.
-    result = runner.invoke(
-        app,
-        [
-            "compare",
-            "data/predictions/test.parquet",
-            "data/predictions/test.parquet",
-            "--resamples",
-            "100",
-            "--json",
-            "compare.json",
-        ],
-    )
+    # A paired comparison of a run with itself, on validation by default: zero
+    # difference, zero-width interval.
+    both = ["data/predictions", "data/predictions"]
+    result = runner.invoke(app, ["compare", *both, "--resamples", "100", "--json", "compare.json"])
     assert result.exit_code == 0, result.output
-    same = json.loads(Path("compare.json").read_text())["mean_auroc"]
-    assert same["difference"] == same["low"] == same["high"] == 0.0
-    result = runner.invoke(
-        app, ["compare", "data/predictions/test.parquet", "data/predictions/val.parquet"]
-    )
+    assert result.output.startswith("Validation split: compare and choose here")
+    same = json.loads(Path("compare.json").read_text())
+    assert same["split"] == "val" and same["purpose"] == "choosing"
+    assert same["images"] == len(pd.read_parquet("data/predictions/val.parquet"))
+    diff = same["mean_auroc"]
+    assert diff["difference"] == diff["low"] == diff["high"] == 0.0
+    # Test tables need --test, and then the output says it is a final report.
+    test_table = "data/predictions/test.parquet"
+    result = runner.invoke(app, ["compare", test_table, test_table])
+    assert result.exit_code == 2 and "holds the test split, not val" in result.output
+    result = runner.invoke(app, ["compare", test_table, test_table, "--test", "--resamples", "50"])
+    assert result.exit_code == 0 and result.output.startswith("FINAL REPORT on the test split")
+    result = runner.invoke(app, ["compare", "data/predictions", test_table])
+    assert result.exit_code == 2 and "holds the test split" in result.output
+    # Tables of different images are refused.
+    val = pd.read_parquet("data/predictions/val.parquet")
+    val.iloc[1:].to_parquet("fewer.parquet")
+    result = runner.invoke(app, ["compare", "data/predictions", "fewer.parquet"])
     assert result.exit_code == 2 and "different images" in result.output
     page = Path("plots/explain/index.html").read_text()
     assert all(f"{n}.jpg" in page for n in FINDINGS)

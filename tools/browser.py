@@ -52,3 +52,32 @@ def analyse(driver, url: str, image: Path, timeout: float = 60):
     )
     wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0)
     return table, overlay
+
+
+#: Reads, from the page's ``window.cxrCharts`` (.dvc/plots/offline.html), each chart's
+#: title, its colour scale's domain and the colour of every domain value, and its y extent.
+CHART_SCALES = """
+return window.cxrCharts.map(function (chart) {
+    const view = chart.view, out = {id: chart.id, title: null, colours: {}, y: null};
+    try { out.title = view.signal('title') || null; } catch (e) {}
+    try {
+        const colour = view.scale('color');
+        colour.domain().forEach(function (d) { out.colours[d] = colour(d); });
+    } catch (e) {}
+    try { out.y = view.scale('y').domain(); } catch (e) {}
+    return out;
+});
+"""
+
+
+def render_plots(driver, page: Path, timeout: float = 60) -> list[dict]:
+    """Open a ``dvc plots show`` page and wait until every chart has rendered; return
+    :data:`CHART_SCALES` for each chart."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    expected = page.read_text().count("vegaEmbed('#")
+    driver.get(page.as_uri())
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script("return (window.cxrCharts || []).length") >= expected
+    )
+    return driver.execute_script(CHART_SCALES)

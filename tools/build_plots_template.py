@@ -5,7 +5,8 @@ and vega-embed from a CDN; on a machine without internet the page stays
 blank. This script takes the three libraries' minified builds from the npm
 registry (pinned versions, checked against pinned SHA-256 sums) and writes a
 template that carries them inline; ``.dvc/config`` points
-``plots.html_template`` at it. The three libraries are BSD-3-Clause
+``plots.html_template`` at it. The page also keeps each chart's vega view in
+``window.cxrCharts``, which the browser test reads. The three libraries are BSD-3-Clause
 (University of Washington Interactive Data Lab); their licence is copied
 into the template's header.
 
@@ -52,6 +53,19 @@ PAGE = """<!DOCTYPE html>
     <meta charset="utf-8">
     <title>DVC Plot</title>
     <script>{scripts}</script>
+    <script>
+        // Keep every embedded chart's result (spec and vega view) for inspection:
+        // the browser test reads the rendered scales through window.cxrCharts.
+        window.cxrCharts = [];
+        const embedChart = window.vegaEmbed;
+        window.vegaEmbed = function (el, spec, options) {{
+            const done = embedChart(el, spec, options);
+            done.then(function (result) {{
+                window.cxrCharts.push({{id: el, view: result.view}});
+            }});
+            return done;
+        }};
+    </script>
     <style>
         table {{ border-spacing: 15px; }}
     </style>

@@ -74,9 +74,13 @@ class SplitOutputs:
         return self.index["patient_id"].to_numpy()
 
 
-def prediction_table(index: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
-    """Per image: metadata, the 14 labels and the 14 probabilities (``p_<finding>``)."""
+def prediction_table(index: pd.DataFrame, probs: np.ndarray, split: str) -> pd.DataFrame:
+    """Per image: its split, metadata, the 14 labels and the 14 probabilities (``p_<finding>``).
+
+    The split travels with the table, so ``cxr compare`` can refuse to choose on test.
+    """
     table = index[[c for c in PREDICTION_META if c in index]].copy()
+    table.insert(0, "split", split)
     for k, name in enumerate(FINDINGS):
         table[name] = index[name].to_numpy()
         table[f"p_{name}"] = probs[:, k]
@@ -262,6 +266,35 @@ def evaluate(
         pr=pr_table(y_test, p_test, FINDINGS),
         reliability=reliability_table(y_test, p_test, FINDINGS, config.calibration_bins),
     )
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers compared across experiments (``metrics/eval.json``; the rest goes to
+    ``reports/evaluation.json``).
+
+    Validation carries what experiments are chosen on: mean AUROC and AUPRC with their
+    intervals, and AUROC per class. Test carries the final report only: the means with
+    intervals and the calibrated ECE, so ``dvc exp show`` stays readable and no
+    per-class test column invites choosing on test.
+    """
+
+    def with_ci(split: dict, key: str) -> dict:
+        ci = split.get("ci", {}).get(key, {})
+        return {"value": split[key], **{k: ci[k] for k in ("low", "high") if k in ci}}
+
+    val, test = metrics["val"], metrics["test"]
+    return {
+        "val": {
+            "mean_auroc": with_ci(val, "mean_auroc"),
+            "mean_auprc": with_ci(val, "mean_auprc"),
+            "auroc": val["auroc"],
+        },
+        "test": {
+            "mean_auroc": with_ci(test, "mean_auroc"),
+            "mean_auprc": with_ci(test, "mean_auprc"),
+            "mean_ece": metrics["calibration"]["test"]["mean_ece"],
+        },
+    }
 
 
 def confusion_markdown(table: pd.DataFrame, title: str) -> str:
