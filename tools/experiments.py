@@ -1,0 +1,117 @@
+"""Run named DVC experiments one after another and collect what choosing and reporting need.
+
+Each run is ``name`` (the committed workspace as it is) or ``name:key=value,key=value``
+(``dvc exp run -n name -S key=value ...`` in the workspace, training from scratch).
+For every run it keeps the headline metrics, the training time and both prediction
+tables; then it scores every run against the first on the same patient resamples:
+on **validation** (the basis for choosing) and, once, on test (the final report).
+The workspace is restored to the committed outputs at the end.
+
+Usage::
+
+    python -m tools.experiments --out bench/results/seeds.json \\
+        seed0 seed1:train.seed=1 seed2:train.seed=2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxr.evaluation.compare import align_predictions, paired_difference
+from cxr.findings import FINDINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dvc(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=ROOT, check=True)
+
+
+def _read(name: str) -> dict:
+    return json.loads((ROOT / "metrics" / f"{name}.json").read_text())
+
+
+def _run(name: str, overrides: list[str], keep: Path) -> dict:
+    if overrides:
+        (ROOT / "data/model/last.pt").unlink(missing_ok=True)  # from scratch, never resumed
+        _dvc("exp", "run", "-n", name, *[a for o in overrides for a in ("-S", o)])
+    shutil.copytree(ROOT / "data/predictions", keep / name)
+    train, evaluation, explain = _read("train"), _read("eval"), _read("explain")
+    return {
+        "name": name,
+        "overrides": overrides,
+        "best_epoch": train["best_epoch"],
+        "train_seconds": train["seconds"],
+        "train_images_per_second": train["train_images_per_second"],
+        "val": evaluation["val"],
+        "test": evaluation["test"],
+        "localisation": {k: v for k, v in explain.items() if k != "split"},
+    }
+
+
+def _paired(keep: Path, a: str, b: str, split: str) -> dict:
+    left, right = align_predictions(
+        pd.read_parquet(keep / a / f"{split}.parquet"),
+        pd.read_parquet(keep / b / f"{split}.parquet"),
+    )
+    y = left[list(FINDINGS)].to_numpy()
+    probs = [t[[f"p_{n}" for n in FINDINGS]].to_numpy() for t in (left, right)]
+    out = paired_difference(y, *probs, left.patient_id.to_numpy())
+    return {"split": split, "a": a, "b": b, "mean_auroc": out["mean_auroc"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="name or name:key=value,key=value")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        keep = Path(tmp)
+        try:
+            for spec in args.runs:
+                name, _, rest = spec.partition(":")
+                runs.append(_run(name, [o for o in rest.split(",") if o], keep))
+                print(json.dumps(runs[-1]["val"]["mean_auroc"]), name, flush=True)
+        finally:
+            # Back to the committed outputs (the runs are kept as DVC experiments).
+            subprocess.run(["git", "checkout", "--", "."], cwd=ROOT, check=True)
+            (ROOT / "data/model/last.pt").unlink(missing_ok=True)
+            _dvc("checkout", "--force")
+        first = runs[0]["name"]
+        vs_first = [
+            {
+                "val": _paired(keep, first, r["name"], "val"),
+                "test": _paired(keep, first, r["name"], "test"),
+            }
+            for r in runs[1:]
+        ]
+    means = {
+        split: np.array([r[split]["mean_auroc"]["value"] for r in runs]) for split in ("val", "test")
+    }
+    pointing = np.array([r["localisation"]["pointing"]["value"] for r in runs])
+    summary = {
+        split: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else None}
+        for split, v in means.items()
+    }
+    summary["pointing"] = {
+        "mean": float(pointing.mean()),
+        "sd": float(pointing.std(ddof=1)) if len(pointing) > 1 else None,
+    }
+    result = {"runs": runs, "vs_first": vs_first, "spread": summary}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
