@@ -95,9 +95,7 @@ def main() -> None:
             }
             for r in runs[1:]
         ]
-    means = {
-        split: np.array([r[split]["mean_auroc"]["value"] for r in runs]) for split in ("val", "test")
-    }
+    means = {s: np.array([r[s]["mean_auroc"]["value"] for r in runs]) for s in ("val", "test")}
     pointing = np.array([r["localisation"]["pointing"]["value"] for r in runs])
     summary = {
         split: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else None}

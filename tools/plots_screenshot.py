@@ -21,7 +21,7 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "dvc", "plots", "show", "-o", str(out)], cwd=ROOT, check=True
         )
-        driver = chromium("--window-size=1600,2600", "--host-resolver-rules=MAP * ~NOTFOUND")
+        driver = chromium("--window-size=1600,1480", "--host-resolver-rules=MAP * ~NOTFOUND")
         try:
             render_plots(driver, out / "index.html")
             driver.save_screenshot(str(ROOT / "docs" / "plots.png"))
