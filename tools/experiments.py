@@ -1,7 +1,8 @@
 """Run named DVC experiments one after another and collect what choosing and reporting need.
 
 Each run is ``name`` (the committed workspace as it is) or ``name:key=value,key=value``
-(``dvc exp run -n name -S key=value ...`` in the workspace, training from scratch).
+(``dvc exp run -n name -S key=value ...`` from the committed params and outputs,
+training from scratch).
 For every run it keeps the headline metrics, the training time and both prediction
 tables; then it scores every run against the first on the same patient resamples:
 on **validation** (the basis for choosing) and, once, on test (the final report).
@@ -40,9 +41,17 @@ def _read(name: str) -> dict:
     return json.loads((ROOT / "metrics" / f"{name}.json").read_text())
 
 
+def _restore() -> None:
+    """The committed params and outputs: ``dvc exp run`` leaves its run's in the workspace,
+    and the next ``-S`` would stack on them."""
+    subprocess.run(["git", "checkout", "HEAD", "--", "."], cwd=ROOT, check=True)
+    (ROOT / "data/model/last.pt").unlink(missing_ok=True)  # from scratch, never resumed
+    _dvc("checkout", "--force")
+
+
 def _run(name: str, overrides: list[str], keep: Path) -> dict:
     if overrides:
-        (ROOT / "data/model/last.pt").unlink(missing_ok=True)  # from scratch, never resumed
+        _restore()
         _dvc("exp", "run", "-n", name, *[a for o in overrides for a in ("-S", o)])
     shutil.copytree(ROOT / "data/predictions", keep / name)
     train, evaluation, explain = _read("train"), _read("eval"), _read("explain")
@@ -74,6 +83,15 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="name or name:key=value,key=value")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if dirty:
+        raise SystemExit(f"commit or stash these first; every run starts from HEAD:\n{dirty}")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         keep = Path(tmp)
@@ -83,10 +101,7 @@ def main() -> None:
                 runs.append(_run(name, [o for o in rest.split(",") if o], keep))
                 print(json.dumps(runs[-1]["val"]["mean_auroc"]), name, flush=True)
         finally:
-            # Back to the committed outputs (the runs are kept as DVC experiments).
-            subprocess.run(["git", "checkout", "--", "."], cwd=ROOT, check=True)
-            (ROOT / "data/model/last.pt").unlink(missing_ok=True)
-            _dvc("checkout", "--force")
+            _restore()  # the runs are kept as DVC experiments
         first = runs[0]["name"]
         vs_first = [
             {
