@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cxr.batches import EpochBatches, SplitArrays, loader, to_device
 from cxr.findings import FINDINGS
 from cxr.training.augment import AugmentConfig, augment
-from cxr.training.data import EpochBatches, SplitArrays, loader, to_device
 
 NIH_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "nih" / "sample" / "images"
 

@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from cxr.batches import EpochBatches, SplitArrays, loader
 from cxr.findings import FINDINGS
 from cxr.models.registry import ModelConfig, build_model
-from cxr.training.data import EpochBatches, SplitArrays, loader
 from cxr.training.loop import TrainConfig, train_step
 from cxr.training.loss import class_weights
 

@@ -23,8 +23,8 @@ from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gradcam import gradcam_maps
+from cxr.models.checkpoint import load_model
 from cxr.preprocess import PreprocessConfig, prepare_image
-from cxr.training.checkpoint import load_model
 
 
 @dataclass

@@ -37,7 +37,8 @@ class MissingImagesError(InputError):
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """How to read and split a raw folder (the ``ingest`` section of params.yaml)."""
+    """How to read and split a raw folder (the ``ingest`` section of params.yaml; the defaults
+    are the shipped values)."""
 
     raw_dir: str = "data/raw/demo"
     label_file: str = ""  # empty: find Data_Entry_2017_v2020.csv(.gz) or Data_Entry_2017.csv(.gz)

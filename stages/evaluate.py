@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
+from cxr.batches import SplitArrays
 from cxr.device import pick_device
 from cxr.evaluation.evaluate import (
     EvaluateConfig,
@@ -22,10 +23,9 @@ from cxr.evaluation.evaluate import (
 )
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
+from cxr.models.checkpoint import load_model
 from cxr.report.evaluation import evaluation_markdown
 from cxr.report.model_card import model_card_markdown
-from cxr.training.checkpoint import load_model
-from cxr.training.data import SplitArrays
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section, value

@@ -26,10 +26,10 @@ from cxr.explain.gallery import Cell, grid, index_html
 from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
+from cxr.models.checkpoint import load_model
 from cxr.processed import open_split
 from cxr.report.localisation import localisation_markdown
 from cxr.report.markdown import with_interval
-from cxr.training.checkpoint import load_model
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section

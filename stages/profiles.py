@@ -14,6 +14,13 @@ from typing import Annotated, Any
 import typer
 from ruamel.yaml import YAML
 
+from cxr.demo.generate import DemoConfig
+from cxr.evaluation.evaluate import EvaluateConfig
+from cxr.explain.explain import ExplainConfig
+from cxr.ingest import IngestConfig
+from cxr.models.registry import ModelConfig
+from cxr.preprocess import PreprocessConfig
+from cxr.training.loop import TrainConfig
 from stages.command import guarded
 from stages.params import PARAMS_FILE, ParamsError
 
@@ -36,22 +43,27 @@ NIH: dict[str, Any] = {
     "train.schedule": "plateau",
     "train.workers": 4,
 }
-#: The shipped defaults for the embedded demo data set.
-DEMO: dict[str, Any] = {
-    "ingest.raw_dir": "data/raw/demo",
-    "ingest.split": "patient",
-    "ingest.val_fraction": 0.1,
-    "ingest.box_frame": 0,
-    "preprocess.size": 64,
-    "model.weights": "auto",
-    "model.output_stride": 16,
-    "train.epochs": 7,
-    "model.local_size": 48,
-    "train.batch_size": 32,
-    "train.lr": 0.002,
-    "train.schedule": "cosine",
-    "train.workers": 0,
+#: The config dataclass of each params.yaml section. Their defaults are the shipped
+#: params.yaml (tests/test_params.py checks that the two agree).
+SECTIONS: dict[str, type] = {
+    "demo": DemoConfig,
+    "ingest": IngestConfig,
+    "preprocess": PreprocessConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "explain": ExplainConfig,
 }
+
+
+def default(dotted: str) -> Any:
+    """The shipped (dataclass default) value of ``section.key``."""
+    name, key = dotted.split(".", 1)
+    return getattr(SECTIONS[name](), key)
+
+
+#: Back to the embedded demo data set: the defaults of every key the NIH profile sets.
+DEMO: dict[str, Any] = {k: default(k) for k in ("ingest.raw_dir", *NIH)}
 
 
 def apply_profile(params_path: Path, values: dict[str, Any]) -> list[str]:

@@ -13,14 +13,15 @@ import torch
 import typer
 
 import cxr
+from cxr import distributed
 from cxr.atomic import write_json
+from cxr.batches import SplitArrays
 from cxr.environment import describe
 from cxr.evaluation.metrics import label_gaps
 from cxr.findings import FINDINGS
+from cxr.knobs import result_settings
 from cxr.models.registry import ModelConfig, build_model, initialise
 from cxr.preprocess import PreprocessConfig
-from cxr.training import distributed
-from cxr.training.data import SplitArrays
 from cxr.training.loop import TrainConfig, fit
 from stages import paths
 from stages.command import run
@@ -37,6 +38,8 @@ METRICS = paths.metrics_file("train")
 TRAINING_CODE = (
     "cxr/models",
     "cxr/training",
+    "cxr/batches.py",
+    "cxr/distributed.py",
     "cxr/evaluation/metrics.py",
     "cxr/evaluation/predict.py",
     "cxr/device.py",
@@ -48,16 +51,14 @@ TRAINING_CODE = (
 
 
 def fingerprint(configs: list, processed: Path) -> str:
-    """What a resumable ``last.pt`` must match: the configs, the training code and every
-    byte of the training data.
+    """What a resumable ``last.pt`` must match: the configs' result settings (not their
+    speed knobs: ``cxr.knobs``), the training code and every byte of the training data.
 
     Hashing the arrays costs seconds even on NIH (about 1 GB/s); matching on
     sizes alone once resumed a finished run on re-rendered images, and leaving
     the code out once let a changed training loop "resume" a finished run.
     """
-    h = hashlib.sha256(
-        json.dumps([dataclasses.asdict(c) for c in configs], sort_keys=True).encode()
-    )
+    h = hashlib.sha256(json.dumps([result_settings(c) for c in configs], sort_keys=True).encode())
     root = Path(cxr.__file__).resolve().parent.parent
     for entry in TRAINING_CODE:
         path = root / entry

@@ -54,7 +54,7 @@ TINY_PIPELINE = """
 demo: {images: 160, size: 64, seed: 2, workers: 1}
 ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: 32, workers: 1}
-model: {weights: none}
+model: {arch: densenet121, weights: none}
 train: {epochs: 1, batch_size: 16}
 evaluate: {}
 explain: {gallery_per_kind: 2}

@@ -14,14 +14,14 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from cxr.batches import EpochBatches, SplitArrays
+from cxr.models import checkpoint
 from cxr.models.registry import ModelConfig, build_model
-from cxr.training import checkpoint
-from cxr.training.data import EpochBatches, SplitArrays
 from cxr.training.loop import TrainConfig, fit
 from tests.test_training import write_split
 
 CONFIG = dict(epochs=2, lr=0.003, warmup_epochs=0.5, patience=10)
-MODEL = ModelConfig(dropout=0.0)
+MODEL = ModelConfig(arch="densenet121", dropout=0.0)
 
 
 def test_ranks_split_each_global_batch():

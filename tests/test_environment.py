@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cxr.cpu_kernels import LEVELS, cap_cpu_kernels, cpu_flags
 from cxr.environment import OUTPUT_CHANGING, PACKAGES, describe, output_changing_differences
-from cxr.training import checkpoint
+from cxr.models import checkpoint
 from stages.cli import app
 from tests.conftest import ROOT
 

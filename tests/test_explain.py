@@ -62,7 +62,7 @@ def test_gradcam_matches_a_hand_computation(stride, size):
     # Equal maps mean the hooks saw the true activations and gradients (an
     # in-place ReLU after the hooked layer would corrupt them).
     torch.manual_seed(0)
-    model = build_model(ModelConfig(output_stride=stride)).eval()
+    model = build_model(ModelConfig(arch="densenet121", output_stride=stride)).eval()
     images = (np.random.default_rng(0).random((3, size, size)) * 255).astype(np.uint8)
     classes = np.array([0, 5, 13])
     cams = gradcam_maps(model, images, classes, torch.device("cpu"), batch_size=2)

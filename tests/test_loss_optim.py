@@ -60,7 +60,7 @@ def pretrained_model(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("w") / "densenet121.pth"
     torch.save(torchvision.models.densenet121(weights=None).state_dict(), path)
-    model = build_model(ModelConfig())
+    model = build_model(ModelConfig(arch="densenet121"))
     used = initialise(model, str(path))
     assert used.startswith("file densenet121.pth sha256:") and is_pretrained(model)
     return model
@@ -111,7 +111,9 @@ def test_new_parts_of_a_pretrained_dual_path_train_at_full_lr(tmp_path):
 
 
 def test_random_backbone_trains_at_full_lr():
-    groups = parameter_groups(build_model(ModelConfig()), 1e-3, 0.01, 0.05, pretrained=False)
+    groups = parameter_groups(
+        build_model(ModelConfig(arch="densenet121")), 1e-3, 0.01, 0.05, pretrained=False
+    )
     assert {g["name"] for g in groups} == {"new/decay", "new/no_decay"}
     assert all(g["lr"] == 1e-3 for g in groups)
 
@@ -123,7 +125,7 @@ def test_weights_auto_falls_back_with_a_warning(monkeypatch):
         raise OSError("no network")
 
     monkeypatch.setattr(registry, "_imagenet_densenet121", offline)
-    model = build_model(ModelConfig())
+    model = build_model(ModelConfig(arch="densenet121"))
     with pytest.warns(UserWarning, match="random initialisation"):
         assert initialise(model, "auto").startswith("none")
     assert not is_pretrained(model)

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from cxr.models import checkpoint
 from cxr.models.local_path import attention_boxes
 from cxr.models.registry import ARCHS, ModelConfig, build_model, initialise, is_pretrained
-from cxr.training import checkpoint
 
 DUAL = ModelConfig(arch="dualpath")
 ABLATIONS = {
@@ -73,7 +73,7 @@ def test_each_ablation_switch_changes_the_graph():
 
 @pytest.mark.parametrize("name", ["densenet121", *ABLATIONS])
 def test_checkpoints_of_every_arch_reload_identically(name, tmp_path):
-    config = ModelConfig() if name == "densenet121" else ABLATIONS[name]
+    config = ModelConfig(arch="densenet121") if name == "densenet121" else ABLATIONS[name]
     torch.manual_seed(3)
     model = build_model(config).eval()
     checkpoint.save(

@@ -1,5 +1,6 @@
 """params.yaml reading: YAML 1.2 numbers, unknown keys, types, and the NIH profile switch."""
 
+import dataclasses
 import shutil
 
 import pytest
@@ -12,7 +13,7 @@ from cxr.models.registry import ModelConfig
 from cxr.preprocess import PreprocessConfig
 from cxr.training.loop import TrainConfig
 from stages.params import ParamsError, load_params, section
-from stages.profiles import DEMO, NIH, apply_profile
+from stages.profiles import DEMO, NIH, SECTIONS, apply_profile, default
 from tests.conftest import ROOT
 
 
@@ -25,7 +26,18 @@ def test_shipped_params_build_every_section():
     train = section(params, "train", TrainConfig)
     assert train.augment.hflip == 0.0  # chest anatomy is not symmetric
     assert section(params, "evaluate", EvaluateConfig).threshold_policy == "max_f1"
-    assert section(params, "explain", ExplainConfig).tolerance == pytest.approx(15 / 224, abs=1e-3)
+    assert section(params, "explain", ExplainConfig).tolerance == 15 / 224
+
+
+def test_params_yaml_is_the_dataclass_defaults_key_for_key():
+    # One source: the dataclass defaults. params.yaml writes every one of them out,
+    # with comments, and `cxr params demo` restores them.
+    params = load_params(ROOT / "params.yaml")
+    assert set(params) == set(SECTIONS)
+    for name, cls in SECTIONS.items():
+        assert set(params[name]) == {f.name for f in dataclasses.fields(cls)}, name
+        assert section(params, name, cls) == cls(), name
+    assert all(DEMO[k] == default(k) for k in DEMO) and set(DEMO) == {"ingest.raw_dir", *NIH}
 
 
 def _write(tmp_path, text):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from cxr.findings import FINDINGS
@@ -39,6 +40,14 @@ def test_push_clone_pull_then_predict_without_training(tiny_pipeline, tmp_path, 
     for name in ("cxr", "stages"):
         shutil.copytree(ROOT / name, project / name, ignore=skip)
     shutil.copy(ROOT / "dvc.yaml", project)
+    # dvc.yaml lists params key by key, so DVC needs every key: the shipped file (the
+    # dataclass defaults, which the stages used for keys the tiny file leaves out)
+    # with the tiny file's values over it.
+    full = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
+    for name, values in YAML(typ="safe").load((project / "params.yaml").read_text()).items():
+        full[name].update(values or {})
+    with open(project / "params.yaml", "w") as f:
+        YAML(typ="safe").dump(full, f)
     _git(project, "init", "-q")
     _dvc(project, "init", "-q")
     _dvc(project, "remote", "add", "-d", "store", str(remote))

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from cxr.batches import SplitArrays
 from cxr.findings import FINDINGS
+from cxr.models import checkpoint
 from cxr.models.registry import ModelConfig, build_model
-from cxr.training import checkpoint
 from cxr.training.augment import AugmentConfig, augment
-from cxr.training.data import SplitArrays
 from cxr.training.loop import TrainConfig, TrainingDiverged, fit
 
 CPU = torch.device("cpu")
@@ -17,7 +17,7 @@ CPU = torch.device("cpu")
 
 @pytest.mark.parametrize(("stride", "cells"), [(16, 4), (32, 2)])
 def test_output_and_feature_shapes(stride, cells):
-    model = build_model(ModelConfig(output_stride=stride)).eval()
+    model = build_model(ModelConfig(arch="densenet121", output_stride=stride)).eval()
     x = torch.rand(2, 1, 64, 64)
     assert model(x).shape == (2, 14)
     assert model.forward_features(x).shape == (2, 1024, cells, cells)
@@ -25,10 +25,12 @@ def test_output_and_feature_shapes(stride, cells):
 
 def test_checkpoint_reloads_to_identical_outputs(tmp_path):
     torch.manual_seed(1)
-    model = build_model(ModelConfig(dropout=0.3)).eval()
+    model = build_model(ModelConfig(arch="densenet121", dropout=0.3)).eval()
     checkpoint.save(
         tmp_path / "best.pt",
-        checkpoint.model_payload(model, ModelConfig(dropout=0.3), classes=list(FINDINGS)),
+        checkpoint.model_payload(
+            model, ModelConfig(arch="densenet121", dropout=0.3), classes=list(FINDINGS)
+        ),
     )
     again, info = checkpoint.load_model(tmp_path / "best.pt")  # weights_only=True inside
     x = torch.rand(3, 1, 48, 48)
@@ -76,10 +78,10 @@ TINY = TrainConfig(epochs=3, batch_size=16, lr=0.003, warmup_epochs=0.5, patienc
 
 def _fit(tiny, out, config=TINY, on_epoch=None):
     torch.manual_seed(0)
-    model = build_model(ModelConfig())
+    model = build_model(ModelConfig(arch="densenet121"))
     fit(
         model,
-        ModelConfig(),
+        ModelConfig(arch="densenet121"),
         *tiny,
         config,
         out,
@@ -116,10 +118,10 @@ def test_resume_from_last_is_bit_identical(tiny, tmp_path):
 
 def test_changed_inputs_do_not_resume(tiny, tmp_path):
     _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16))
-    model = build_model(ModelConfig())
+    model = build_model(ModelConfig(arch="densenet121"))
     outcome = fit(
         model,
-        ModelConfig(),
+        ModelConfig(arch="densenet121"),
         *tiny,
         TrainConfig(epochs=1, batch_size=16),
         tmp_path,
@@ -163,10 +165,13 @@ def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monk
     for split in ("train", "val"):
         np.save(tmp_path / f"{split}.npy", np.zeros((2, 4, 4), np.uint8))
         (tmp_path / f"{split}.parquet").write_bytes(b"index")
-    configs = [ModelConfig(), TrainConfig()]
+    configs = [ModelConfig(arch="densenet121"), TrainConfig()]
     first = stage.fingerprint(configs, tmp_path)
     assert stage.fingerprint(configs, tmp_path) == first
-    assert stage.fingerprint([ModelConfig(dropout=0.3), TrainConfig()], tmp_path) != first
+    assert (
+        stage.fingerprint([ModelConfig(arch="densenet121", dropout=0.3), TrainConfig()], tmp_path)
+        != first
+    )
     np.save(tmp_path / "val.npy", np.ones((2, 4, 4), np.uint8))
     changed_data = stage.fingerprint(configs, tmp_path)
     assert changed_data != first

@@ -22,6 +22,7 @@ from cxr.atomic import atomic_path
 from cxr.demo.cohort import sample_cohort
 from cxr.demo.render import ImageSpec, render
 from cxr.findings import FINDINGS, format_finding_labels
+from cxr.knobs import speed_knob
 from cxr.nih.boxes import BOX_FILE_NAMES
 from cxr.nih.label_file import NIH_HEADER
 from cxr.nih.split_lists import TEST_LIST, TRAIN_VAL_LIST
@@ -36,12 +37,13 @@ _CHUNK = 16
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """What demo data set to make (the ``demo`` section of params.yaml)."""
+    """What demo data set to make (the ``demo`` section of params.yaml; the defaults are the
+    shipped values)."""
 
     images: int = 3000
-    size: int = 256
+    size: int = 128
     seed: int = 0
-    workers: int = 0  # 0: all cores
+    workers: int = speed_knob(0)  # 0: all cores
     render_size: int = 0  # draw on this grid, then resize to size (0: draw at size)
 
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from cxr.batches import EpochBatches, SplitArrays, loader, to_device
 from cxr.device import autocast
-from cxr.training.data import EpochBatches, SplitArrays, loader, to_device
-from cxr.training.distributed import current, gather_rows
+from cxr.distributed import current, gather_rows
 
 
 @torch.no_grad()

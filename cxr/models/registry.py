@@ -25,9 +25,9 @@ from cxr.models.dualpath import DualPathClassifier
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The ``model`` section of params.yaml."""
+    """The ``model`` section of params.yaml; the defaults are the shipped values."""
 
-    arch: str = "densenet121"  # densenet121 | dualpath
+    arch: str = "dualpath"  # dualpath | densenet121
     weights: str = "auto"  # auto | imagenet | none | <path>
     dropout: float = 0.2
     output_stride: int = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
@@ -37,7 +37,7 @@ class ModelConfig:
     local_path: bool = True
     crop_threshold: float = 0.7  # share of the heat map's range that is "hot" (AG-CNN: 0.7)
     crop_min_share: float = 0.4  # smallest crop side, as a share of the image side
-    local_size: int = 0  # side the crop is resized to; 0: the input side (as AG-CNN)
+    local_size: int = 48  # side the crop is resized to; 0: the input side (as AG-CNN)
 
 
 ARCHS = ("densenet121", "dualpath")

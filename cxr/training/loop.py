@@ -1,7 +1,7 @@
 """The training loop: epochs, validation, early stopping, checkpoints and resume.
 
 Each epoch's data order is seeded by ``(seed, epoch)``, its augmentation and
-dropout draws by ``(seed, epoch, rank)`` (``cxr.training.data.epoch_seed``),
+dropout draws by ``(seed, epoch, rank)`` (``cxr.batches.epoch_seed``),
 and ``last.pt`` (written atomically after every epoch) holds the model,
 optimiser, schedule, scaler, RNG and early-stopping state. A run killed at any
 point therefore resumes at the next epoch and, on CPU, ends with the same
@@ -25,23 +25,26 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from cxr import distributed
+from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.device import autocast
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
+from cxr.knobs import speed_knob
+from cxr.models import checkpoint
 from cxr.models.registry import ModelConfig, is_pretrained
-from cxr.training import checkpoint, distributed
+from cxr.training import resume
 from cxr.training.augment import AugmentConfig, augment
-from cxr.training.data import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.training.loss import class_weights, focal_loss
 from cxr.training.optim import Schedule, parameter_groups
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The ``train`` section of params.yaml."""
+    """The ``train`` section of params.yaml; the defaults are the shipped values."""
 
-    epochs: int = 12
+    epochs: int = 7
     batch_size: int = 32
     lr: float = 0.002
     weight_decay: float = 0.0001
@@ -52,8 +55,8 @@ class TrainConfig:
     class_weight: Literal["none", "alpha", "pos_weight"] = "pos_weight"
     patience: int = 4  # epochs without a better validation mean AUROC before stopping
     seed: int = 0
-    workers: int = 0  # loader processes (0: read in the main process)
-    device: str = "auto"
+    workers: int = speed_knob(0)  # loader processes (0: read in the main process)
+    device: str = speed_knob("auto")
     sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (torchrun, CUDA only)
     compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -144,7 +147,7 @@ def fit(
         optimizer.load_state_dict(last["optimizer"])
         schedule.load_state_dict(last["schedule"])
         scaler.load_state_dict(last["scaler"])
-        checkpoint.set_rng_state(last["rng"])
+        resume.set_rng_state(last["rng"])
         state = last["loop"]
         best_state = last["best_model_state"]
         resumed_from = state["epoch"]
@@ -237,7 +240,7 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict(),
-                "rng": checkpoint.rng_state(),
+                "rng": resume.rng_state(),
                 "loop": state,
                 "best_model_state": best_state,
                 "train_config": _plain(dataclasses.asdict(config)),

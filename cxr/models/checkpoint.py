@@ -1,10 +1,10 @@
 """Checkpoints: plain tensors and built-in types only, so they load with ``weights_only=True``.
 
 ``best.pt`` holds what rebuilds the model and its preprocessing (configs as
-dicts, class names, weights); ``last.pt`` adds optimiser, schedule, scaler,
-RNG and early-stopping state, the history and the best weights, to resume at
-the next epoch.
-Both are written atomically.
+dicts, class names, weights): :func:`load_model` is how evaluate, explain and
+inference get a trained model. ``last.pt`` (``cxr.training``) adds optimiser,
+schedule, RNG and early-stopping state, the history and the best weights, to
+resume at the next epoch. Both are written atomically with :func:`save`.
 """
 
 from __future__ import annotations
@@ -65,21 +65,3 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model.eval()
     info = {k: v for k, v in payload.items() if k != "model_state"}
     return model, info
-
-
-def rng_state() -> dict[str, Any]:
-    """Torch's CPU and CUDA generator states (dropout and anything else drawing from them).
-
-    The loop also reseeds them per epoch; these states make a resumed run exact
-    even for draws a future change might add between epochs.
-    """
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
