@@ -71,7 +71,8 @@ class EpochBatches(Sampler[list[int]]):
 
     With ``world`` processes, training (``drop_last``) cuts each global batch of
     ``batch_size * world`` rows into one ``batch_size`` slice per rank, so the
-    run is the single-process run with the global batch; evaluation gives each
+    ranks see the rows in the single-process order of the global batch (their
+    augmentation and dropout differ: :func:`epoch_seed`); evaluation gives each
     rank every ``world``-th row.
     """
 

@@ -173,10 +173,9 @@ def fit(
         model.train()
         sampler.set_epoch(epoch)
         # Dropout and augmentation draw per rank; the data order is shared (EpochBatches).
-        torch.manual_seed(epoch_seed(config.seed, epoch, world.rank))
-        aug_gen = torch.Generator(device=device).manual_seed(
-            epoch_seed(config.seed, epoch, world.rank)
-        )
+        draws = epoch_seed(config.seed, epoch, world.rank)
+        torch.manual_seed(draws)
+        aug_gen = torch.Generator(device=device).manual_seed(draws)
         losses = []
         bar = tqdm(
             batches,
