@@ -16,7 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
-from cxr.ingest import IngestConfig, ingest
+from cxr.config import IngestConfig
+from cxr.ingest import ingest
 from cxr.nih.label_file import read_label_file
 
 NIH = Path(__file__).resolve().parents[2] / "shared" / "nih"

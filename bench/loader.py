@@ -29,8 +29,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cxr.batches import EpochBatches, SplitArrays, loader, to_device
+from cxr.config import AugmentConfig
 from cxr.findings import FINDINGS
-from cxr.training.augment import AugmentConfig, augment
+from cxr.training.augment import augment
 
 NIH_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "nih" / "sample" / "images"
 

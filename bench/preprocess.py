@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from cxr.config import PreprocessConfig
 from cxr.parallel import worker_count
-from cxr.preprocess import PreprocessConfig, preprocess_split
+from cxr.preprocess import preprocess_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "nih" / "sample" / "images"
@@ -48,7 +49,8 @@ def _full_size_pngs(tmp: Path) -> tuple[list[Path], str]:
     )
     if real:
         return real, f"{len(real)} real NIH 1024x1024 PNGs from {SAMPLE}"
-    from cxr.demo.generate import DemoConfig, generate_demo
+    from cxr.config import DemoConfig
+    from cxr.demo.generate import generate_demo
 
     generate_demo(tmp / "demo", DemoConfig(images=40, size=1024, seed=0))
     return sorted(

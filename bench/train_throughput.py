@@ -46,9 +46,10 @@ import torch.nn.functional as F
 import torchvision
 
 from cxr.batches import EpochBatches, SplitArrays, loader
+from cxr.config import ModelConfig, TrainConfig
 from cxr.findings import FINDINGS
-from cxr.models.registry import ModelConfig, build_model
-from cxr.training.loop import TrainConfig, train_step
+from cxr.models.registry import build_model
+from cxr.training.loop import train_step
 from cxr.training.loss import class_weights
 
 ROOT = Path(__file__).resolve().parents[1]

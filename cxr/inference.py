@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cxr.config import PreprocessConfig
 from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
@@ -24,7 +25,7 @@ from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gradcam import gradcam_maps
 from cxr.models.checkpoint import load_model
-from cxr.preprocess import PreprocessConfig, prepare_image
+from cxr.preprocess import prepare_image
 
 
 @dataclass

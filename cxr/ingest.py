@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from cxr.config import IngestConfig
 from cxr.errors import InputError
 from cxr.findings import FINDINGS
 from cxr.nih.boxes import empty_boxes, find_box_file, read_box_file
@@ -33,25 +33,6 @@ PLAUSIBLE_AGE = 110
 
 class MissingImagesError(InputError):
     """Images listed in the label file are absent and the config makes that fatal."""
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """How to read and split a raw folder (the ``ingest`` section of params.yaml; the defaults
-    are the shipped values)."""
-
-    raw_dir: str = "data/raw/demo"
-    label_file: str = ""  # empty: find Data_Entry_2017_v2020.csv(.gz) or Data_Entry_2017.csv(.gz)
-    split: Literal["patient", "official"] = "patient"
-    seed: int = 0
-    val_fraction: float = 0.1  # of images; in "official" mode, of train_val
-    test_fraction: float = 0.2  # "patient" mode only
-    train_val_list: str = ""  # empty: <raw_dir>/train_val_list.txt
-    test_list: str = ""  # empty: <raw_dir>/test_list.txt
-    missing: Literal["skip", "error"] = "skip"
-    # Pixel grid of the box coordinates: 0 = each image file's own pixels; N = an
-    # N x N grid, as NIH's BBox_List_2017 uses 1024 even for shrunk copies.
-    box_frame: int = 0
 
 
 @dataclass

@@ -24,28 +24,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from cxr.config import PreprocessConfig
 from cxr.imaging.decode import DecodeError, read_gray8
 from cxr.imaging.geometry import GEOMETRY_COLUMNS
 from cxr.imaging.resize import clahe, fit_square
-from cxr.knobs import speed_knob
 from cxr.parallel import map_unordered, worker_count
 from cxr.splits import SPLITS
 from cxr.storage import require_free, reserve
 
 _CHUNK = 32  # rows per task: amortises inter-process overhead, keeps the bar lively
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """How images become arrays (the ``preprocess`` section of params.yaml; the defaults are
-    the shipped values)."""
-
-    size: int = 64
-    keep_aspect: bool = True
-    clahe: bool = True
-    clahe_clip: float = 2.0
-    clahe_grid: int = 8
-    workers: int = speed_knob(0)  # 0: all cores
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from stages import (
+    check_params,
     compare,
     demo,
     evaluate,
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.command("check-params")(guarded(check_params.main))
 app.command("demo")(guarded(demo.main))
 app.command("ingest")(guarded(ingest.main))
 app.command("preprocess")(guarded(preprocess.main))

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from cxr.atomic import write_json
-from cxr.demo.generate import DemoConfig, generate_demo
+from cxr.config import DemoConfig
+from cxr.demo.generate import generate_demo
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section

@@ -12,9 +12,9 @@ import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.batches import SplitArrays
+from cxr.config import EvaluateConfig
 from cxr.device import pick_device
 from cxr.evaluation.evaluate import (
-    EvaluateConfig,
     SplitOutputs,
     confusion_markdown,
     evaluate,

@@ -11,17 +11,11 @@ import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
+from cxr.config import ExplainConfig
 from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.fitted import read_thresholds
-from cxr.explain.explain import (
-    ExplainConfig,
-    box_cases,
-    case_maps,
-    gallery_rows,
-    headline,
-    localisation,
-)
+from cxr.explain.explain import box_cases, case_maps, gallery_rows, headline, localisation
 from cxr.explain.gallery import Cell, grid, index_html
 from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.findings import FINDINGS

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from cxr.atomic import atomic_path, write_json
-from cxr.ingest import IngestConfig, ingest
+from cxr.config import IngestConfig
+from cxr.ingest import ingest
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section

@@ -2,7 +2,12 @@
 
 YAML 1.2 (ruamel) so that ``1e-05``, which ``dvc exp run -S`` writes, is a
 number and not a string. Unknown keys are errors, so a typo never silently
-falls back to a default.
+falls back to a default. Every value is checked against the type and the range
+its dataclass declares (``cxr.knobs``), in every section, when the file is
+loaded: a stage loads params.yaml before it touches any output, so a bad value
+stops it with exit 2 and the key, the value and what is allowed, and nothing
+removed. Under DVC the ``params`` stage runs this check before any other stage
+(DVC deletes a stage's outputs before it runs its command).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 
+from cxr.config import SECTIONS
 from cxr.errors import InputError
+from cxr.knobs import allowed
 
 T = TypeVar("T")
 PARAMS_FILE = Path("params.yaml")
@@ -26,12 +33,15 @@ class ParamsError(InputError):
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """params.yaml as a mapping, after every section has passed :func:`section`'s checks."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path} not found: run the stage from the repository root")
     data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    for name, cls in SECTIONS.items():
+        section(data, name, cls)
     return data
 
 
@@ -62,8 +72,16 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
             f"known: {', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for key, raw in values.items():
+        kwargs[key] = _coerce(raw, hints[key], f"{where}.{key}")
+        limits = allowed(cls, key)
+        if not dataclasses.is_dataclass(hints[key]) and not limits.admits(kwargs[key]):
+            raise ParamsError(f"params.yaml: {where}.{key} = {raw!r}; allowed: {limits}")
+    try:
+        return cls(**kwargs)
+    except InputError as err:  # a rule across keys (e.g. the split fractions' sum)
+        raise ParamsError(f"params.yaml: {err}") from None
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

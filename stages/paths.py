@@ -3,6 +3,8 @@
 from pathlib import Path
 
 METRICS = Path("metrics")
+#: Written by the ``params`` stage when params.yaml passed its checks; every stage depends on it.
+PARAMS_CHECKED = Path("data/params-checked.txt")
 
 DEMO_DIR = Path("data/raw/demo")
 INTERIM = Path("data/interim")

@@ -9,7 +9,8 @@ import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, clean_stale_temporaries, write_json
-from cxr.preprocess import PreprocessConfig, preprocess
+from cxr.config import PreprocessConfig
+from cxr.preprocess import preprocess
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section, value

@@ -14,13 +14,7 @@ from typing import Annotated, Any
 import typer
 from ruamel.yaml import YAML
 
-from cxr.demo.generate import DemoConfig
-from cxr.evaluation.evaluate import EvaluateConfig
-from cxr.explain.explain import ExplainConfig
-from cxr.ingest import IngestConfig
-from cxr.models.registry import ModelConfig
-from cxr.preprocess import PreprocessConfig
-from cxr.training.loop import TrainConfig
+from cxr.config import SECTIONS
 from stages.command import guarded
 from stages.params import PARAMS_FILE, ParamsError
 
@@ -42,17 +36,6 @@ NIH: dict[str, Any] = {
     "train.lr": 0.001,
     "train.schedule": "plateau",
     "train.workers": 4,
-}
-#: The config dataclass of each params.yaml section. Their defaults are the shipped
-#: params.yaml (tests/test_params.py checks that the two agree).
-SECTIONS: dict[str, type] = {
-    "demo": DemoConfig,
-    "ingest": IngestConfig,
-    "preprocess": PreprocessConfig,
-    "model": ModelConfig,
-    "train": TrainConfig,
-    "evaluate": EvaluateConfig,
-    "explain": ExplainConfig,
 }
 
 

@@ -16,13 +16,13 @@ import cxr
 from cxr import distributed
 from cxr.atomic import write_json
 from cxr.batches import SplitArrays
+from cxr.config import ModelConfig, PreprocessConfig, TrainConfig
 from cxr.environment import describe
 from cxr.evaluation.metrics import label_gaps
 from cxr.findings import FINDINGS
 from cxr.knobs import result_settings
-from cxr.models.registry import ModelConfig, build_model, initialise
-from cxr.preprocess import PreprocessConfig
-from cxr.training.loop import TrainConfig, fit
+from cxr.models.registry import build_model, initialise
+from cxr.training.loop import fit
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr.demo.generate import DemoConfig, generate_demo
+from cxr.config import DemoConfig
+from cxr.demo.generate import generate_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
@@ -75,8 +76,9 @@ def tiny_pipeline(tmp_path_factory) -> Path:
     os.chdir(root)
     try:
         runner = CliRunner()
-        result = runner.invoke(app, ["demo"])
-        assert result.exit_code == 0, result.output
+        for stage in ("check-params", "demo"):
+            result = runner.invoke(app, [stage])
+            assert result.exit_code == 0, result.output
         raw = Path("data/raw/demo")
         images = pd.read_csv(raw / "Data_Entry_2017_v2020.csv")
         rng = np.random.default_rng(0)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxr.config import DemoConfig
 from cxr.demo.cohort import PREVALENCE, sample_cohort
-from cxr.demo.generate import DemoConfig, generate_demo
+from cxr.demo.generate import generate_demo
 from cxr.demo.render import ImageSpec, render
 from cxr.findings import FINDINGS
 from cxr.imaging.decode import read_gray8

@@ -15,9 +15,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cxr.batches import EpochBatches, SplitArrays
+from cxr.config import ModelConfig, TrainConfig
 from cxr.models import checkpoint
-from cxr.models.registry import ModelConfig, build_model
-from cxr.training.loop import TrainConfig, fit
+from cxr.models.registry import build_model
+from cxr.training.loop import fit
 from tests.test_training import write_split
 
 CONFIG = dict(epochs=2, lr=0.003, warmup_epochs=0.5, patience=10)

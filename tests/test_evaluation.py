@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, roc_auc_score
 
-from cxr.evaluation.evaluate import EvaluateConfig, SplitOutputs, evaluate
+from cxr.config import EvaluateConfig
+from cxr.evaluation.evaluate import SplitOutputs, evaluate
 from cxr.evaluation.metrics import (
     auroc,
     choose_threshold,

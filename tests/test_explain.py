@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from cxr.config import ModelConfig
 from cxr.explain.explain import gallery_rows
 from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.explain.pointing import near_box_mask, pointing_hit
-from cxr.models.registry import ModelConfig, build_model
+from cxr.models.registry import build_model
 
 
 def test_pointing_hit_and_tolerance():

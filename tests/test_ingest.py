@@ -5,8 +5,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from cxr.config import IngestConfig
 from cxr.findings import FINDINGS
-from cxr.ingest import METADATA_COLUMNS, IngestConfig, MissingImagesError, ingest
+from cxr.ingest import METADATA_COLUMNS, MissingImagesError, ingest
 from cxr.nih.boxes import read_box_file
 
 

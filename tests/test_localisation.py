@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr.explain.explain import ExplainConfig, case_values
+from cxr.config import ExplainConfig
+from cxr.explain.explain import case_values
 from cxr.explain.localisation import best_overlaps, heatmap_boxes, iobb, iou, random_map
 from cxr.explain.scores import figures_with_intervals
 from cxr.findings import FINDINGS

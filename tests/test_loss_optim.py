@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cxr.models.registry import ModelConfig, build_model, initialise, is_pretrained
+from cxr.config import ModelConfig
+from cxr.models.registry import build_model, initialise, is_pretrained
 from cxr.training.loss import class_weights, focal_loss
 from cxr.training.optim import Schedule, parameter_groups
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from cxr.config import ARCHS, ModelConfig
 from cxr.models import checkpoint
 from cxr.models.local_path import attention_boxes
-from cxr.models.registry import ARCHS, ModelConfig, build_model, initialise, is_pretrained
+from cxr.models.registry import build_model, initialise, is_pretrained
 
 DUAL = ModelConfig(arch="dualpath")
 ABLATIONS = {

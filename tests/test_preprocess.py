@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxr.config import IngestConfig, PreprocessConfig
 from cxr.imaging.geometry import boxes_to_array
 from cxr.imaging.resize import fit_square
-from cxr.ingest import IngestConfig, ingest
-from cxr.preprocess import PreprocessConfig, prepare_image, preprocess, preprocess_split
+from cxr.ingest import ingest
+from cxr.preprocess import prepare_image, preprocess, preprocess_split
 
 
 @pytest.fixture(scope="module")

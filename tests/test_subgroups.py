@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from cxr.evaluation.evaluate import EvaluateConfig, evaluate
+from cxr.config import EvaluateConfig
+from cxr.evaluation.evaluate import evaluate
 from cxr.evaluation.subgroups import age_band, group_order, subgroup_labels
 from tests.test_evaluation import _scores, outputs
 

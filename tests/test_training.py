@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from cxr.batches import SplitArrays
+from cxr.config import AugmentConfig, ModelConfig, TrainConfig
 from cxr.findings import FINDINGS
 from cxr.models import checkpoint
-from cxr.models.registry import ModelConfig, build_model
-from cxr.training.augment import AugmentConfig, augment
-from cxr.training.loop import TrainConfig, TrainingDiverged, fit
+from cxr.models.registry import build_model
+from cxr.training.augment import augment
+from cxr.training.loop import TrainingDiverged, fit
 
 CPU = torch.device("cpu")
 

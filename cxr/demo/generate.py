@@ -10,7 +10,6 @@ rendered finding, all 14 classes) and official-style ``train_val_list.txt`` /
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,10 +18,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path
+from cxr.config import DemoConfig
 from cxr.demo.cohort import sample_cohort
 from cxr.demo.render import ImageSpec, render
 from cxr.findings import FINDINGS, format_finding_labels
-from cxr.knobs import speed_knob
 from cxr.nih.boxes import BOX_FILE_NAMES
 from cxr.nih.label_file import NIH_HEADER
 from cxr.nih.split_lists import TEST_LIST, TRAIN_VAL_LIST
@@ -33,18 +32,6 @@ BOX_FILE = BOX_FILE_NAMES[0]
 FIELD_OF_VIEW_MM = 357.0  # NIH films: about 2,500 px at 0.143 mm
 TEST_PATIENT_SHARE = 0.2
 _CHUNK = 16
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """What demo data set to make (the ``demo`` section of params.yaml; the defaults are the
-    shipped values)."""
-
-    images: int = 3000
-    size: int = 128
-    seed: int = 0
-    workers: int = speed_knob(0)  # 0: all cores
-    render_size: int = 0  # draw on this grid, then resize to size (0: draw at size)
 
 
 def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from cxr.config import EvaluateConfig
 from cxr.evaluation.bootstrap import bootstrap_scores, interval
 from cxr.evaluation.calibration import (
     Calibration,
@@ -36,27 +36,11 @@ from cxr.evaluation.metrics import (
 )
 from cxr.evaluation.subgroups import group_order, subgroup_labels
 from cxr.findings import FINDINGS
-from cxr.knobs import speed_knob
 
 #: Fewer validation positives than this make a threshold a guess: warned and listed.
 MIN_THRESHOLD_POSITIVES = 5
 #: Metadata carried into the prediction tables (subgroup analyses need them).
 PREDICTION_META = ("image_id", "patient_id", "follow_up", "age", "sex", "view")
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """The ``evaluate`` section of params.yaml; the defaults are the shipped values."""
-
-    threshold_policy: Literal["max_f1", "youden", "sensitivity"] = "max_f1"
-    target_sensitivity: float = 0.9  # with the "sensitivity" policy
-    bootstrap: int = 1000  # patient resamples of the intervals; 0 = no intervals
-    confidence: float = 0.95  # level of the intervals
-    seed: int = 0  # of the bootstrap
-    calibration: Literal["platt", "temperature", "none"] = "platt"
-    calibration_bins: int = 10  # equal-width bins of ECE and the reliability diagrams
-    batch_size: int = speed_knob(128)
-    device: str = speed_knob("auto")
 
 
 @dataclass

@@ -3,37 +3,18 @@ patient-bootstrap intervals and random-map controls, gallery selection."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from cxr.config import ExplainConfig
 from cxr.explain.gradcam import gradcam_maps
 from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_boxes, random_map
 from cxr.explain.pointing import near_box_mask, pointing_hits
 from cxr.explain.scores import figures_with_intervals
 from cxr.findings import FINDINGS
-from cxr.knobs import speed_knob
 
-#: Zhang et al.'s 15-px tolerance on 224-px images, as a share of the image size.
-ZHANG_TOLERANCE = 15 / 224
-
-
-@dataclass(frozen=True)
-class ExplainConfig:
-    """The ``explain`` section of params.yaml; the defaults are the shipped values."""
-
-    gallery_per_kind: int = 4  # images per row (TP, FP, FN) of each class's gallery
-    tolerance: float = ZHANG_TOLERANCE  # pointing-game tolerance, share of the image size
-    box_threshold: float = 0.5  # heat-map share of its maximum boxed for IoBB/IoU (Wang et al.)
-    control_maps: int = 10  # random maps per boxed case in the control
-    bootstrap: int = 1000  # patient resamples of the intervals; 0 = no intervals
-    confidence: float = 0.95  # level of the intervals
-    batch_size: int = speed_knob(32)
-    seed: int = 0  # of the random-map controls and the bootstrap
-    device: str = speed_knob("auto")
 
 
 def box_cases(boxes: pd.DataFrame) -> pd.DataFrame:

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from cxr.atomic import atomic_path
+from cxr.config import ModelConfig
 from cxr.errors import InputError
-from cxr.models.registry import ModelConfig, build_model
+from cxr.models.registry import build_model
 
 FORMAT = 1
 

@@ -12,35 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from cxr.config import ARCHS, ModelConfig
 from cxr.errors import InputError
 from cxr.models.densenet import DenseNet121Classifier
 from cxr.models.dualpath import DualPathClassifier
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The ``model`` section of params.yaml; the defaults are the shipped values."""
-
-    arch: str = "dualpath"  # dualpath | densenet121
-    weights: str = "auto"  # auto | imagenet | none | <path>
-    dropout: float = 0.2
-    output_stride: int = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
-    # dualpath only: the ablation switches and the local path's crop
-    cbam: bool = True
-    fpn: bool = True
-    local_path: bool = True
-    crop_threshold: float = 0.7  # share of the heat map's range that is "hot" (AG-CNN: 0.7)
-    crop_min_share: float = 0.4  # smallest crop side, as a share of the image side
-    local_size: int = 48  # side the crop is resized to; 0: the input side (as AG-CNN)
-
-
-ARCHS = ("densenet121", "dualpath")
 
 
 def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:

@@ -9,22 +9,11 @@ run repeats them exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """The ``train.augment`` knobs; all off gives the identity."""
-
-    crop_scale_min: float = 0.8  # random resized crop: area share kept, min..1
-    crop_ratio: float = 1.1  # max aspect-ratio change of the crop (and its inverse)
-    rotation_deg: float = 7.0
-    brightness: float = 0.1  # additive, +- this on [0, 1] images
-    contrast: float = 0.1  # multiplicative about the mean, 1 +- this
-    hflip: float = 0.0  # probability; off by default: chest anatomy is not symmetric
+from cxr.config import AugmentConfig
 
 
 def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:

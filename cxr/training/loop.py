@@ -16,9 +16,8 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -27,39 +26,17 @@ from tqdm.auto import tqdm
 
 from cxr import distributed
 from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
+from cxr.config import ModelConfig, TrainConfig
 from cxr.device import autocast
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
-from cxr.knobs import speed_knob
 from cxr.models import checkpoint
-from cxr.models.registry import ModelConfig, is_pretrained
+from cxr.models.registry import is_pretrained
 from cxr.training import resume
-from cxr.training.augment import AugmentConfig, augment
+from cxr.training.augment import augment
 from cxr.training.loss import class_weights, focal_loss
 from cxr.training.optim import Schedule, parameter_groups
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The ``train`` section of params.yaml; the defaults are the shipped values."""
-
-    epochs: int = 7
-    batch_size: int = 32
-    lr: float = 0.002
-    weight_decay: float = 0.0001
-    backbone_lr_mult: float = 0.05
-    warmup_epochs: float = 0.5
-    schedule: Literal["cosine", "plateau"] = "cosine"
-    focal_gamma: float = 1.0
-    class_weight: Literal["none", "alpha", "pos_weight"] = "pos_weight"
-    patience: int = 4  # epochs without a better validation mean AUROC before stopping
-    seed: int = 0
-    workers: int = speed_knob(0)  # loader processes (0: read in the main process)
-    device: str = speed_knob("auto")
-    sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (torchrun, CUDA only)
-    compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 class TrainingDiverged(RuntimeError):

@@ -1,0 +1,181 @@
+"""Every setting of params.yaml: one frozen dataclass per section, with each key's default
+and allowed values side by side (``cxr.knobs``).
+
+The defaults are the shipped params.yaml (``tests/test_params.py`` checks the
+two agree key for key, and ``cxr params demo`` restores them from here).
+``stages/params.py`` builds these from params.yaml and refuses a value outside
+its range before a stage touches an output; the library takes them as typed
+arguments and never reads a file of settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from cxr.errors import InputError
+from cxr.knobs import DEVICE, knob, speed_knob
+
+#: Every architecture ``cxr.models.registry.build_model`` makes (``model.arch``).
+Arch = Literal["densenet121", "dualpath"]
+ARCHS: tuple[str, ...] = get_args(Arch)
+
+#: Zhang et al.'s 15-px pointing tolerance on 224-px images, as a share of the image size.
+ZHANG_TOLERANCE = 15 / 224
+
+SEED = {"ge": 0, "lt": 2**32}  # what numpy and torch accept as a seed
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """``demo``: the synthetic data set in the NIH layout (``cxr.demo``)."""
+
+    images: int = knob(3000, ge=10)
+    size: int = knob(128, ge=32, le=4096)
+    seed: int = knob(0, **SEED)
+    workers: int = speed_knob(0, ge=0)  # 0: all cores
+    # draw on this grid, then resize to size (0: draw at size)
+    render_size: int = knob(0, also=(0,), ge=32, le=4096)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """``ingest``: how to read and split an NIH-layout folder (``cxr.ingest``)."""
+
+    raw_dir: str = "data/raw/demo"
+    label_file: str = ""  # empty: find Data_Entry_2017_v2020.csv(.gz) or Data_Entry_2017.csv(.gz)
+    split: Literal["patient", "official"] = "patient"
+    seed: int = knob(0, **SEED)
+    val_fraction: float = knob(0.1, gt=0, lt=1)  # of images; in "official" mode, of train_val
+    test_fraction: float = knob(0.2, gt=0, lt=1)  # "patient" mode only
+    train_val_list: str = ""  # empty: <raw_dir>/train_val_list.txt
+    test_list: str = ""  # empty: <raw_dir>/test_list.txt
+    missing: Literal["skip", "error"] = "skip"
+    # Pixel grid of the box coordinates: 0 = each image file's own pixels; N = an
+    # N x N grid, as NIH's BBox_List_2017 uses 1024 even for shrunk copies.
+    box_frame: int = knob(0, ge=0)
+
+    def __post_init__(self) -> None:
+        if self.split == "patient" and self.val_fraction + self.test_fraction >= 1:
+            raise InputError(
+                f"ingest.val_fraction + ingest.test_fraction = "
+                f"{self.val_fraction + self.test_fraction:g}; must be below 1 to leave a "
+                "training split"
+            )
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """``preprocess``: how images become arrays (``cxr.preprocess``)."""
+
+    size: int = knob(64, ge=32, le=4096)
+    keep_aspect: bool = True
+    clahe: bool = True
+    clahe_clip: float = knob(2.0, gt=0, le=100)
+    clahe_grid: int = knob(8, ge=1, le=64)
+    workers: int = speed_knob(0, ge=0)  # 0: all cores
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``model``: the architecture and its initialisation (``cxr.models.registry``)."""
+
+    arch: Arch = "dualpath"
+    weights: str = "auto"  # auto | imagenet | none | <path>
+    dropout: float = knob(0.2, ge=0, lt=1)
+    output_stride: Literal[16, 32] = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
+    # dualpath only: the ablation switches and the local path's crop
+    cbam: bool = True
+    fpn: bool = True
+    local_path: bool = True
+    # share of the heat map's range that is "hot" (AG-CNN: 0.7)
+    crop_threshold: float = knob(0.7, gt=0, lt=1)
+    # smallest crop side, as a share of the image side
+    crop_min_share: float = knob(0.4, gt=0, le=1)
+    # side the crop is resized to; 0: the input side (as AG-CNN)
+    local_size: int = knob(48, also=(0,), ge=32, le=4096)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """``train.augment``: augmentation on the device (``cxr.training.augment``); all off
+    gives the identity."""
+
+    crop_scale_min: float = knob(0.8, gt=0, le=1)  # random resized crop: area share kept, min..1
+    # max aspect-ratio change of the crop (and its inverse)
+    crop_ratio: float = knob(1.1, ge=1, le=4)
+    rotation_deg: float = knob(7.0, ge=0, le=180)
+    brightness: float = knob(0.1, ge=0, le=1)  # additive, +- this on [0, 1] images
+    contrast: float = knob(0.1, ge=0, lt=1)  # multiplicative about the mean, 1 +- this
+    # probability; off by default: chest anatomy is not symmetric
+    hflip: float = knob(0.0, ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``train``: the training loop (``cxr.training.loop``)."""
+
+    epochs: int = knob(7, ge=1)
+    batch_size: int = knob(32, ge=2)
+    lr: float = knob(0.002, gt=0, le=1)
+    weight_decay: float = knob(0.0001, ge=0, le=1)
+    backbone_lr_mult: float = knob(0.05, ge=0, le=1)
+    warmup_epochs: float = knob(0.5, ge=0)
+    schedule: Literal["cosine", "plateau"] = "cosine"
+    focal_gamma: float = knob(1.0, ge=0, le=10)
+    class_weight: Literal["none", "alpha", "pos_weight"] = "pos_weight"
+    patience: int = knob(4, ge=1)  # epochs without a better validation mean AUROC before stopping
+    seed: int = knob(0, **SEED)
+    workers: int = speed_knob(0, ge=0)  # loader processes (0: read in the main process)
+    device: str = speed_knob("auto", **DEVICE)
+    sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (torchrun, CUDA only)
+    compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """``evaluate``: thresholds, calibration and intervals (``cxr.evaluation.evaluate``)."""
+
+    threshold_policy: Literal["max_f1", "youden", "sensitivity"] = "max_f1"
+    target_sensitivity: float = knob(0.9, gt=0, lt=1)  # with the "sensitivity" policy
+    # patient resamples of the intervals; 0 = no intervals
+    bootstrap: int = knob(1000, also=(0,), ge=100)
+    confidence: float = knob(0.95, gt=0, lt=1)  # level of the intervals
+    seed: int = knob(0, **SEED)  # of the bootstrap
+    calibration: Literal["platt", "temperature", "none"] = "platt"
+    # equal-width bins of ECE and the reliability diagrams
+    calibration_bins: int = knob(10, ge=2, le=100)
+    batch_size: int = speed_knob(128, ge=1)
+    device: str = speed_knob("auto", **DEVICE)
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """``explain``: GradCAM localisation and its controls (``cxr.explain.explain``)."""
+
+    # images per row (TP, FP, FN) of each class's gallery
+    gallery_per_kind: int = knob(4, ge=0, le=100)
+    # pointing-game tolerance, share of the image size
+    tolerance: float = knob(ZHANG_TOLERANCE, ge=0, le=0.5)
+    # heat-map share of its maximum boxed for IoBB/IoU (Wang et al.)
+    box_threshold: float = knob(0.5, gt=0, lt=1)
+    control_maps: int = knob(10, ge=1, le=1000)  # random maps per boxed case in the control
+    # patient resamples of the intervals; 0 = no intervals
+    bootstrap: int = knob(1000, also=(0,), ge=100)
+    confidence: float = knob(0.95, gt=0, lt=1)  # level of the intervals
+    batch_size: int = speed_knob(32, ge=1)
+    seed: int = knob(0, **SEED)  # of the random-map controls and the bootstrap
+    device: str = speed_knob("auto", **DEVICE)
+
+
+#: The config of each params.yaml section, in pipeline order.
+SECTIONS: dict[str, type] = {
+    "demo": DemoConfig,
+    "ingest": IngestConfig,
+    "preprocess": PreprocessConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "explain": ExplainConfig,
+}
