@@ -50,7 +50,7 @@ from cxr.config import ModelConfig, TrainConfig
 from cxr.findings import FINDINGS
 from cxr.models.registry import build_model
 from cxr.training.loop import train_step
-from cxr.training.loss import class_weights
+from cxr.training.loss import FocalLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,8 +109,7 @@ def project_steps(
     net = torch.compile(model) if "compile" in precision else model
     config = TrainConfig(batch_size=batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=False)
-    weights = {k: v.to(device) for k, v in class_weights(data.labels, "pos_weight").items()}
+    criterion = FocalLoss.for_labels(data.labels, config.focal_gamma, "pos_weight").to(device)
     gen = torch.Generator(device=device).manual_seed(0)
     fixed_images = torch.randint(
         0, 256, (batch, 1, data.image_size, data.image_size), dtype=torch.uint8, device=device
@@ -120,9 +119,7 @@ def project_steps(
 
     def synthetic(steps: int) -> None:
         for _ in range(steps):
-            train_step(
-                net, fixed_images, fixed_labels, optimizer, scaler, config, weights, device, gen
-            )
+            train_step(net, criterion, fixed_images, fixed_labels, optimizer, config, gen)
 
     sampler = EpochBatches(len(data), batch, seed=0, shuffle=True, drop_last=True)
     batches = loader(data, sampler, workers, pin_memory=device.type == "cuda")
@@ -137,7 +134,7 @@ def project_steps(
                 sampler.set_epoch(sampler.epoch + 1)
                 stream = iter(batches)
                 images, labels, _ = next(stream)
-            train_step(net, images, labels, optimizer, scaler, config, weights, device, gen)
+            train_step(net, criterion, images, labels, optimizer, config, gen)
 
     return synthetic, end_to_end
 

@@ -15,3 +15,8 @@ def pick_device(name: str = "auto") -> torch.device:
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; a no-op (fp32) elsewhere."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def precision(device: torch.device) -> str:
+    """What :func:`autocast` computes in on ``device``, as ``metrics/train.json`` records it."""
+    return "bf16 autocast" if device.type == "cuda" else "fp32"

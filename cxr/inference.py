@@ -24,7 +24,7 @@ from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gradcam import gradcam_maps
-from cxr.models.checkpoint import load_model
+from cxr.models.checkpoint import ModelRecord, load_model
 from cxr.preprocess import prepare_image
 
 
@@ -38,7 +38,7 @@ class Predictor:
     calibration: Calibration  # fitted on validation by the evaluate stage
     thresholds: np.ndarray  # [C]; chosen on validation
     device: torch.device
-    info: dict = field(default_factory=dict)
+    record: ModelRecord | None = None  # what best.pt says of the model
     #: Libraries here that differ from the ones that made the model and can move its outputs.
     version_warnings: list[str] = field(default_factory=list)
 
@@ -55,8 +55,8 @@ class Predictor:
         model_path = Path(model_path)
         if not model_path.is_file():
             raise InputError(f"{model_path}: no model checkpoint (run `dvc repro train`)")
-        model, info = load_model(model_path)
-        classes = list(info["classes"])
+        model, record = load_model(model_path)
+        classes = list(record.classes)
         folder = model_path.parent
         threshold_values = read_thresholds(thresholds_path or folder / "thresholds.json", classes)
         calibration_file = Path(calibration_path or folder / "calibration.json")
@@ -70,13 +70,13 @@ class Predictor:
         model.to(device).eval()
         return cls(
             model=model,
-            preprocess=PreprocessConfig(**info["preprocess"]),
+            preprocess=record.preprocess,
             classes=classes,
             calibration=calibration_fit,
             thresholds=threshold_values,
             device=device,
-            info=info,
-            version_warnings=output_changing_differences(info.get("environment")),
+            record=record,
+            version_warnings=output_changing_differences(record.environment),
         )
 
     def prepare(self, path: str | Path) -> np.ndarray:

@@ -62,31 +62,9 @@ def ingest(config: IngestConfig) -> IngestResult:
 
     # Split the whole label table first, so a partial download gets the same
     # patient assignment as the complete one.
+    split, unlisted = _split(frame, labels, config, raw_dir)
     if config.split == "official":
-        tv_path = _resolve(raw_dir, config.train_val_list or TRAIN_VAL_LIST)
-        test_path = _resolve(raw_dir, config.test_list or TEST_LIST)
-        split = official_split(
-            frame.image_id.to_numpy(),
-            frame.patient_id.to_numpy(),
-            labels,
-            read_split_list(tv_path),
-            read_split_list(test_path),
-            config.val_fraction,
-            config.seed,
-        )
-        unlisted = split == ""
         rejected.append(_rejections(frame.image_id[unlisted], "not in an official split list", ""))
-    elif config.split == "patient":
-        train = 1.0 - config.val_fraction - config.test_fraction
-        split = stratified_patient_split(
-            frame.patient_id.to_numpy(),
-            labels,
-            {"train": train, "val": config.val_fraction, "test": config.test_fraction},
-            config.seed,
-        )
-        unlisted = np.zeros(len(frame), dtype=bool)
-    else:
-        raise InputError(f"unknown split mode {config.split!r}; use 'patient' or 'official'")
 
     files = index_image_files(raw_dir)
     paths = frame.image_id.map(files.locate)
@@ -136,11 +114,50 @@ def ingest(config: IngestConfig) -> IngestResult:
         "split_mode": config.split,
         "seed": config.seed,
         "label_rows": len(frame),
+        **_counts(meta, boxes, rejected_frame, int(missing.sum())),
+        "expert_labels": expert_metrics,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return IngestResult(meta, boxes, rejected_frame, metrics, expert)
+
+
+def _split(
+    frame: pd.DataFrame, labels: np.ndarray, config: IngestConfig, raw_dir: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each label row's split, and which rows no official list names (official mode)."""
+    if config.split == "official":
+        tv_path = _resolve(raw_dir, config.train_val_list or TRAIN_VAL_LIST)
+        test_path = _resolve(raw_dir, config.test_list or TEST_LIST)
+        split = official_split(
+            frame.image_id.to_numpy(),
+            frame.patient_id.to_numpy(),
+            labels,
+            read_split_list(tv_path),
+            read_split_list(test_path),
+            config.val_fraction,
+            config.seed,
+        )
+        return split, split == ""
+    if config.split == "patient":
+        train = 1.0 - config.val_fraction - config.test_fraction
+        split = stratified_patient_split(
+            frame.patient_id.to_numpy(),
+            labels,
+            {"train": train, "val": config.val_fraction, "test": config.test_fraction},
+            config.seed,
+        )
+        return split, np.zeros(len(frame), dtype=bool)
+    raise InputError(f"unknown split mode {config.split!r}; use 'patient' or 'official'")
+
+
+def _counts(meta: pd.DataFrame, boxes: pd.DataFrame, rejected: pd.DataFrame, missing: int) -> dict:
+    """The metrics' counts of what was kept and what was rejected."""
+    return {
         "images": len(meta),
         "patients": int(meta.patient_id.nunique()),
-        "missing_images": int(missing.sum()),
-        "rejected": len(rejected_frame),
-        "rejected_by_reason": rejected_frame.reason.value_counts().sort_index().to_dict(),
+        "missing_images": missing,
+        "rejected": len(rejected),
+        "rejected_by_reason": rejected.reason.value_counts().sort_index().to_dict(),
         "implausible_ages": int((meta.age > PLAUSIBLE_AGE).sum()),
         "splits": split_summary(meta),
         "boxes": {
@@ -148,10 +165,7 @@ def ingest(config: IngestConfig) -> IngestResult:
             "images": int(boxes.image_id.nunique()),
             "by_finding": {k: int(v) for k, v in boxes.finding.value_counts().sort_index().items()},
         },
-        "expert_labels": expert_metrics,
-        "seconds": round(time.perf_counter() - t0, 2),
     }
-    return IngestResult(meta, boxes, rejected_frame, metrics, expert)
 
 
 def split_summary(meta: pd.DataFrame) -> dict:

@@ -16,7 +16,6 @@ from cxr.config import EvaluateConfig
 from cxr.device import pick_device
 from cxr.evaluation.evaluate import (
     SplitOutputs,
-    confusion_markdown,
     evaluate,
     headline,
     prediction_table,
@@ -25,6 +24,7 @@ from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
 from cxr.models.checkpoint import load_model
 from cxr.report.evaluation import evaluation_markdown
+from cxr.report.markdown import confusion_markdown
 from cxr.report.model_card import model_card_markdown
 from stages import paths
 from stages.command import run
@@ -45,7 +45,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     config = section(all_params, "evaluate", EvaluateConfig)
     source = data_source(value(all_params, "ingest.raw_dir", str))
     device = pick_device(config.device)
-    model, info = load_model(paths.MODEL)
+    model, record = load_model(paths.MODEL)
     model.to(device)
     outputs = {}
     for split in ("val", "test"):
@@ -81,24 +81,17 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         ),
     )
     ingest = json.loads(paths.metrics_file("ingest").read_text())
-    model_info = {
-        "arch": info["model_config"]["arch"],
-        "epoch": info.get("epoch"),
-        "weights": info.get("weights_used", info["model_config"]["weights"]),
-        "size": info.get("preprocess", {}).get("size"),
-        "environment": info.get("environment"),
-    }
     write_text(
         paths.REPORTS / "evaluation.md",
-        evaluation_markdown(result.metrics, ingest, model_info, source),
+        evaluation_markdown(result.metrics, ingest, record, source),
     )
     write_text(
         paths.REPORTS / "model_card.md",
-        model_card_markdown(result.metrics, ingest, model_info, source),
+        model_card_markdown(result.metrics, ingest, record, source),
     )
-    detail = {"model_epoch": info.get("epoch"), **result.metrics}
+    detail = {"model_epoch": record.epoch, **result.metrics}
     write_json(paths.REPORTS / "evaluation.json", detail)
-    write_json(paths.metrics_file("eval"), {"model_epoch": info.get("epoch"), **headline(detail)})
+    write_json(paths.metrics_file("eval"), {"model_epoch": record.epoch, **headline(detail)})
     test = result.metrics["test"]
     ci = test.get("ci", {}).get("mean_auroc", {})
     interval_text = (

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -12,17 +10,19 @@ from typing import Annotated
 import torch
 import typer
 
-import cxr
 from cxr import distributed
 from cxr.atomic import write_json
 from cxr.batches import SplitArrays
 from cxr.config import ModelConfig, PreprocessConfig, TrainConfig
+from cxr.device import precision
 from cxr.environment import describe
-from cxr.evaluation.metrics import label_gaps
+from cxr.evaluation.metrics import label_gap_warnings, label_gaps
 from cxr.findings import FINDINGS
-from cxr.knobs import result_settings
+from cxr.models.checkpoint import ModelRecord
 from cxr.models.registry import build_model, initialise
-from cxr.training.loop import fit
+from cxr.training.loop import RunFiles, fit
+from cxr.training.loss import FocalLoss
+from cxr.training.resume import fingerprint
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
@@ -31,46 +31,6 @@ PROCESSED = paths.PROCESSED
 OUT_DIR = paths.MODEL_DIR
 LIVE_DIR = paths.TRAIN_PLOTS
 METRICS = paths.metrics_file("train")
-
-
-#: The code a training result depends on (relative to the repository): a change
-#: to any of it makes an old ``last.pt`` a different run, never one to resume.
-TRAINING_CODE = (
-    "cxr/models",
-    "cxr/training",
-    "cxr/batches.py",
-    "cxr/distributed.py",
-    "cxr/evaluation/metrics.py",
-    "cxr/evaluation/predict.py",
-    "cxr/device.py",
-    "cxr/findings.py",
-    "cxr/processed.py",
-    "cxr/cpu_kernels.py",  # with stages/__init__.py, which applies it: the kernels decide bits
-    "stages/__init__.py",
-)
-
-
-def fingerprint(configs: list, processed: Path) -> str:
-    """What a resumable ``last.pt`` must match: the configs' result settings (not their
-    speed knobs: ``cxr.knobs``), the training code and every byte of the training data.
-
-    Hashing the arrays costs seconds even on NIH (about 1 GB/s); matching on
-    sizes alone once resumed a finished run on re-rendered images, and leaving
-    the code out once let a changed training loop "resume" a finished run.
-    """
-    h = hashlib.sha256(json.dumps([result_settings(c) for c in configs], sort_keys=True).encode())
-    root = Path(cxr.__file__).resolve().parent.parent
-    for entry in TRAINING_CODE:
-        path = root / entry
-        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            h.update(source.relative_to(root).as_posix().encode())
-            h.update(source.read_bytes())
-    for split in ("train", "val"):
-        for name in (f"{split}.parquet", f"{split}.npy"):
-            with open(processed / name, "rb") as f:
-                for block in iter(lambda: f.read(1 << 23), b""):
-                    h.update(block)
-    return h.hexdigest()
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
@@ -113,7 +73,7 @@ def _train(
         "val": label_gaps(val_set.labels, FINDINGS),
     }
     if world.main:
-        for line in _gap_warnings(gaps):
+        for line in label_gap_warnings(gaps):
             typer.echo(f"warning: {line}", err=True)
 
     environment = describe(device)
@@ -132,23 +92,16 @@ def _train(
         live.log_metric("lr", row["lr"])
         live.next_step()
 
-    outcome = fit(
-        model,
-        model_config,
-        train_set,
-        val_set,
-        config,
-        OUT_DIR,
-        device,
-        fingerprint([model_config, config, preprocess], PROCESSED),
-        extra={
-            "classes": list(FINDINGS),
-            "preprocess": dataclasses.asdict(preprocess),
-            "weights_used": weights_used,
-            "environment": environment,
-        },
-        on_epoch=log,
+    record = ModelRecord(
+        model_config=model_config,
+        classes=FINDINGS,
+        preprocess=preprocess,
+        weights_used=weights_used,
+        environment=environment,
     )
+    files = RunFiles(OUT_DIR, fingerprint([model_config, config, preprocess], PROCESSED), record)
+    criterion = FocalLoss.for_labels(train_set.labels, config.focal_gamma, config.class_weight)
+    outcome = fit(model, criterion, train_set, val_set, config, files, device, on_epoch=log)
     if not world.main:
         return
     live.end()
@@ -161,7 +114,7 @@ def _train(
             "weights": weights_used,
             "device": str(device),
             "processes": world.size,
-            "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+            "precision": precision(device),
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_images": len(train_set),
             "val_images": len(val_set),
@@ -177,20 +130,6 @@ def _train(
         f"train: best validation mean AUROC {outcome.best_val_mean_auroc:.4f} at epoch "
         f"{outcome.best_epoch} of {outcome.epochs_run}{resumed}"
     )
-
-
-def _gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
-    consequence = {
-        "train": "the model has nothing to learn from",
-        "val": "no validation AUROC (early stopping uses the others), "
-        "and evaluate's threshold falls back to 0.5",
-    }
-    return [
-        f"{split} split: {', '.join(names)}: {kind.replace('_', ' ')}; {consequence[split]}"
-        for split, kinds in gaps.items()
-        for kind, names in kinds.items()
-        if names
-    ]
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cxr.config import ModelConfig
-from cxr.explain.explain import gallery_rows
+from cxr.explain.gallery import gallery_rows
 from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.explain.pointing import near_box_mask, pointing_hit
 from cxr.models.registry import build_model

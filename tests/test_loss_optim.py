@@ -156,3 +156,24 @@ def test_plateau_schedule_cuts_after_patience():
     for metric in (0.8, 0.8, 0.8):
         s.epoch_end(metric)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_focal_loss_module_docstring_example_holds():
+    import doctest
+
+    import cxr.training.loss
+
+    result = doctest.testmod(cxr.training.loss)
+    assert result.attempted >= 6 and result.failed == 0
+
+
+def test_focal_loss_module_weights_follow_the_training_labels():
+    from cxr.training.loss import FocalLoss
+
+    labels = np.zeros((10, 14), np.uint8)
+    labels[:2, 0] = 1  # Atelectasis: 2 positives, 8 negatives
+    loss = FocalLoss.for_labels(labels, 1.0, "pos_weight")
+    assert loss.gamma == 1.0 and loss.pos_weight[0].item() == 4.0 and loss.alpha is None
+    logits, targets = torch.randn(3, 14), torch.from_numpy(labels[:3]).float()
+    expected = focal_loss(logits, targets, 1.0, pos_weight=loss.pos_weight)
+    assert torch.equal(loss(logits, targets), expected)

@@ -77,9 +77,8 @@ def test_checkpoints_of_every_arch_reload_identically(name, tmp_path):
     config = ModelConfig(arch="densenet121") if name == "densenet121" else ABLATIONS[name]
     torch.manual_seed(3)
     model = build_model(config).eval()
-    checkpoint.save(
-        tmp_path / "best.pt", checkpoint.model_payload(model, config, classes=list(range(14)))
-    )
+    record = checkpoint.ModelRecord(config, tuple(f"c{k}" for k in range(14)))
+    checkpoint.save_model(tmp_path / "best.pt", checkpoint.cpu_state(model), record)
     again, _ = checkpoint.load_model(tmp_path / "best.pt")
     x = torch.rand(2, 1, 64, 64)
     with torch.no_grad():

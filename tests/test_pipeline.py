@@ -203,5 +203,6 @@ def test_explain_stops_with_a_message_on_stale_or_damaged_evaluate_outputs(
     table = pd.read_parquet(predictions)
     table.iloc[::-1].to_parquet(predictions)  # another row order: stale predictions
     result = runner.invoke(app, ["explain"])
-    assert result.exit_code == 2 and "does not match the test index" in result.output
+    assert result.exit_code == 2
+    assert "test.parquet does not match the split's index" in result.output
     assert "rerun evaluate" in result.output

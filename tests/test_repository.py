@@ -155,7 +155,7 @@ def test_every_stage_declares_exactly_the_result_params_it_reads():
 
 def test_speed_knobs_change_no_dvc_param_and_no_resume_fingerprint(tmp_path):
     from cxr.config import PreprocessConfig, TrainConfig
-    from stages.train import fingerprint
+    from cxr.training.resume import fingerprint
 
     for name in ("train", "val"):
         (tmp_path / f"{name}.parquet").write_bytes(b"index")
@@ -228,3 +228,14 @@ def test_evaluate_and_explain_do_not_depend_on_training_code():
         assert not [d for d in dvc["stages"][name]["deps"] if "training" in d], name
         imported = _project_imports(f"stages.{name}")
         assert not [p for p in imported if "training" in p.parts], name
+
+
+def test_no_cxr_function_is_longer_than_a_screen():
+    long = []
+    for path in sorted((ROOT / "cxr").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 80:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
+    assert not long, long

@@ -1,17 +1,20 @@
 """Model shapes and checkpoints; training resumes from last.pt to bit-identical weights on CPU."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from cxr.batches import SplitArrays
-from cxr.config import AugmentConfig, ModelConfig, TrainConfig
+from cxr.config import AugmentConfig, ModelConfig, PreprocessConfig, TrainConfig
 from cxr.findings import FINDINGS
 from cxr.models import checkpoint
 from cxr.models.registry import build_model
 from cxr.training.augment import augment
-from cxr.training.loop import TrainingDiverged, fit
+from cxr.training.loop import RunFiles, TrainingDiverged, fit
+from cxr.training.loss import FocalLoss
 
 CPU = torch.device("cpu")
 
@@ -26,18 +29,24 @@ def test_output_and_feature_shapes(stride, cells):
 
 def test_checkpoint_reloads_to_identical_outputs(tmp_path):
     torch.manual_seed(1)
-    model = build_model(ModelConfig(arch="densenet121", dropout=0.3)).eval()
-    checkpoint.save(
-        tmp_path / "best.pt",
-        checkpoint.model_payload(
-            model, ModelConfig(arch="densenet121", dropout=0.3), classes=list(FINDINGS)
-        ),
+    config = ModelConfig(arch="densenet121", dropout=0.3)
+    model = build_model(config).eval()
+    record = checkpoint.ModelRecord(
+        config, FINDINGS, PreprocessConfig(size=48), "none", None, 3, 0.5
     )
-    again, info = checkpoint.load_model(tmp_path / "best.pt")  # weights_only=True inside
+    checkpoint.save_model(tmp_path / "best.pt", checkpoint.cpu_state(model), record)
+    again, read = checkpoint.load_model(tmp_path / "best.pt")  # weights_only=True inside
     x = torch.rand(3, 1, 48, 48)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
-    assert info["classes"] == list(FINDINGS) and info["model_config"]["dropout"] == 0.3
+    assert read == record and read.classes == FINDINGS and read.model_config.dropout == 0.3
+
+
+def test_a_checkpoint_without_its_record_is_an_error_naming_what_is_missing(tmp_path):
+    model = build_model(ModelConfig(arch="densenet121"))
+    checkpoint.save(tmp_path / "best.pt", {"model_state": checkpoint.cpu_state(model)})
+    with pytest.raises(checkpoint.CheckpointError, match=r"best\.pt: lacks .*'model_config'"):
+        checkpoint.load_model(tmp_path / "best.pt")
 
 
 def test_augment_identity_and_determinism():
@@ -75,41 +84,42 @@ def tiny(tmp_path):
 
 
 TINY = TrainConfig(epochs=3, batch_size=16, lr=0.003, warmup_epochs=0.5, patience=10)
+DENSENET = ModelConfig(arch="densenet121")
+#: The shipped model at a size the tests afford: both paths, CBAM and FPN, on 32-px arrays.
+DUALPATH = ModelConfig(arch="dualpath", local_size=0)
 
 
-def _fit(tiny, out, config=TINY, on_epoch=None):
+def run_files(out, model_config=DENSENET, fingerprint="f") -> RunFiles:
+    return RunFiles(Path(out), fingerprint, checkpoint.ModelRecord(model_config, FINDINGS))
+
+
+def _fit(tiny, out, config=TINY, on_epoch=None, model_config=DENSENET, fingerprint="f"):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch="densenet121"))
-    fit(
-        model,
-        ModelConfig(arch="densenet121"),
-        *tiny,
-        config,
-        out,
-        CPU,
-        fingerprint="f",
-        extra={"classes": list(FINDINGS)},
-        on_epoch=on_epoch,
+    model = build_model(model_config)
+    criterion = FocalLoss.for_labels(tiny[0].labels, config.focal_gamma, config.class_weight)
+    outcome = fit(
+        model, criterion, *tiny, config, run_files(out, model_config, fingerprint), CPU, on_epoch
     )
-    return checkpoint.load(out / "last.pt")
+    return checkpoint.load(Path(out) / "last.pt"), outcome
 
 
 class Killed(Exception):
     pass
 
 
-def test_resume_from_last_is_bit_identical(tiny, tmp_path):
-    whole = _fit(tiny, tmp_path / "whole")
+@pytest.mark.parametrize("model_config", [DENSENET, DUALPATH], ids=["densenet121", "dualpath"])
+def test_resume_from_last_is_bit_identical(tiny, tmp_path, model_config):
+    whole, _ = _fit(tiny, tmp_path / "whole", model_config=model_config)
 
     def kill_after_first_epoch(row):
         if row["epoch"] == 1:
             raise Killed
 
     with pytest.raises(Killed):
-        _fit(tiny, tmp_path / "cut", on_epoch=kill_after_first_epoch)
+        _fit(tiny, tmp_path / "cut", on_epoch=kill_after_first_epoch, model_config=model_config)
     assert checkpoint.load(tmp_path / "cut" / "last.pt")["loop"]["epoch"] == 1
-    resumed = _fit(tiny, tmp_path / "cut")
-    assert resumed["loop"]["epoch"] == 3
+    resumed, outcome = _fit(tiny, tmp_path / "cut", model_config=model_config)
+    assert resumed["loop"]["epoch"] == 3 and outcome.resumed_from_epoch == 1
     for name, tensor in whole["model_state"].items():
         assert torch.equal(tensor, resumed["model_state"][name]), name
     assert [r["val_loss"] for r in whole["loop"]["history"]] == [
@@ -119,21 +129,14 @@ def test_resume_from_last_is_bit_identical(tiny, tmp_path):
 
 def test_changed_inputs_do_not_resume(tiny, tmp_path):
     _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16))
-    model = build_model(ModelConfig(arch="densenet121"))
-    outcome = fit(
-        model,
-        ModelConfig(arch="densenet121"),
-        *tiny,
-        TrainConfig(epochs=1, batch_size=16),
-        tmp_path,
-        CPU,
-        fingerprint="other",
-    )
-    assert outcome.resumed_from_epoch == 0 and outcome.epochs_run == 1
+    _, again = _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16))
+    assert again.resumed_from_epoch == 1 and again.epochs_run == 1  # the same run: done
+    _, other = _fit(tiny, tmp_path, TrainConfig(epochs=1, batch_size=16), fingerprint="other")
+    assert other.resumed_from_epoch == 0 and other.epochs_run == 1
 
 
 def test_training_learns_and_keeps_the_best(tiny, tmp_path):
-    last = _fit(tiny, tmp_path, TrainConfig(epochs=4, batch_size=16, lr=0.003, patience=10))
+    last, _ = _fit(tiny, tmp_path, TrainConfig(epochs=4, batch_size=16, lr=0.003, patience=10))
     history = last["loop"]["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     best = checkpoint.load(tmp_path / "best.pt")
@@ -153,7 +156,7 @@ def test_finished_run_rewrites_a_removed_best(tiny, tmp_path):
     _fit(tiny, tmp_path)
     before = checkpoint.load(tmp_path / "best.pt")
     (tmp_path / "best.pt").unlink()
-    last = _fit(tiny, tmp_path)
+    last, _ = _fit(tiny, tmp_path)
     after = checkpoint.load(tmp_path / "best.pt")
     assert after["epoch"] == before["epoch"] == last["loop"]["best_epoch"]
     for name, tensor in before["model_state"].items():
@@ -161,30 +164,28 @@ def test_finished_run_rewrites_a_removed_best(tiny, tmp_path):
 
 
 def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monkeypatch):
-    from stages import train as stage
+    from cxr.training import resume
 
     for split in ("train", "val"):
         np.save(tmp_path / f"{split}.npy", np.zeros((2, 4, 4), np.uint8))
         (tmp_path / f"{split}.parquet").write_bytes(b"index")
     configs = [ModelConfig(arch="densenet121"), TrainConfig()]
-    first = stage.fingerprint(configs, tmp_path)
-    assert stage.fingerprint(configs, tmp_path) == first
+    first = resume.fingerprint(configs, tmp_path)
+    assert resume.fingerprint(configs, tmp_path) == first
     assert (
-        stage.fingerprint([ModelConfig(arch="densenet121", dropout=0.3), TrainConfig()], tmp_path)
+        resume.fingerprint([ModelConfig(arch="densenet121", dropout=0.3), TrainConfig()], tmp_path)
         != first
     )
     np.save(tmp_path / "val.npy", np.ones((2, 4, 4), np.uint8))
-    changed_data = stage.fingerprint(configs, tmp_path)
+    changed_data = resume.fingerprint(configs, tmp_path)
     assert changed_data != first
     # Other training code, same configs and data: not the same run.
-    monkeypatch.setattr(stage, "TRAINING_CODE", stage.TRAINING_CODE[:-1])
-    assert stage.fingerprint(configs, tmp_path) != changed_data
+    monkeypatch.setattr(resume, "TRAINING_CODE", resume.TRAINING_CODE[:-1])
+    assert resume.fingerprint(configs, tmp_path) != changed_data
 
 
 def test_label_gaps_name_what_a_split_cannot_teach_or_score():
-    from cxr.evaluation.metrics import label_gaps
-    from cxr.findings import FINDINGS
-    from stages.train import _gap_warnings
+    from cxr.evaluation.metrics import label_gap_warnings, label_gaps
 
     y = np.zeros((6, 14), dtype=np.float32)
     y[:3, 0] = 1  # Atelectasis: both values
@@ -193,7 +194,7 @@ def test_label_gaps_name_what_a_split_cannot_teach_or_score():
     gaps = label_gaps(y, FINDINGS)
     assert gaps == {"no_positives": ["Effusion", "Infiltration"], "no_negatives": ["Cardiomegaly"]}
     assert label_gaps(np.ones((2, 14)), FINDINGS)["no_negatives"] == list(FINDINGS)
-    lines = _gap_warnings({"train": gaps, "val": label_gaps(np.eye(14)[:13], FINDINGS)})
+    lines = label_gap_warnings({"train": gaps, "val": label_gaps(np.eye(14)[:13], FINDINGS)})
     assert lines == [
         "train split: Effusion, Infiltration: no positives; the model has nothing to learn from",
         "train split: Cardiomegaly: no negatives; the model has nothing to learn from",
@@ -243,12 +244,12 @@ def test_damaged_checkpoint_is_an_error_naming_the_file(tiny, tmp_path):
 
 
 def test_damaged_last_checkpoint_trains_from_the_start_with_a_warning(tiny, tmp_path):
-    whole = _fit(tiny, tmp_path / "whole", TrainConfig(epochs=1, batch_size=16))
+    whole, _ = _fit(tiny, tmp_path / "whole", TrainConfig(epochs=1, batch_size=16))
     out = tmp_path / "rotted"
     out.mkdir()
     (out / "last.pt").write_bytes(b"\x00" * 1000)
     with pytest.warns(UserWarning, match=r"cannot resume: .*last\.pt.*training from the first"):
-        again = _fit(tiny, out, TrainConfig(epochs=1, batch_size=16))
+        again, _ = _fit(tiny, out, TrainConfig(epochs=1, batch_size=16))
     assert again["loop"]["epoch"] == 1
     for name, tensor in whole["model_state"].items():
         assert torch.equal(tensor, again["model_state"][name]), name

@@ -280,23 +280,3 @@ def headline(metrics: dict) -> dict:
             "mean_ece": metrics["calibration"]["test"]["mean_ece"],
         },
     }
-
-
-def confusion_markdown(table: pd.DataFrame, title: str) -> str:
-    """The TP/FP/FN/TN table as markdown, one finding per row."""
-    lines = [
-        f"# {title}",
-        "",
-        "| finding | threshold | positives | TP | FP | FN | TN | sensitivity | specificity | PPV |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in table.itertuples():
-        lines.append(
-            f"| {r.finding} | {r.threshold:.3f} | {r.positives} | {r.TP} | {r.FP} | {r.FN} | "
-            f"{r.TN} | {_pct(r.sensitivity)} | {_pct(r.specificity)} | {_pct(r.PPV)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _pct(v) -> str:
-    return f"{100 * v:.1f}%" if np.isfinite(v) else "n/a"

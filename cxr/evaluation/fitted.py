@@ -1,4 +1,5 @@
-"""Read back what evaluate fitted on validation (``thresholds.json``, ``calibration.json``).
+"""Read back what evaluate fitted on validation (``thresholds.json``, ``calibration.json``)
+and the predictions it wrote (``data/predictions/<split>.parquet``).
 
 Explain and inference apply these files unchanged; a missing or damaged one
 is an :class:`~cxr.errors.InputError` that names the file and says to rerun
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cxr.errors import InputError
 
@@ -49,3 +51,17 @@ def read_thresholds(path: str | Path, classes: Sequence[str]) -> np.ndarray:
     if not np.isfinite(values).all():
         raise InputError(f"{path}: damaged, a threshold is not finite; {_RERUN}")
     return values
+
+
+def read_predictions(path: Path, index: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    """The calibrated probabilities ``(N, C)`` of a prediction table, checked row for row
+    against the split's ``index``: a table made from other data is an error, not a shift."""
+    if not path.is_file():
+        raise InputError(f"{path}: missing; {_RERUN}")
+    table = pd.read_parquet(path)
+    if table.image_id.tolist() != index.image_id.tolist():
+        raise InputError(
+            f"{path} does not match the split's index (made from other data): "
+            "rerun evaluate (`dvc repro evaluate`)"
+        )
+    return table[[f"p_{n}" for n in classes]].to_numpy()

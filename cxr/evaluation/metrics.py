@@ -36,6 +36,21 @@ def label_gaps(y: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
     }
 
 
+def label_gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
+    """What the training stage warns of the train and val splits' :func:`label_gaps`."""
+    consequence = {
+        "train": "the model has nothing to learn from",
+        "val": "no validation AUROC (early stopping uses the others), "
+        "and evaluate's threshold falls back to 0.5",
+    }
+    return [
+        f"{split} split: {', '.join(names)}: {kind.replace('_', ' ')}; {consequence[split]}"
+        for split, kinds in gaps.items()
+        for kind, names in kinds.items()
+        if names
+    ]
+
+
 def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """``metric(y_k, p_k)`` for every class k; NaN (with a warning) where undefined."""
     out = np.full(y.shape[1], np.nan)

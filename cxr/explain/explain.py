@@ -1,5 +1,5 @@
 """The explain stage's work: GradCAM on boxed cases, pointing game and box overlap with
-patient-bootstrap intervals and random-map controls, gallery selection."""
+patient-bootstrap intervals and random-map controls (the galleries: ``cxr.explain.gallery``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_
 from cxr.explain.pointing import near_box_mask, pointing_hits
 from cxr.explain.scores import figures_with_intervals
 from cxr.findings import FINDINGS
-
 
 
 def box_cases(boxes: pd.DataFrame) -> pd.DataFrame:
@@ -152,22 +151,3 @@ def headline(summary: dict) -> dict:
         "mean_iou": with_ci("mean_iou"),
         "random_mean_iou": mean["random_mean_iou"]["value"],
     }
-
-
-def gallery_rows(
-    probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, k: int
-) -> dict[str, dict[str, np.ndarray]]:
-    """Per class, the rows of the k most confident TP, FP and FN at the given thresholds."""
-    out = {}
-    for c, name in enumerate(FINDINGS):
-        p, y = probs[:, c], labels[:, c].astype(bool)
-        above = p >= thresholds[c]
-        tp = np.flatnonzero(above & y)
-        fp = np.flatnonzero(above & ~y)
-        fn = np.flatnonzero(~above & y)
-        out[name] = {
-            "true positives": tp[np.argsort(-p[tp], kind="stable")][:k],
-            "false positives": fp[np.argsort(-p[fp], kind="stable")][:k],
-            "false negatives": fn[np.argsort(p[fn], kind="stable")][:k],
-        }
-    return out

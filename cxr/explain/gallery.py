@@ -3,16 +3,23 @@
 For each class: rows of the most confident true positives, false positives
 and false negatives (at the validation threshold); each cell shows the image
 and its CAM overlay with the true boxes (green) and the map's maximum (red).
+:func:`write_gallery` writes one JPEG per class and ``index.html`` with the
+localisation summary.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
+
+from cxr.config import ExplainConfig
+from cxr.findings import FINDINGS
 
 CELL = 192  # display size of one image, whatever the array size
 _GREEN, _RED = (60, 200, 60), (40, 40, 230)
@@ -97,3 +104,101 @@ def index_html(
         ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True)
+class GallerySplit:
+    """The split a gallery shows, row-aligned with its array."""
+
+    name: str  # "test"
+    array: np.ndarray  # uint8 (N, S, S)
+    index: pd.DataFrame  # image_id of each row
+    boxes: pd.DataFrame  # row, finding, x0, y0, x1, y1 in array pixels
+    probs: np.ndarray  # (N, C) calibrated probabilities
+    labels: np.ndarray  # (N, C) 0/1
+    thresholds: np.ndarray  # (C,) chosen on validation
+
+
+#: GradCAM maps ``(K, S, S)`` in [0, 1] of the given rows for one class index.
+CamsOf = Callable[[np.ndarray, int], np.ndarray]
+
+
+def gallery_rows(
+    probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, k: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per class, the rows of the k most confident TP, FP and FN at the given thresholds."""
+    out = {}
+    for c, name in enumerate(FINDINGS):
+        p, y = probs[:, c], labels[:, c].astype(bool)
+        above = p >= thresholds[c]
+        tp = np.flatnonzero(above & y)
+        fp = np.flatnonzero(above & ~y)
+        fn = np.flatnonzero(~above & y)
+        out[name] = {
+            "true positives": tp[np.argsort(-p[tp], kind="stable")][:k],
+            "false positives": fp[np.argsort(-p[fp], kind="stable")][:k],
+            "false negatives": fn[np.argsort(p[fn], kind="stable")][:k],
+        }
+    return out
+
+
+def write_gallery(
+    folder: Path, split: GallerySplit, summary: dict, cams_of: CamsOf, config: ExplainConfig
+) -> None:
+    """``<finding>.jpg`` for every class and ``index.html`` into ``folder``; ``summary`` is the
+    localisation summary (``cxr.explain.explain.localisation``)."""
+    selection = gallery_rows(split.probs, split.labels, split.thresholds, config.gallery_per_kind)
+    sections = []
+    for c, name in enumerate(FINDINGS):
+        rows = selection[name]
+        picked = np.concatenate(list(rows.values())).astype(int)
+        cam_of = dict(zip(picked.tolist(), cams_of(picked, c), strict=True))
+        blocks = []
+        for kind, members in rows.items():
+            cells = [_cell(split, r, name, c, cam_of[r]) for r in members.tolist()]
+            blocks.append((f"{kind} ({len(members)} shown)", cells))
+        # JPEG: colour overlays compress ten times better than as PNG.
+        image = grid(blocks, config.gallery_per_kind)
+        cv2.imwrite(str(folder / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        score = summary.get("per_class", {}).get(name)
+        text = f"threshold {split.thresholds[c]:.3f} (chosen on validation); " + (
+            f"pointing game {_with_ci(score['pointing'])} on {score['cases']} boxed cases "
+            f"(random maps {score['random_pointing']['value']:.2f})"
+            if score
+            else f"no boxes in {split.name}"
+        )
+        sections.append((name, text, f"{name}.jpg"))
+    header, table = _summary_table(summary, config.confidence)
+    page = index_html(f"GradCAM on the {split.name} split", table, header, sections)
+    (folder / "index.html").write_text(page, encoding="utf-8")
+
+
+def _cell(split: GallerySplit, row: int, name: str, c: int, cam: np.ndarray) -> Cell:
+    mine = split.boxes[(split.boxes.row == row) & (split.boxes.finding == name)]
+    caption = f"{split.index.image_id[row]}  p={split.probs[row, c]:.2f}"
+    boxes = mine[["x0", "y0", "x1", "y1"]].to_numpy()
+    return Cell(np.asarray(split.array[row]), cam, boxes, caption)
+
+
+def _summary_table(summary: dict, confidence: float) -> tuple[list[str], list[list[str]]]:
+    """The pointing game per class and its mean, beside the random-map control."""
+    header = ["finding", "boxed cases", "pointing game", f"{100 * confidence:g}% CI", "random maps"]
+    named = list(summary.get("per_class", {}).items())
+    if summary.get("cases"):
+        named.append(("mean", {"cases": summary["cases"], **summary["mean"]}))
+    table = [
+        [n, str(v["cases"]), *_cells(v["pointing"]), f"{v['random_pointing']['value']:.3f}"]
+        for n, v in named
+    ]
+    return header, table
+
+
+def _cells(figure: dict) -> list[str]:
+    ci = "n/a" if figure.get("low") is None else f"{figure['low']:.3f}-{figure['high']:.3f}"
+    return [f"{figure['value']:.3f}", ci]
+
+
+def _with_ci(figure: dict) -> str:
+    """``0.625 (0.500-0.750)``: a share, so never negative."""
+    value, ci = _cells(figure)
+    return value if ci == "n/a" else f"{value} ({ci})"

@@ -117,7 +117,8 @@ def read_label_file(path: str | Path) -> LabelTable:
     )
 
 
-def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
+def _table(text: str, path: Path) -> tuple[pd.DataFrame, int]:
+    """The data rows as text columns, after the header check, and the header's field count."""
     header, _, body = text.partition("\n")
     fields = [f.strip() for f in header.rstrip("\r").split(",")]
     if tuple(fields[: len(NIH_HEADER)]) != NIH_HEADER or any(fields[len(NIH_HEADER) :]):
@@ -144,12 +145,11 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
         raise LabelFileError(
             f"{path}: {err} (line numbers count from the line after the header)"
         ) from None
-    lines = np.arange(len(table)) + 2  # 1-based file line numbers of the data rows
-    # A short row comes back with empty trailing fields: the numeric checks name it.
-    if n_fields > len(NIH_HEADER):
-        extra = table[len(NIH_HEADER)].str.strip() != ""
-        _fail_where(extra, path, lines, table[0], "trailing field", table[len(NIH_HEADER)], "empty")
+    return table, n_fields
 
+
+def _image_ids(table: pd.DataFrame, path: Path, lines: np.ndarray) -> pd.Series:
+    """The Image Index column: bare, non-empty, unique file names."""
     image_id = table[0].str.strip()
     _fail_where(image_id == "", path, lines, image_id, "Image Index", image_id, "a file name")
     _fail_where(
@@ -169,6 +169,18 @@ def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
             f"{path}: Image Index {first!r} appears more than once (lines {at}); "
             f"{int(dup.sum())} rows share an Image Index with another row. Remove the duplicates."
         )
+    return image_id
+
+
+def _parse(text: str, path: Path) -> tuple[pd.DataFrame, str]:
+    table, n_fields = _table(text, path)
+    lines = np.arange(len(table)) + 2  # 1-based file line numbers of the data rows
+    # A short row comes back with empty trailing fields: the numeric checks name it.
+    if n_fields > len(NIH_HEADER):
+        extra = table[len(NIH_HEADER)].str.strip() != ""
+        _fail_where(extra, path, lines, table[0], "trailing field", table[len(NIH_HEADER)], "empty")
+
+    image_id = _image_ids(table, path, lines)
     try:
         labels = parse_finding_labels(
             table[1].tolist(), lambda i: f"{path}: line {lines[i]}: image {image_id.iloc[i]!r}"

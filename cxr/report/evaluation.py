@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cxr.findings import FINDINGS
+from cxr.models.checkpoint import ModelRecord
 from cxr.report.anchors import ANCHORS, SPLIT_NAMES
 from cxr.report.markdown import number, percent, table, with_interval
 
@@ -193,16 +194,17 @@ def _expert_section(expert: dict) -> list[str]:
     return [*lines, table(header, rows, "llrrrrr"), f"Not evaluated: {not_done}.", ""]
 
 
-def evaluation_markdown(metrics: dict, ingest: dict, model: dict, data_source: str) -> str:
-    """The report of one evaluate run. ``model`` holds the checkpoint's description."""
+def evaluation_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_source: str) -> str:
+    """The report of one evaluate run of the model ``best.pt``'s record describes."""
     test, val = metrics["test"], metrics["val"]
     ci = test.get("ci")
     synthetic = "demo" in data_source.lower()
     lines = [
         "# Evaluation report",
         "",
-        f"Model: `{model['arch']}`, epoch {model['epoch']} of training (best validation "
-        f"mean AUROC), initial weights: {model['weights']}, input {model['size']} px.",
+        f"Model: `{model.model_config.arch}`, epoch {model.epoch} of training (best "
+        f"validation mean AUROC), initial weights: {model.weights_used}, input "
+        f"{model.preprocess.size} px.",
         "",
         *_data_section(ingest, data_source),
         "## Headline (test)",

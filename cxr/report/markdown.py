@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+
+import pandas as pd
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
@@ -30,4 +33,16 @@ def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
 
 
 def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def confusion_markdown(confusion: pd.DataFrame, title: str) -> str:
+    """The TP/FP/FN/TN table (``cxr.evaluation.evaluate``'s ``confusion``), one finding per
+    row, under ``title``."""
+    header = ["finding", "threshold", "positives", "TP", "FP", "FN", "TN"]
+    header += ["sensitivity", "specificity", "PPV"]
+    rows = []
+    for r in confusion.itertuples():
+        rates = [percent(r.sensitivity), percent(r.specificity), percent(r.PPV)]
+        rows.append([r.finding, f"{r.threshold:.3f}", r.positives, r.TP, r.FP, r.FN, r.TN, *rates])
+    return f"# {title}\n\n" + table(header, rows)

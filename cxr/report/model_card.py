@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cxr.findings import FINDINGS
+from cxr.models.checkpoint import ModelRecord
 from cxr.report.anchors import SPLIT_NAMES
 from cxr.report.markdown import number, with_interval
 
@@ -50,33 +51,28 @@ def environment_lines(environment: dict | None) -> list[str]:
     ]
 
 
-def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: str) -> str:
+def model_card_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_source: str) -> str:
     """The card of the evaluated checkpoint, from the evaluate and ingest metrics."""
-    test = metrics["test"]
-    ci = test.get("ci", {})
-    auroc = test["auroc"]
-    defined = {n: v for n, v in auroc.items() if v is not None}
-    weakest = sorted(defined, key=defined.get)[:3]
     synthetic = "demo" in data_source.lower()
-    groups = _weakest_groups(metrics["subgroups"])
     lines = [
         "# Model card",
         "",
         "## Model",
         "",
-        f"- Architecture: `{model['arch']}` (see `docs/model.md`); {len(FINDINGS)} sigmoid "
-        "outputs, one per NIH ChestX-ray14 finding, trained with focal loss",
-        f"- Initial weights: {model['weights']}; checkpoint of epoch {model['epoch']} "
+        f"- Architecture: `{model.model_config.arch}` (see `docs/model.md`); "
+        f"{len(FINDINGS)} sigmoid outputs, one per NIH ChestX-ray14 finding, trained with "
+        "focal loss",
+        f"- Initial weights: {model.weights_used}; checkpoint of epoch {model.epoch} "
         "(best validation mean AUROC)",
-        f"- Input: one grey channel, {model['size']} px square (aspect kept, CLAHE), exactly the "
-        "preprocessing stored in the checkpoint",
+        f"- Input: one grey channel, {model.preprocess.size} px square (aspect kept, CLAHE), "
+        "exactly the preprocessing stored in the checkpoint",
         f"- Calibration: {metrics['calibration']['method']} (fitted on validation); decision "
         f"thresholds: {metrics['threshold_policy']} on validation "
         "(`data/model/thresholds.json`)",
         "",
         "## Training environment",
         "",
-        *environment_lines(model.get("environment")),
+        *environment_lines(model.environment),
         "",
         "## Intended use",
         "",
@@ -96,6 +92,19 @@ def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: s
             for k, v in ingest["splits"].items()
         ),
         "",
+        *_performance(metrics),
+        *_limitations(synthetic),
+    ]
+    return "\n".join(lines)
+
+
+def _performance(metrics: dict) -> list[str]:
+    test = metrics["test"]
+    ci = test.get("ci", {})
+    defined = {n: v for n, v in test["auroc"].items() if v is not None}
+    weakest = sorted(defined, key=defined.get)[:3]
+    groups = _weakest_groups(metrics["subgroups"])
+    return [
         "## Performance (test split)",
         "",
         f"- Mean AUROC {with_interval(test['mean_auroc'], ci.get('mean_auroc'))}, mean AUPRC "
@@ -108,6 +117,11 @@ def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: s
         f"- Mean calibration error {number(metrics['calibration']['test']['mean_ece'])}",
         *(["- Subgroups (mean AUROC):", *[f"  {g}" for g in groups]] if groups else []),
         "",
+    ]
+
+
+def _limitations(synthetic: bool) -> list[str]:
+    return [
         "## Limitations",
         "",
         *(
@@ -136,4 +150,3 @@ def model_card_markdown(metrics: dict, ingest: dict, model: dict, data_source: s
         "elsewhere differs, and so will PPV.",
         "",
     ]
-    return "\n".join(lines)

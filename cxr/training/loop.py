@@ -1,21 +1,23 @@
 """The training loop: epochs, validation, early stopping, checkpoints and resume.
 
-Each epoch's data order is seeded by ``(seed, epoch)``, its augmentation and
-dropout draws by ``(seed, epoch, rank)`` (``cxr.batches.epoch_seed``),
-and ``last.pt`` (written atomically after every epoch) holds the model,
-optimiser, schedule, scaler, RNG and early-stopping state. A run killed at any
-point therefore resumes at the next epoch and, on CPU, ends with the same
-weights as an uninterrupted run. A non-finite loss stops training with the step
-and the last good checkpoint named.
+Like ConvNeXt's ``engine.py``, the loop knows nothing of params or files of
+settings: the stage builds the model and the loss and passes them in.
+:func:`fit` runs :func:`train_one_epoch` and :func:`validate` until the
+epochs or the patience run out. Each epoch's data order is seeded by
+``(seed, epoch)``, its augmentation and dropout draws by ``(seed, epoch, rank)``
+(``cxr.batches.epoch_seed``), and ``last.pt`` (``cxr.training.resume``, written
+atomically after every epoch) holds the model, optimiser, schedule, RNG and
+early-stopping state. A run killed at any point therefore resumes at the next
+epoch and, on CPU, ends with the same weights as an uninterrupted run. A
+non-finite loss stops training with the step and the last good checkpoint
+named.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,21 +28,43 @@ from tqdm.auto import tqdm
 
 from cxr import distributed
 from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
-from cxr.config import ModelConfig, TrainConfig
+from cxr.config import TrainConfig
 from cxr.device import autocast
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
 from cxr.models import checkpoint
+from cxr.models.checkpoint import ModelRecord
 from cxr.models.registry import is_pretrained
 from cxr.training import resume
 from cxr.training.augment import augment
-from cxr.training.loss import class_weights, focal_loss
 from cxr.training.optim import Schedule, parameter_groups
+from cxr.training.resume import LoopState, ResumePoint
+
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> loss
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a run writes and what identifies it: ``best.pt`` and ``last.pt`` in ``folder``;
+    ``last.pt`` resumes only a run with the same ``fingerprint``; ``record`` describes the
+    model in ``best.pt`` (its epoch and score are filled in by the loop)."""
+
+    folder: Path
+    fingerprint: str
+    record: ModelRecord
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
 
 
 @dataclass
@@ -57,221 +81,219 @@ class Outcome:
 
 def fit(
     model: nn.Module,
-    model_config: ModelConfig,
+    criterion: Criterion,
     train_set: SplitArrays,
     val_set: SplitArrays,
     config: TrainConfig,
-    out_dir: str | Path,
+    files: RunFiles,
     device: torch.device,
-    fingerprint: str,
-    extra: dict | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> Outcome:
-    """Train ``model``; write ``best.pt`` and ``last.pt`` into ``out_dir``.
-
-    ``last.pt`` also carries the best weights, so ``best.pt`` can always be
-    rewritten from it.
-
-    ``fingerprint`` identifies the run's inputs: ``last.pt`` is resumed only when
-    it matches. ``extra`` goes into ``best.pt`` (classes, preprocessing, ...).
-    ``on_epoch`` receives each epoch's log row (also replayed on resume).
-    """
-    out_dir = Path(out_dir)
-    best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
+    """Train ``model`` with ``criterion`` on ``train_set``, early-stopped on ``val_set``'s
+    mean AUROC; write ``files.best`` and ``files.last``. ``on_epoch`` receives each epoch's
+    log row (replayed on resume)."""
     world = distributed.current()
     model.to(device).to(memory_format=torch.channels_last)
+    if isinstance(criterion, nn.Module):
+        criterion = criterion.to(device)  # its class weights
     net = _data_parallel(model, world, device, config.sync_bn)  # what the training steps call
     if config.compile:
         net = torch.compile(net)
-    weights = {
-        k: v.to(device) for k, v in class_weights(train_set.labels, config.class_weight).items()
-    }
-    groups = parameter_groups(
-        model, config.lr, config.weight_decay, config.backbone_lr_mult, is_pretrained(model)
-    )
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
     sampler = EpochBatches(
-        len(train_set),
-        config.batch_size,
-        config.seed,
-        shuffle=True,
-        drop_last=True,
-        rank=world.rank,
-        world=world.size,
-    )
-    steps_per_epoch = max(len(sampler), 1)
-    schedule = Schedule(
-        optimizer,
-        config.schedule,
-        round(config.warmup_epochs * steps_per_epoch),
-        config.epochs * steps_per_epoch,
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 needs no loss scaling
+        len(train_set), config.batch_size, config.seed, shuffle=True, drop_last=True,
+        rank=world.rank, world=world.size,
+    )  # fmt: skip
     batches = loader(train_set, sampler, config.workers, pin_memory=device.type == "cuda")
-
-    state = {"epoch": 0, "best": -math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
-    best_state: dict[str, torch.Tensor] | None = None
-    resumed_from = 0
-    last = {}
-    if last_path.is_file():
-        try:
-            last = checkpoint.load(last_path)
-        except checkpoint.CheckpointError as err:
-            # The resume point is a convenience: losing it costs time, never the run.
-            warnings.warn(f"cannot resume: {err}; training from the first epoch", stacklevel=2)
-    if last and last.get("fingerprint") == fingerprint:
-        model.load_state_dict(last["model_state"])
-        optimizer.load_state_dict(last["optimizer"])
-        schedule.load_state_dict(last["schedule"])
-        scaler.load_state_dict(last["scaler"])
-        resume.set_rng_state(last["rng"])
-        state = last["loop"]
-        best_state = last["best_model_state"]
-        resumed_from = state["epoch"]
-        for row in state["history"]:
-            if on_epoch and world.main:
-                on_epoch(row)
-
-    def write_best() -> None:
-        payload = checkpoint.model_payload(
-            model,
-            model_config,
-            epoch=state["best_epoch"],
-            val_mean_auroc=state["best"],
-            **(extra or {}),
-        )
-        payload["model_state"] = best_state
-        checkpoint.save(best_path, payload)
+    schedule = _schedule(model, config, steps_per_epoch=max(len(sampler), 1))
+    state, best_state = _restore(files, model, schedule)
+    for row in state.history if on_epoch and world.main else ():
+        on_epoch(row)
+    resumed_from = state.epoch
 
     t0, seen = time.perf_counter(), 0
-    stopped_early = state["bad_epochs"] >= config.patience
-    while state["epoch"] < config.epochs and not stopped_early:
-        epoch = state["epoch"]
-        model.train()
+    while state.epoch < config.epochs and not state.stopped(config.patience):
+        epoch = state.epoch
         sampler.set_epoch(epoch)
-        # Dropout and augmentation draw per rank; the data order is shared (EpochBatches).
-        draws = epoch_seed(config.seed, epoch, world.rank)
-        torch.manual_seed(draws)
-        aug_gen = torch.Generator(device=device).manual_seed(draws)
-        losses = []
-        bar = tqdm(
-            batches,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            unit="batch",
-            leave=False,
-            disable=not world.main,
-        )
-        for images, labels, _ in bar:
-            loss = train_step(
-                net, images, labels, optimizer, scaler, config, weights, device, aug_gen
+        try:
+            train_loss, images = train_one_epoch(
+                net, criterion, batches, schedule, config, device, epoch
             )
-            if distributed.any_true(not torch.isfinite(loss).item(), world, device):
-                good = f"{last_path} (epoch {epoch})" if epoch else "none yet"
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}; "
-                    f"last good checkpoint: {good}. Lower train.lr or check the data."
-                )
-            schedule.step()
-            losses.append(loss.item())
-            seen += len(images) * world.size
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-
-        val_logits = predict_logits(model, val_set, device, batch_size=128)
-        val_loss = focal_loss(
-            torch.from_numpy(val_logits),
-            torch.from_numpy(val_set.labels),
-            config.focal_gamma,
-            **{k: v.cpu() for k, v in weights.items()},
-        ).item()
-        val_auroc = auroc(val_set.labels, 1 / (1 + np.exp(-val_logits)), FINDINGS)
-        mean_auroc = nan_mean(val_auroc)
-        schedule.epoch_end(mean_auroc)
+        except TrainingDiverged as err:
+            good = f"{files.last} (epoch {epoch})" if epoch else "none yet"
+            raise TrainingDiverged(
+                f"{err}; last good checkpoint: {good}. Lower train.lr or check the data."
+            ) from None
+        seen += images
         row = {
             "epoch": epoch + 1,
-            "train_loss": distributed.mean(
-                float(np.mean(losses)) if losses else float("nan"), world, device
-            ),
-            "val_loss": val_loss,
-            "val_mean_auroc": mean_auroc,
-            "val_auroc": {n: float(v) for n, v in zip(FINDINGS, val_auroc, strict=True)},
-            "lr": max(g["lr"] for g in optimizer.param_groups),
+            "train_loss": train_loss,
+            **validate(model, criterion, val_set, device),
+            "lr": max(g["lr"] for g in schedule.optimizer.param_groups),
         }
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        if mean_auroc > state["best"]:
-            state.update(best=mean_auroc, best_epoch=epoch + 1, bad_epochs=0)
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        schedule.epoch_end(row["val_mean_auroc"])
+        if state.record(row):
+            best_state = checkpoint.cpu_state(model)
             if world.main:
-                write_best()
-        else:
-            state["bad_epochs"] += 1
-        stopped_early = state["bad_epochs"] >= config.patience
+                _write_best(files, best_state, state)
         if not world.main:
             continue
-        checkpoint.save(
-            last_path,
-            {
-                "fingerprint": fingerprint,
-                "model_state": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": resume.rng_state(),
-                "loop": state,
-                "best_model_state": best_state,
-                "train_config": _plain(dataclasses.asdict(config)),
-            },
-        )
+        _save_last(files, model, schedule, state, best_state, config)
         if on_epoch:
             on_epoch(row)
         tqdm.write(
-            f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss {val_loss:.4f}, "
-            f"val mean AUROC {mean_auroc:.4f}"
+            f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss "
+            f"{row['val_loss']:.4f}, val mean AUROC {row['val_mean_auroc']:.4f}"
         )
 
-    if world.main and best_state is not None and not best_path.is_file():
-        write_best()  # a finished run resumed after best.pt was removed (DVC does before a rerun)
+    if world.main and best_state is not None and not files.best.is_file():
+        _write_best(files, best_state, state)  # a finished run resumed after best.pt was removed
     seconds = time.perf_counter() - t0
     return Outcome(
-        epochs_run=state["epoch"],
-        best_epoch=state["best_epoch"],
-        best_val_mean_auroc=float(state["best"]),
-        stopped_early=stopped_early and state["epoch"] < config.epochs,
+        epochs_run=state.epoch,
+        best_epoch=state.best_epoch,
+        best_val_mean_auroc=float(state.best),
+        stopped_early=state.stopped(config.patience) and state.epoch < config.epochs,
         resumed_from_epoch=resumed_from,
         seconds=seconds,
         train_images_per_second=seen / seconds if seconds > 0 else 0.0,
-        history=state["history"],
+        history=state.history,
     )
+
+
+def train_one_epoch(
+    net: nn.Module,
+    criterion: Criterion,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    schedule: Schedule,
+    config: TrainConfig,
+    device: torch.device,
+    epoch: int,
+) -> tuple[float, int]:
+    """Epoch ``epoch`` (from 0) over ``batches``: return the mean loss over every process and
+    the images seen. A non-finite loss on any process raises :class:`TrainingDiverged` on all.
+    """
+    world = distributed.current()
+    # Dropout and augmentation draw per rank; the data order is shared (EpochBatches).
+    draws = epoch_seed(config.seed, epoch, world.rank)
+    torch.manual_seed(draws)
+    generator = torch.Generator(device=device).manual_seed(draws)
+    net.train()
+    losses, seen = [], 0
+    bar = tqdm(
+        batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+        disable=not world.main,
+    )  # fmt: skip
+    for images, labels, _ in bar:
+        loss = train_step(net, criterion, images, labels, schedule.optimizer, config, generator)
+        if distributed.any_true(not torch.isfinite(loss).item(), world, device):
+            raise TrainingDiverged(
+                f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}"
+            )
+        schedule.step()
+        losses.append(loss.item())
+        seen += len(images) * world.size
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    mean = float(np.mean(losses)) if losses else float("nan")
+    return distributed.mean(mean, world, device), seen
 
 
 def train_step(
     net: nn.Module,
+    criterion: Criterion,
     images: torch.Tensor,
     labels: torch.Tensor,
     optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
     config: TrainConfig,
-    weights: dict[str, torch.Tensor],
-    device: torch.device,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """One optimiser step on a uint8 batch: copy, augment, forward, focal loss, backward, step.
+    """One optimiser step on a uint8 batch: copy, augment, forward, loss, backward, step.
 
-    Returns the (detached) loss.
+    Returns the (detached) loss. fp32 on the CPU and bf16 autocast on CUDA need
+    no loss scaling.
     """
+    device = generator.device  # the augmentation draws where the batch trains
     x = augment(to_device(images, device, channels_last=False), config.augment, generator)
-    x = x.contiguous(memory_format=torch.channels_last)
-    y = labels.to(device, non_blocking=True)
+    x = x.contiguous(memory_format=torch.channels_last)  # (B, 1, H, W)
+    y = labels.to(device, non_blocking=True)  # (B, C)
     with autocast(device):
-        logits = net(x)
-    loss = focal_loss(logits, y, config.focal_gamma, **weights)
+        logits = net(x)  # (B, C)
+    loss = criterion(logits, y)
     optimizer.zero_grad(set_to_none=True)
     # No early exit on a bad loss here: under DDP every process must take part in
     # the gradient all-reduce. The loop checks the returned loss on all processes.
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    loss.backward()
+    optimizer.step()
     return loss.detach()
+
+
+def validate(
+    model: nn.Module, criterion: Criterion, val_set: SplitArrays, device: torch.device
+) -> dict:
+    """Validation loss, per-class AUROC and their mean (NaN-skipping) on the whole split."""
+    logits = predict_logits(model, val_set, device, batch_size=128)  # (N, C)
+    loss = criterion(torch.from_numpy(logits), torch.from_numpy(val_set.labels)).item()
+    scores = auroc(val_set.labels, 1 / (1 + np.exp(-logits)), FINDINGS)
+    return {
+        "val_loss": loss,
+        "val_mean_auroc": nan_mean(scores),
+        "val_auroc": {n: float(v) for n, v in zip(FINDINGS, scores, strict=True)},
+    }
+
+
+def _schedule(model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> Schedule:
+    """AdamW over ``model``'s parameter groups, under the warmup-then-decay schedule."""
+    groups = parameter_groups(
+        model, config.lr, config.weight_decay, config.backbone_lr_mult, is_pretrained(model)
+    )
+    return Schedule(
+        torch.optim.AdamW(groups, lr=config.lr),
+        config.schedule,
+        round(config.warmup_epochs * steps_per_epoch),
+        config.epochs * steps_per_epoch,
+    )
+
+
+def _restore(
+    files: RunFiles, model: nn.Module, schedule: Schedule
+) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
+    """Load ``files.last`` into the model, optimiser, schedule and RNG if it is this run's;
+    return the loop state and the best weights so far (a fresh state otherwise)."""
+    point = resume.load(files.last, files.fingerprint)
+    if point is None:
+        return LoopState(), None
+    model.load_state_dict(point.model_state)
+    schedule.optimizer.load_state_dict(point.optimizer)
+    schedule.load_state_dict(point.schedule)
+    resume.set_rng_state(point.rng)
+    return point.loop, point.best_model_state
+
+
+def _save_last(
+    files: RunFiles,
+    model: nn.Module,
+    schedule: Schedule,
+    state: LoopState,
+    best_state: dict[str, torch.Tensor] | None,
+    config: TrainConfig,
+) -> None:
+    resume.save(
+        files.last,
+        ResumePoint(
+            fingerprint=files.fingerprint,
+            model_state=model.state_dict(),
+            optimizer=schedule.optimizer.state_dict(),
+            schedule=schedule.state_dict(),
+            rng=resume.rng_state(),
+            loop=state,
+            best_model_state=best_state,
+            train_config=_plain(dataclasses.asdict(config)),
+        ),
+    )
+
+
+def _write_best(files: RunFiles, state: dict[str, torch.Tensor], loop: LoopState) -> None:
+    record = dataclasses.replace(files.record, epoch=loop.best_epoch, val_mean_auroc=loop.best)
+    checkpoint.save_model(files.best, state, record)
 
 
 def _data_parallel(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 POS_WEIGHT_CAP = 20.0
 
@@ -58,3 +59,41 @@ def focal_loss(
     if pos_weight is not None:
         loss = loss * (1 + (pos_weight.to(logits.device) - 1) * targets)
     return loss.mean()
+
+
+class FocalLoss(nn.Module):
+    """:func:`focal_loss` as a module, its class weights held as buffers (they move with
+    ``.to(device)``). The training stage builds it once and passes it to the loop.
+
+    Example::
+
+        >>> loss = FocalLoss(gamma=2.0)
+        >>> logits, targets = torch.zeros(1, 1), torch.ones(1, 1)
+        >>> round(loss(logits, targets).item(), 4)   # ln 2 * (1 - 0.5) ** 2
+        0.1733
+        >>> round(FocalLoss()(logits, targets).item(), 4)   # gamma 0: BCE, ln 2
+        0.6931
+        >>> weighted = FocalLoss(pos_weight=torch.tensor([3.0]))
+        >>> round(weighted(logits, targets).item(), 4)   # a positive weighs 3
+        2.0794
+    """
+
+    def __init__(
+        self,
+        gamma: float = 0.0,
+        alpha: torch.Tensor | None = None,
+        pos_weight: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("alpha", alpha)
+        self.register_buffer("pos_weight", pos_weight)
+
+    @classmethod
+    def for_labels(cls, labels: np.ndarray, gamma: float, class_weight: str) -> FocalLoss:
+        """The training loss: ``gamma`` and weights of kind ``class_weight`` from the training
+        labels ``[N, C]`` (:func:`class_weights`)."""
+        return cls(gamma, **class_weights(labels, class_weight))
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return focal_loss(logits, targets, self.gamma, self.alpha, self.pos_weight)
