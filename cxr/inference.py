@@ -13,17 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from cxr.atomic import atomic_path
 from cxr.config import PreprocessConfig
 from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
+from cxr.explain.gallery import Cell, overlay
 from cxr.explain.gradcam import gradcam_maps
+from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
 from cxr.preprocess import prepare_image
 
@@ -125,3 +131,62 @@ def image_paths(inputs: list[str | Path]) -> list[Path]:
         else:
             out.append(Path(text))  # a missing file becomes an error row, not a crash
     return list(dict.fromkeys(out))
+
+
+def predict_files(
+    predictor: Predictor, files: list[Path], batch_size: int = 32, cam: Path | None = None
+) -> pd.DataFrame:
+    """One row per file, in ``files``' order: its calibrated probabilities ``p_<finding>``
+    and the ``findings`` over their thresholds, or its ``error`` (an unreadable file is a
+    row, never a crash). With ``cam``, a GradCAM overlay PNG per positive finding is
+    written there and listed under ``cams``."""
+    rows: list[dict] = []
+    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch"):
+        chunk = files[start : start + batch_size]
+        images, ok = [], []
+        for path in chunk:
+            try:
+                images.append(predictor.prepare(path))
+                ok.append(path)
+            except (DecodeError, OSError) as err:
+                rows.append({"path": str(path), "error": str(err) or type(err).__name__})
+        if not ok:
+            continue
+        images = np.stack(images)
+        probs = predictor.probabilities(images, batch_size)
+        cam_files = _overlays(predictor, images, probs, ok, cam) if cam else [[] for _ in ok]
+        for path, p, written in zip(ok, probs, cam_files, strict=True):
+            rows.append(
+                {
+                    "path": str(path),
+                    "error": "",
+                    **{f"p_{c}": float(v) for c, v in zip(predictor.classes, p, strict=True)},
+                    "findings": ";".join(predictor.findings(p)),
+                    **({"cams": ";".join(written)} if cam else {}),
+                }
+            )
+    order = {str(p): i for i, p in enumerate(files)}
+    return pd.DataFrame(rows).sort_values("path", key=lambda s: s.map(order), kind="stable")
+
+
+def _overlays(
+    predictor: Predictor, images: np.ndarray, probs: np.ndarray, files: list[Path], folder: Path
+) -> list[list[str]]:
+    """One overlay PNG per (image, positive finding); the written paths per image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = [
+        (i, predictor.classes.index(f)) for i, p in enumerate(probs) for f in predictor.findings(p)
+    ]
+    written: list[list[str]] = [[] for _ in files]
+    if not pairs:
+        return written
+    rows, classes = (np.array(x) for x in zip(*pairs, strict=True))
+    maps = predictor.cams(images[rows], classes)
+    for i, k, m in zip(rows, classes, maps, strict=True):
+        name = predictor.classes[k]
+        target = folder / f"{Path(files[i]).stem}__{name}.png"
+        cell = Cell(images[i], m, np.zeros((0, 4)), f"{name} p={probs[i, k]:.2f}")
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(cv2.imencode(".png", overlay(cell))[1].tobytes())
+        written[i].append(str(target))
+    return written

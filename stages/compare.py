@@ -10,49 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from cxr.atomic import write_json
-from cxr.errors import InputError
-from cxr.evaluation.compare import align_predictions, paired_difference
-from cxr.findings import FINDINGS
-from cxr.report.markdown import number, table
+from cxr.evaluation.compare import compare_tables, read_prediction_table
+from cxr.report.comparison import comparison_table
 
 FINAL_REPORT = (
     "FINAL REPORT on the test split: not a basis for choosing between these runs "
     "(choose on validation, then report test once)."
 )
 CHOOSING = "Validation split: compare and choose here; report the chosen run on test once."
-
-
-def _read(path: Path, split: str) -> pd.DataFrame:
-    """A prediction table, or ``<split>.parquet`` inside a predictions folder; split checked."""
-    if path.is_dir():
-        path = path / f"{split}.parquet"
-    if not path.is_file():
-        raise InputError(
-            f"{path}: no such prediction table (evaluate writes data/predictions/{split}.parquet)"
-        )
-    try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as err:  # pyarrow and pandas raise many types for a bad file
-        raise InputError(f"{path}: not a readable prediction table ({err})") from None
-    if "split" not in frame:
-        raise InputError(
-            f"{path}: the table does not say which split it holds (no 'split' column; "
-            "tables from before this check lack it): rerun evaluate (`dvc repro evaluate`)"
-        )
-    found = sorted(set(frame["split"].astype(str)))
-    if found != [split]:
-        hint = (
-            "pass the validation tables (data/predictions/val.parquet) to choose, "
-            "or add --test for the final report"
-            if split == "val"
-            else "--test compares test tables only"
-        )
-        raise InputError(f"{path}: holds the {', '.join(found)} split, not {split}: {hint}")
-    return frame
 
 
 def main(
@@ -73,27 +41,14 @@ def main(
     ``dvc exp apply <exp>``, then ``cxr compare baseline data/predictions``.
     """
     split = "test" if test else "val"
-    left, right = align_predictions(_read(a, split), _read(b, split))
-    y = left[list(FINDINGS)].to_numpy()
-    p_a = left[[f"p_{n}" for n in FINDINGS]].to_numpy()
-    p_b = right[[f"p_{n}" for n in FINDINGS]].to_numpy()
-    result = paired_difference(y, p_a, p_b, left.patient_id.to_numpy(), resamples, seed, level)
-    rows = [
-        [
-            "**mean**",
-            number(result["mean_auroc_a"]),
-            number(result["mean_auroc_b"]),
-            *_cells(result["mean_auroc"]),
-        ]
-    ]
-    rows += [[name, "", "", *_cells(d)] for name, d in result["auroc"].items()]
-    header = ["AUROC", "A", "B", "B - A", f"{100 * level:.0f}% CI", "p"]
+    tables = read_prediction_table(a, split), read_prediction_table(b, split)
+    result = compare_tables(*tables, resamples, seed, level)
     purpose = FINAL_REPORT if test else CHOOSING
     typer.echo(
         f"{purpose}\n{result['images']} {split} images of {result['patients']} patients; "
         f"{resamples} paired patient resamples\n"
     )
-    typer.echo(table(header, rows))
+    typer.echo(comparison_table(result, level))
     if json_out is not None:
         write_json(
             json_out,
@@ -105,9 +60,3 @@ def main(
                 **result,
             },
         )
-
-
-def _cells(d: dict) -> list[str]:
-    ci = "n/a" if d["low"] is None else f"{d['low']:+.3f} to {d['high']:+.3f}"
-    diff = "n/a" if d["difference"] is None else f"{d['difference']:+.3f}"
-    return [diff, ci, number(d["p_value"])]

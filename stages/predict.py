@@ -5,18 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import cv2
 import numpy as np
-import pandas as pd
 import typer
-from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path, write_json
 from cxr.device import pick_device
 from cxr.errors import InputError
-from cxr.explain.gallery import Cell, overlay
-from cxr.imaging.decode import DecodeError
-from cxr.inference import Predictor, image_paths
+from cxr.inference import Predictor, image_paths, predict_files
 from stages import paths
 
 
@@ -47,33 +42,7 @@ def main(
     files = image_paths(inputs)
     if not files:
         raise InputError(f"no image files found in {inputs}")
-    rows = []
-    for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch"):
-        chunk = files[start : start + batch_size]
-        images, ok = [], []
-        for path in chunk:
-            try:
-                images.append(predictor.prepare(path))
-                ok.append(path)
-            except (DecodeError, OSError) as err:
-                rows.append({"path": str(path), "error": str(err) or type(err).__name__})
-        if not ok:
-            continue
-        images = np.stack(images)
-        probs = predictor.probabilities(images, batch_size)
-        cam_files = _overlays(predictor, images, probs, ok, cam) if cam else [[] for _ in ok]
-        for path, p, written in zip(ok, probs, cam_files, strict=True):
-            rows.append(
-                {
-                    "path": str(path),
-                    "error": "",
-                    **{f"p_{c}": float(v) for c, v in zip(predictor.classes, p, strict=True)},
-                    "findings": ";".join(predictor.findings(p)),
-                    **({"cams": ";".join(written)} if cam else {}),
-                }
-            )
-    order = {str(p): i for i, p in enumerate(files)}
-    table = pd.DataFrame(rows).sort_values("path", key=lambda s: s.map(order), kind="stable")
+    table = predict_files(predictor, files, batch_size, cam)
     if out.suffix.lower() == ".json":
         write_json(out, table.replace({np.nan: None}).to_dict(orient="records"))
     else:
@@ -83,24 +52,3 @@ def main(
     typer.echo(f"predict: {len(table) - failed} images scored, {failed} unreadable; {out}")
     if failed == len(table):
         raise typer.Exit(1)
-
-
-def _overlays(predictor, images, probs, files, folder: Path) -> list[list[str]]:
-    """One overlay PNG per (image, positive finding); the written paths per image."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pairs = [
-        (i, predictor.classes.index(f)) for i, p in enumerate(probs) for f in predictor.findings(p)
-    ]
-    written: list[list[str]] = [[] for _ in files]
-    if not pairs:
-        return written
-    rows, classes = (np.array(x) for x in zip(*pairs, strict=True))
-    maps = predictor.cams(images[rows], classes)
-    for i, k, m in zip(rows, classes, maps, strict=True):
-        name = predictor.classes[k]
-        target = folder / f"{Path(files[i]).stem}__{name}.png"
-        cell = Cell(images[i], m, np.zeros((0, 4)), f"{name} p={probs[i, k]:.2f}")
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(cv2.imencode(".png", overlay(cell))[1].tobytes())
-        written[i].append(str(target))
-    return written

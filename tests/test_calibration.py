@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cxr.config import EvaluateConfig
 from cxr.evaluation.calibration import (
     Calibration,
     expected_calibration_error,
@@ -10,6 +11,8 @@ from cxr.evaluation.calibration import (
     fit_one,
     reliability_table,
 )
+
+BINS = EvaluateConfig().calibration_bins  # the shipped 10
 
 
 def _calibrated(n, seed):
@@ -21,26 +24,26 @@ def _calibrated(n, seed):
 def test_ece_of_a_calibrated_score_is_near_zero():
     y, p = _calibrated(200_000, 0)
     # Sampling noise only: about sqrt(p(1-p)/20,000) per bin.
-    assert expected_calibration_error(y, p) < 0.006
+    assert expected_calibration_error(y, p, BINS) < 0.006
 
 
 @pytest.mark.parametrize("shift", [0.05, 0.1, 0.2])
 def test_ece_of_a_shifted_score_is_the_shift(shift):
     # Each bin's mean prediction exceeds its positive rate by exactly the shift.
     y, p = _calibrated(200_000, 1)
-    assert expected_calibration_error(y, p + shift) == pytest.approx(shift, abs=0.006)
+    assert expected_calibration_error(y, p + shift, BINS) == pytest.approx(shift, abs=0.006)
 
 
 def test_ece_by_hand():
     y = np.array([0, 1, 1, 0])
     p = np.array([0.15, 0.15, 0.95, 0.95])  # bins 1 and 9: gaps |0.15-0.5| and |0.95-0.5|
-    assert expected_calibration_error(y, p) == pytest.approx((2 * 0.35 + 2 * 0.45) / 4)
+    assert expected_calibration_error(y, p, BINS) == pytest.approx((2 * 0.35 + 2 * 0.45) / 4)
 
 
 def test_reliability_table_bins_and_empty_bins():
     y = np.array([[0], [1], [1], [1]])
     p = np.array([[0.12], [0.18], [0.91], [0.99]])
-    table = reliability_table(y, p, ["A"])
+    table = reliability_table(y, p, ["A"], BINS)
     assert table.predicted.tolist() == pytest.approx([0.05 + 0.1 * i for i in range(10)])
     assert table.A[1] == 0.5 and table.A[9] == 1.0
     assert table.A.isna().sum() == 8  # empty bins stay blank, never 0
@@ -67,7 +70,7 @@ def test_platt_removes_the_shift_a_temperature_cannot():
     assert platt.intercept[0] == pytest.approx(-2.0 / 1.5, abs=0.15)
     temperature = fit_calibration(y[:, None], shifted, "temperature")
     after = {
-        c.method: expected_calibration_error(y, c.apply(shifted)[:, 0])
+        c.method: expected_calibration_error(y, c.apply(shifted)[:, 0], BINS)
         for c in (platt, temperature)
     }
     assert after["platt"] < 0.02 < after["temperature"]

@@ -5,7 +5,7 @@ import torch
 
 from cxr.config import ARCHS, ModelConfig
 from cxr.models import checkpoint
-from cxr.models.local_path import attention_boxes
+from cxr.models.dualpath import attention_boxes
 from cxr.models.registry import build_model, initialise, is_pretrained
 
 DUAL = ModelConfig(arch="dualpath")

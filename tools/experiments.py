@@ -25,10 +25,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from cxr.evaluation.compare import align_predictions, paired_difference
-from cxr.findings import FINDINGS
+from cxr.evaluation.compare import compare_tables, read_prediction_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,13 +66,8 @@ def _run(name: str, overrides: list[str], keep: Path) -> dict:
 
 
 def _paired(keep: Path, a: str, b: str, split: str) -> dict:
-    left, right = align_predictions(
-        pd.read_parquet(keep / a / f"{split}.parquet"),
-        pd.read_parquet(keep / b / f"{split}.parquet"),
-    )
-    y = left[list(FINDINGS)].to_numpy()
-    probs = [t[[f"p_{n}" for n in FINDINGS]].to_numpy() for t in (left, right)]
-    out = paired_difference(y, *probs, left.patient_id.to_numpy())
+    tables = [read_prediction_table(keep / run, split) for run in (a, b)]
+    out = compare_tables(*tables, resamples=1000, seed=0, level=0.95)
     return {"split": split, "a": a, "b": b, "mean_auroc": out["mean_auroc"]}
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cxr.evaluation.metrics import has_both_labels
+
 #: Resamples drawn and scored at once: bounds memory to chunk x images weights.
 CHUNK = 100
 
@@ -121,7 +123,7 @@ def bootstrap_scores(
     """Per-resample AUROC and AUPRC of every class, resampling ``groups`` (e.g. patients)."""
     y = np.asarray(y).astype(bool)
     probs = np.asarray(probs, dtype=np.float64)
-    classes = (y.sum(0) > 0) & (y.sum(0) < len(y))
+    classes = has_both_labels(y)
     codes = group_codes(groups)
     auroc = np.full((resamples, y.shape[1]), np.nan)
     auprc = np.full((resamples, y.shape[1]), np.nan)

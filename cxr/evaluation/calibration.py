@@ -28,15 +28,14 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 
-#: Equal-width bins of the reliability diagrams and ECE.
-BINS = 10
+from cxr.evaluation.metrics import has_both_labels
 
 
 def _bin_of(p: np.ndarray, bins: int) -> np.ndarray:
     return np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = BINS) -> float:
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> float:
     """Image-weighted mean |mean probability - positive rate| over equal-width bins of one class."""
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
@@ -49,7 +48,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = BINS) -
 
 
 def reliability_table(
-    y: np.ndarray, p: np.ndarray, names: Sequence[str], bins: int = BINS
+    y: np.ndarray, p: np.ndarray, names: Sequence[str], bins: int
 ) -> pd.DataFrame:
     """Per bin centre: each class's observed positive rate (empty bins blank) and the diagonal.
 
@@ -112,7 +111,7 @@ def fit_one(y: np.ndarray, logits: np.ndarray, method: str) -> tuple[float, floa
     """Slope and intercept of one class; (1, 0) for ``none`` or without both label values."""
     y = np.asarray(y, dtype=float)
     z = np.asarray(logits, dtype=float)
-    if method == "none" or not 0 < y.sum() < len(y):
+    if method == "none" or not has_both_labels(y):
         return 1.0, 0.0
     if method == "temperature":
         best = minimize_scalar(

@@ -8,6 +8,8 @@ p-value is twice the share of resamples on the far side of zero.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -78,3 +80,43 @@ def align_predictions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, p
             f"{a.image_id[differ].tolist()[:3]}: were they made from different label files?"
         )
     return a, b
+
+
+def read_prediction_table(path: Path, split: str) -> pd.DataFrame:
+    """A prediction table, or ``<split>.parquet`` inside a predictions folder; split checked."""
+    if path.is_dir():
+        path = path / f"{split}.parquet"
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such prediction table (evaluate writes data/predictions/{split}.parquet)"
+        )
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as err:  # pyarrow and pandas raise many types for a bad file
+        raise InputError(f"{path}: not a readable prediction table ({err})") from None
+    if "split" not in frame:
+        raise InputError(
+            f"{path}: the table does not say which split it holds (no 'split' column; "
+            "tables from before this check lack it): rerun evaluate (`dvc repro evaluate`)"
+        )
+    found = sorted(set(frame["split"].astype(str)))
+    if found != [split]:
+        hint = (
+            "pass the validation tables (data/predictions/val.parquet) to choose, "
+            "or add --test for the final report"
+            if split == "val"
+            else "--test compares test tables only"
+        )
+        raise InputError(f"{path}: holds the {', '.join(found)} split, not {split}: {hint}")
+    return frame
+
+
+def compare_tables(
+    a: pd.DataFrame, b: pd.DataFrame, resamples: int, seed: int, level: float
+) -> dict:
+    """:func:`paired_difference` (B - A) of two prediction tables of the same images."""
+    left, right = align_predictions(a, b)
+    y = left[list(FINDINGS)].to_numpy()
+    p_a = left[[f"p_{n}" for n in FINDINGS]].to_numpy()
+    p_b = right[[f"p_{n}" for n in FINDINGS]].to_numpy()
+    return paired_difference(y, p_a, p_b, left.patient_id.to_numpy(), resamples, seed, level)

@@ -23,8 +23,11 @@ from sklearn.metrics import (
 CURVE_GRID = np.round(np.linspace(0.0, 1.0, 101), 4)
 
 
-def _both_labels(y: np.ndarray) -> bool:
-    return 0 < y.sum() < len(y)
+def has_both_labels(y: np.ndarray) -> np.ndarray:
+    """Whether labels ``[N]`` (or each column of ``[N, C]``) hold a positive and a negative:
+    what a class needs to be scored, thresholded or calibrated."""
+    positives = np.asarray(y).sum(axis=0)
+    return (positives > 0) & (positives < len(y))
 
 
 def label_gaps(y: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
@@ -55,7 +58,7 @@ def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.
     """``metric(y_k, p_k)`` for every class k; NaN (with a warning) where undefined."""
     out = np.full(y.shape[1], np.nan)
     for k in range(y.shape[1]):
-        if _both_labels(y[:, k]):
+        if has_both_labels(y[:, k]):
             out[k] = metric(y[:, k], p[:, k])
         else:
             warnings.warn(
@@ -94,7 +97,7 @@ def choose_threshold(
     sensitivity + specificity - 1; ``sensitivity``: the highest threshold whose
     sensitivity reaches ``target_sensitivity``. Without both label values: 0.5.
     """
-    if not _both_labels(y):
+    if not has_both_labels(y):
         return 0.5
     if policy == "max_f1":
         precision, recall, thresholds = precision_recall_curve(y, p)
@@ -144,7 +147,7 @@ def roc_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFram
     """TPR of every class interpolated on :data:`CURVE_GRID` FPRs: one column per class."""
     out = {"fpr": CURVE_GRID}
     for k, name in enumerate(names):
-        if _both_labels(y[:, k]):
+        if has_both_labels(y[:, k]):
             fpr, tpr, _ = roc_curve(y[:, k], p[:, k])
             out[name] = np.round(np.interp(CURVE_GRID, fpr, tpr), 5)
     return pd.DataFrame(out)
@@ -171,7 +174,7 @@ def pr_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFrame
     """Interpolated precision (:func:`interpolated_precision`) on :data:`CURVE_GRID` recalls."""
     out = {"recall": CURVE_GRID}
     for k, name in enumerate(names):
-        if _both_labels(y[:, k]):
+        if has_both_labels(y[:, k]):
             precision, recall, _ = precision_recall_curve(y[:, k], p[:, k])
             out[name] = np.round(interpolated_precision(precision, recall, CURVE_GRID), 5)
     return pd.DataFrame(out)

@@ -1,30 +1,22 @@
 """DenseNet121 (torchvision) with a 14-logit head: the baseline classifier (CheXNet's backbone).
 
 Two changes to torchvision's module, both parameter-free so ImageNet weights
-load unchanged:
-
-* the features end in an explicit, not in-place ``nn.ReLU`` module: torchvision
-  applies ``F.relu(..., inplace=True)`` in ``forward``, which corrupts what a
-  backward hook on ``norm5`` sees, so GradCAM targets this module instead;
-* ``output_stride=16`` removes the average pooling of the last transition, so
-  the last dense block runs at 1/16 of the input: GradCAM maps twice as fine
-  (4x4 at 64 px, 14x14 at 224 px) for a small cost. ``32`` is torchvision's.
+load unchanged: the features end in an explicit, not in-place ``nn.ReLU``
+module (torchvision applies ``F.relu(..., inplace=True)`` in ``forward``, which
+corrupts what a backward hook on ``norm5`` sees, so GradCAM targets this module
+instead), and ``output_stride`` (``layers.densenet121_features``).
 """
 
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
-from cxr.models.fusion import fp32_linear
-from cxr.models.input import GrayToImageNet
-
-FEATURES = 1024
+from cxr.models.layers import FEATURES, GrayToImageNet, densenet121_features, fp32_linear
 
 
 class DenseNet121Classifier(nn.Module):
-    """Gray ``[B, 1, H, W]`` in [0, 1] -> logits ``[B, num_classes]``."""
+    """Gray ``(B, 1, H, W)`` in [0, 1] -> logits ``(B, num_classes)``."""
 
     #: Parameter-name prefixes that ImageNet weights initialise.
     pretrained_prefixes = ("features.",)
@@ -33,12 +25,8 @@ class DenseNet121Classifier(nn.Module):
         self, num_classes: int = 14, dropout: float = 0.2, output_stride: int = 16
     ) -> None:
         super().__init__()
-        if output_stride not in (16, 32):
-            raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
         self.input = GrayToImageNet()
-        self.features = torchvision.models.densenet121(weights=None).features
-        if output_stride == 16:
-            self.features.transition3.pool = nn.Identity()
+        self.features = densenet121_features(output_stride)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
@@ -46,10 +34,11 @@ class DenseNet121Classifier(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.features(self.input(x)))  # [B, 1024, H/s, W/s]
+        return self.relu(self.features(self.input(x)))  # (B, 1024, H/s, W/s)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return fp32_linear(self.classifier, self.dropout(self.pool(features).flatten(1)))
+        pooled = self.pool(features).flatten(1)  # (B, 1024)
+        return fp32_linear(self.classifier, self.dropout(pooled))  # (B, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -10,27 +10,167 @@ local DenseNet121 on the region the global path attends to, fused into one head.
          └────────► crop + resize ◄────────────┘                          │
                         └─► local DenseNet121 ─ CBAM ─ ReLU ─ pool ───────┘
 
-Each part can be switched off (``cbam``, ``fpn``, ``local``) for ablations;
-see docs/model.md for the design and its sources.
+Read top to bottom: the pyramid, the local path (its attention box, then its
+network), the fusion and head, then the model. Each part can be switched off
+(``cbam``, ``fpn``, ``local``) for ablations; docs/model.md has the design and
+its sources. Shapes are for a batch of B gray images of side S, output stride s.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
+from torchvision.ops import FeaturePyramidNetwork, roi_align
 
-from cxr.models.backbone import densenet121_features, run_blocks
-from cxr.models.cbam import cbam
-from cxr.models.fpn import LEVELS, DenseNetFPN
-from cxr.models.fusion import ClassifierHead, PooledConcat
-from cxr.models.input import GrayToImageNet
-from cxr.models.local_path import LocalPath
+from cxr.models.layers import (
+    BLOCK_CHANNELS,
+    FEATURES,
+    GrayToImageNet,
+    cbam,
+    densenet121_features,
+    fp32_linear,
+    run_blocks,
+)
 
-FEATURES = 1024
+#: The dense-block outputs the pyramid and the CBAM gates take, finest first, with channels.
+LEVELS = tuple(BLOCK_CHANNELS.items())
+
+
+class DenseNetFPN(nn.Module):
+    """A feature pyramid (Lin et al., CVPR 2017) over the dense-block outputs.
+
+    torchvision's ``FeaturePyramidNetwork`` does the work: 1x1 lateral
+    projections, a top-down pathway with nearest upsampling and 3x3 smoothing, so
+    every level carries the semantics of the deepest one at its own resolution.
+    GradCAM averages the maps of all levels; the finest (1/8 of the input) has
+    twice the resolution of the last dense block.
+    """
+
+    def __init__(self, out_channels: int = 256) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.fpn = FeaturePyramidNetwork([c for _, c in LEVELS], out_channels)
+
+    def forward(self, blocks: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """``{block2: (B, 512, S/8, S/8), block3: (B, 1024, S/16, ..), block4: (B, 1024, S/s,
+        ..)}`` -> three levels ``(B, out_channels, h_i, w_i)``, finest first."""
+        ordered = OrderedDict((name, blocks[name]) for name, _ in LEVELS)
+        return list(self.fpn(ordered).values())
+
+    def level_layers(self) -> list[nn.Module]:
+        """The modules whose outputs are the levels, finest first (GradCAM targets)."""
+        return list(self.fpn.layer_blocks)
+
+
+def attention_boxes(
+    features: torch.Tensor, image_size: int, threshold: float, min_share: float
+) -> torch.Tensor:
+    """``(B, 4)`` boxes ``x0, y0, x1, y1`` (input pixels) around the hot cells of the global
+    ``features`` ``(B, C, h, w)``: AG-CNN's heat map, the maximum absolute activation over
+    channels, thresholded at ``threshold`` of its range.
+
+    AG-CNN keeps the largest connected hot region; the box here spans all hot
+    cells, which is the same for the usual single region and needs no per-image
+    loop. Boxes are at least ``min_share`` of the image side in each direction
+    (grown about their centre, kept inside the image), and detached: gradients
+    train the local network, not the crop position.
+    """
+    heat = features.detach().abs().amax(dim=1)  # (B, h, w)
+    lo = heat.amin(dim=(1, 2), keepdim=True)
+    hi = heat.amax(dim=(1, 2), keepdim=True)
+    hot = (heat - lo) >= threshold * (hi - lo)
+    rows, cols = hot.any(dim=2), hot.any(dim=1)  # (B, h), (B, w)
+    h, w = heat.shape[1:]
+    r0 = rows.float().argmax(dim=1)
+    r1 = h - 1 - rows.flip(1).float().argmax(dim=1)
+    c0 = cols.float().argmax(dim=1)
+    c1 = w - 1 - cols.flip(1).float().argmax(dim=1)
+    cell_y, cell_x = image_size / h, image_size / w
+    boxes = torch.stack(
+        [c0 * cell_x, r0 * cell_y, (c1 + 1) * cell_x, (r1 + 1) * cell_y], dim=1
+    ).float()  # (B, 4)
+    side = min_share * image_size
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = torch.maximum((boxes[:, 2:] - boxes[:, :2]) / 2, torch.full_like(centre, side / 2))
+    centre = torch.minimum(torch.maximum(centre, half), image_size - half)  # keep inside
+    return torch.cat([centre - half, centre + half], dim=1)
+
+
+class LocalPath(nn.Module):
+    """The local path (after AG-CNN, Guan et al. 2018): the attended box cropped from the
+    normalised input and resized, then DenseNet121 (+ CBAM) -> pooled ``(B, 1024)``.
+
+    The crop comes from the same array the global path sees, enlarged with
+    ``roi_align``: a closer look at what the global path attends to, but no
+    pixels it did not have.
+    """
+
+    def __init__(
+        self, output_stride: int, use_cbam: bool, threshold: float, min_share: float, size: int = 0
+    ) -> None:
+        super().__init__()
+        self.threshold, self.min_share = threshold, min_share
+        self.size = size  # side of the resized crop; 0: the input's side
+        self.features = densenet121_features(output_stride)
+        self.cbam = cbam(FEATURES, use_cbam)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def crop(
+        self, x: torch.Tensor, global_features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crops ``(B, 3, L, L)`` of the normalised input ``(B, 3, S, S)`` (L: ``size`` or S),
+        and their boxes ``(B, 4)`` in input pixels."""
+        size = x.shape[-1]
+        boxes = attention_boxes(global_features, size, self.threshold, self.min_share)
+        index = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
+        out = self.size or size
+        crops = roi_align(
+            x,
+            torch.cat([index, boxes], 1).to(x.dtype),
+            output_size=(out, out),
+            spatial_scale=1.0,
+            sampling_ratio=2,
+            aligned=True,
+        )
+        return crops, boxes
+
+    def forward(self, x: torch.Tensor, global_features: torch.Tensor) -> torch.Tensor:
+        crops, _ = self.crop(x, global_features)  # (B, 3, L, L)
+        f = self.relu(self.cbam(self.features(crops)))  # (B, 1024, L/s, L/s)
+        return self.pool(f).flatten(1)  # (B, 1024)
+
+
+class PooledConcat(nn.Module):
+    """Maps ``(B, C_i, h_i, w_i)`` and vectors ``(B, D_j)`` -> ``(B, sum C_i + sum D_j)``.
+
+    Global-average pooling each map and concatenating (rather than summing) lets
+    the head weigh context (the whole-image path), detail (the local path) and
+    scale (each pyramid level) separately.
+    """
+
+    def forward(self, maps: list[torch.Tensor], vectors: list[torch.Tensor]) -> torch.Tensor:
+        pooled = [m.mean(dim=(2, 3)) for m in maps]
+        return torch.cat(pooled + vectors, dim=1)
+
+
+class ClassifierHead(nn.Module):
+    """Dropout then a linear layer to the class logits, in fp32 (``layers.fp32_linear``)."""
+
+    def __init__(self, in_features: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_features, num_classes)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fp32_linear(self.fc, self.dropout(x))  # (B, D) -> (B, C)
 
 
 class DualPathClassifier(nn.Module):
-    """Gray ``[B, 1, H, W]`` in [0, 1] -> logits ``[B, num_classes]``."""
+    """Gray ``(B, 1, S, S)`` in [0, 1] -> logits ``(B, num_classes)``."""
 
     #: Both DenseNets start from the same pretrained weights.
     pretrained_prefixes = ("global_features.", "local.features.")
@@ -68,21 +208,21 @@ class DualPathClassifier(nn.Module):
         self.head = ClassifierHead(width, num_classes, dropout)
 
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything the head fuses: global map, pyramid levels, local vector."""
-        z = self.input(x)
+        """Everything the head fuses: the global map, the pyramid levels, the local vector."""
+        z = self.input(x)  # (B, 3, S, S)
         blocks = run_blocks(self.global_features, z, lambda name, f: self.cbam[name](f))
-        out = {"global": self.global_relu(blocks["block4"])}
+        out = {"global": self.global_relu(blocks["block4"])}  # (B, 1024, S/s, S/s)
         if self.fpn is not None:
             for i, level in enumerate(self.fpn(blocks)):
-                out[f"p{i + 3}"] = level
+                out[f"p{i + 3}"] = level  # (B, 256, S/8, S/8), (B, 256, S/16, ..), ...
         if self.local is not None:
-            out["local"] = self.local(z, out["global"])
+            out["local"] = self.local(z, out["global"])  # (B, 1024)
         return out
 
     def forward_head(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         maps = [v for k, v in features.items() if k != "local"]
         vectors = [features["local"]] if "local" in features else []
-        return self.head(self.fuse(maps, vectors))
+        return self.head(self.fuse(maps, vectors))  # (B, 1024 [+ 768] [+ 1024]) -> (B, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -92,9 +232,3 @@ class DualPathClassifier(nn.Module):
         FPN, else the global ReLU. On the demo's validation boxes all levels beat P3 alone,
         P3+P4 and the global ReLU (docs/model.md)."""
         return self.fpn.level_layers() if self.fpn is not None else [self.global_relu]
-
-    def attention_boxes(self, x: torch.Tensor) -> torch.Tensor:
-        """The local path's crop boxes for ``x`` (input pixels), for inspection."""
-        if self.local is None:
-            raise ValueError("this model has no local path")
-        return self.local.crop(self.input(x), self.forward_features(x)["global"])[1]

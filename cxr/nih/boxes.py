@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.findings import UnknownFindingError, canonical_finding
-from cxr.nih.text import TextFileError, read_text
+from cxr.nih.text import TextFileError, first_file, read_text
 
 BOX_FILE_NAMES = ("BBox_List_2017.csv", "BBox_List_2017.csv.gz")
 BOX_COLUMNS = ("image_id", "finding", "x", "y", "w", "h")
@@ -28,10 +28,7 @@ class BoxFileError(InputError):
 
 def find_box_file(raw_dir: str | Path) -> Path | None:
     """The box list of an NIH-layout folder, or ``None`` when it has none."""
-    for name in BOX_FILE_NAMES:
-        if (Path(raw_dir) / name).is_file():
-            return Path(raw_dir) / name
-    return None
+    return first_file(raw_dir, BOX_FILE_NAMES)
 
 
 def empty_boxes() -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxr.errors import InputError
-from cxr.nih.text import TextFileError, read_text
+from cxr.nih.text import TextFileError, first_file, read_text
 
 EXPERT_FILE_NAMES = (
     "google2019_nih-chest-xray-labels.csv",
@@ -34,10 +34,7 @@ class ExpertLabelError(InputError):
 
 def find_expert_file(raw_dir: str | Path) -> Path | None:
     """The Google 2019 label file of an NIH-layout folder, or ``None``."""
-    for name in EXPERT_FILE_NAMES:
-        if (Path(raw_dir) / name).is_file():
-            return Path(raw_dir) / name
-    return None
+    return first_file(raw_dir, EXPERT_FILE_NAMES)
 
 
 def empty_expert_labels() -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.findings import FINDINGS, UnknownFindingError, parse_finding_labels
-from cxr.nih.text import TextFileError, read_text
+from cxr.nih.text import TextFileError, first_file, read_text
 
 #: Names of the columns of the normalised metadata table, in order (labels follow).
 META_COLUMNS = (
@@ -82,22 +82,13 @@ class LabelTable:
 
 def find_label_file(raw_dir: str | Path) -> Path:
     """Return the label file of an NIH-layout folder, preferring the v2020 one."""
-    raw_dir = Path(raw_dir)
-    for name in LABEL_FILE_NAMES:
-        if (raw_dir / name).is_file():
-            return raw_dir / name
+    found = first_file(raw_dir, LABEL_FILE_NAMES)
+    if found is not None:
+        return found
     raise LabelFileError(
         f"no label file in {raw_dir}: expected one of {', '.join(LABEL_FILE_NAMES)} "
         "(download Data_Entry_2017_v2020.csv from the NIH ChestX-ray14 page)"
     )
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_label_file(path: str | Path) -> LabelTable:

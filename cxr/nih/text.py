@@ -1,4 +1,4 @@
-"""Read a text file of an NIH download that may be stored plain or gzipped."""
+"""Find and read the text files of an NIH download, stored plain or gzipped."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ import gzip
 from pathlib import Path
 
 from cxr.errors import InputError
+
+
+def first_file(folder: str | Path, names: tuple[str, ...]) -> Path | None:
+    """The first of ``names`` that is a file in ``folder`` (e.g. ``x.csv`` before
+    ``x.csv.gz``), or ``None``."""
+    for name in names:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
 
 
 class TextFileError(InputError):
