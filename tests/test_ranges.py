@@ -4,6 +4,7 @@ command, and under ``dvc exp run -S`` by the ``params`` stage that DVC runs firs
 
 import dataclasses
 import importlib
+import json
 import math
 import shutil
 import subprocess
@@ -215,6 +216,17 @@ def test_dvc_exp_run_with_a_value_out_of_range_stops_before_any_stage(tmp_path):
         files |= _snapshot(tmp_path / "plots")
         # The params stage's own marker is the one output DVC removes before the check.
         return {k: v for k, v in files.items() if k != "params-checked.txt"}
+
+    # A speed knob reruns only the params check, whose marker never changes; a result
+    # setting reruns its stage too.
+    params = YAML(typ="safe").load((tmp_path / "params.yaml").read_text())
+    for key, value, changed in (("workers", 2, {"params"}), ("lr", 0.001, {"params", "train"})):
+        edited = {**params, "train": {**params["train"], key: value}}
+        with open(tmp_path / "params.yaml", "w") as f:
+            YAML(typ="safe").dump(edited, f)
+        status = _run(tmp_path, *dvc, "status", "--json")
+        assert set(json.loads(status.stdout)) == changed, (key, status.stdout)
+    assert _run(tmp_path, "git", "checkout", "params.yaml").returncode == 0
 
     before = outputs()
     done = _run(tmp_path, *dvc, "exp", "run", "-S", "train.epochs=-3")
