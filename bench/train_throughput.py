@@ -129,12 +129,12 @@ def project_steps(
         nonlocal stream
         for _ in range(steps):
             try:
-                images, labels, _ = next(stream)
+                batch = next(stream)
             except StopIteration:
                 sampler.set_epoch(sampler.epoch + 1)
                 stream = iter(batches)
-                images, labels, _ = next(stream)
-            train_step(net, criterion, images, labels, optimizer, config, gen)
+                batch = next(stream)
+            train_step(net, criterion, batch.images, batch.labels, optimizer, config, gen)
 
     return synthetic, end_to_end
 

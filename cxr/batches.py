@@ -3,31 +3,55 @@
 The sampler hands whole batches of row indices to the dataset, which reads
 them (sorted, so the memmap reads mostly forward) in one fancy-index and
 returns uint8; conversion to float and augmentation happen on the device. The
-memmap is opened lazily in each worker process, read-only (DVC's cache links
-make the files read-only).
+memmaps are opened lazily in each worker process, read-only (DVC's cache links
+make the files read-only). Where preprocess wrote a detail array, a
+:class:`Batch` carries its rows too.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cxr.errors import InputError
 from cxr.findings import FINDINGS
-from cxr.processed import open_split
+from cxr.processed import open_detail, open_split
+
+
+class Batch(NamedTuple):
+    """One batch of a split, uint8 on the host (pinned by the loader on CUDA)."""
+
+    images: torch.Tensor  # (B, 1, S, S)
+    labels: torch.Tensor  # (B, C) float32 0/1
+    rows: torch.Tensor  # (B,) row of each image in the split
+    detail: torch.Tensor | None = None  # (B, 1, D, D), D = k * S; None without a detail array
 
 
 class SplitArrays(Dataset):
-    """One split: ``<split>.npy`` rows and the 14 labels of ``<split>.parquet``."""
+    """One split: ``<split>.npy`` rows, ``<split>_detail.npy`` rows where preprocess wrote
+    them, and the 14 labels of ``<split>.parquet``."""
 
-    def __init__(self, processed_dir: str | Path, split: str) -> None:
+    def __init__(self, processed_dir: str | Path, split: str, with_detail: bool = False) -> None:
+        """``with_detail``: read the detail rows into each :class:`Batch` too (a model that
+        looks at them); an error naming the file when preprocess wrote none."""
         self.path = Path(processed_dir) / f"{split}.npy"
+        self.detail_path = Path(processed_dir) / f"{split}_detail.npy"
         array, self.index = open_split(processed_dir, split)
         self.labels = np.array(self.index[list(FINDINGS)], dtype=np.float32)  # a writable copy
         self.image_size = array.shape[1]
-        self._array: np.ndarray | None = None  # opened per process (workers reopen it)
+        detail = open_detail(processed_dir, split, len(array), self.image_size)
+        if with_detail and detail is None:
+            raise InputError(
+                f"{self.detail_path}: missing, and the model looks at detail: set "
+                "preprocess.detail_size and preprocess again (`dvc repro preprocess`)"
+            )
+        self.detail_size = detail.shape[1] if with_detail else 0
+        self._array: np.ndarray | None = None  # opened per process (workers reopen them)
+        self._detail: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -38,17 +62,33 @@ class SplitArrays(Dataset):
             self._array = np.load(self.path, mmap_mode="r")
         return self._array
 
-    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @property
+    def detail(self) -> np.ndarray | None:
+        if self._detail is None and self.detail_size:
+            self._detail = np.load(self.detail_path, mmap_mode="r")
+        return self._detail
+
+    def __getitem__(self, rows: list[int]) -> Batch:
         rows = np.asarray(rows)
         order = np.argsort(rows)
-        images = np.empty((len(rows), 1, self.image_size, self.image_size), dtype=np.uint8)
-        images[order, 0] = self.array[rows[order]]
-        return torch.from_numpy(images), torch.from_numpy(self.labels[rows]), torch.from_numpy(rows)
+        images = _read_rows(self.array, rows, order)
+        detail = (
+            None if self.detail is None else torch.from_numpy(_read_rows(self.detail, rows, order))
+        )
+        labels = torch.from_numpy(self.labels[rows])
+        return Batch(torch.from_numpy(images), labels, torch.from_numpy(rows), detail)
 
-    def __getstate__(self):  # workers reopen the memmap themselves
+    def __getstate__(self):  # workers reopen the memmaps themselves
         state = self.__dict__.copy()
-        state["_array"] = None
+        state["_array"] = state["_detail"] = None
         return state
+
+
+def _read_rows(array: np.ndarray, rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``array[rows]`` as ``(B, 1, S, S)``, read in ascending row order (forward on disk)."""
+    out = np.empty((len(rows), 1, *array.shape[1:]), dtype=np.uint8)
+    out[order, 0] = array[rows[order]]
+    return out
 
 
 #: Keeps the seeds of different ranks apart from those of nearby (seed, epoch) pairs.

@@ -74,6 +74,21 @@ class PreprocessConfig:
     clahe_clip: float = knob(2.0, gt=0, le=100)
     clahe_grid: int = knob(8, ge=1, le=64)
     workers: int = speed_knob(0, ge=0)  # 0: all cores
+    # A second array per split at this side (0: none), for a close look at detail. A
+    # multiple of size: each array pixel is then exactly k x k detail pixels.
+    detail_size: int = knob(0, also=(0,), ge=64, le=4096)
+
+    def __post_init__(self) -> None:
+        if self.detail_size and (self.detail_size <= self.size or self.detail_size % self.size):
+            raise InputError(
+                f"preprocess.detail_size = {self.detail_size}; must be 0 or a multiple of "
+                f"preprocess.size ({self.size}) above it, e.g. {2 * self.size}"
+            )
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The array sides preprocess writes: ``size``, then ``detail_size`` if set."""
+        return (self.size, self.detail_size) if self.detail_size else (self.size,)
 
 
 @dataclass(frozen=True)

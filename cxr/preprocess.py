@@ -1,10 +1,14 @@
-"""Decode, resize and enhance every image once, streaming into one uint8 memmap per split.
+"""Decode, resize and enhance every image once, streaming into uint8 memmaps per split.
 
 Training must never decode a PNG (about 100 decodes per second per core against
 a GPU that trains on 1,700 images per second), so this stage writes
 ``<split>.npy`` (``uint8 [N, size, size]``, opened with ``np.load(mmap_mode="r")``)
 and ``<split>.parquet`` whose row ``i`` describes array row ``i`` and carries
-the geometry that maps source pixels into it.
+the geometry that maps source pixels into it. With ``detail_size`` it also
+writes ``<split>_detail.npy`` (``uint8 [N, detail_size, detail_size]``) from the
+same decode and enhancement: row ``i`` is the same image, its box and padding
+exactly ``detail_size / size`` times those of ``<split>.npy``
+(``cxr.imaging.resize.fit_squares``).
 
 Workers write their rows straight into the memmap, so memory stays bounded by
 one image per worker whatever the data set size, and the bytes written do not
@@ -17,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ from tqdm.auto import tqdm
 from cxr.config import PreprocessConfig
 from cxr.imaging.decode import DecodeError, read_gray8
 from cxr.imaging.geometry import GEOMETRY_COLUMNS
-from cxr.imaging.resize import clahe, fit_square
+from cxr.imaging.resize import clahe, fit_squares
 from cxr.parallel import map_unordered, worker_count
 from cxr.splits import SPLITS
 from cxr.storage import require_free, reserve
@@ -41,15 +45,29 @@ class SplitOutput:
     rejected: pd.DataFrame  # image_id, path, split, reason
 
 
-def prepare_image(path: str | Path, config: PreprocessConfig) -> tuple[np.ndarray, tuple]:
-    """One file to its array row and geometry tuple; raises :class:`DecodeError`."""
+def detail_path(npy_path: str | Path) -> Path:
+    """``<split>_detail.npy`` beside ``<split>.npy``."""
+    npy_path = Path(npy_path)
+    return npy_path.with_name(f"{npy_path.stem}_detail.npy")
+
+
+def prepare_arrays(path: str | Path, config: PreprocessConfig) -> tuple[list[np.ndarray], tuple]:
+    """One file to its rows at every side of ``config.sizes`` and the geometry tuple of the
+    first; raises :class:`DecodeError`."""
     enhance = (
         functools.partial(clahe, clip_limit=config.clahe_clip, grid=config.clahe_grid)
         if config.clahe
         else None
     )
-    array, geometry = fit_square(read_gray8(path), config.size, config.keep_aspect, enhance)
-    return array, geometry.as_tuple()
+    arrays, geometry = fit_squares(read_gray8(path), config.sizes, config.keep_aspect, enhance)
+    return arrays, geometry.as_tuple()
+
+
+def prepare_image(path: str | Path, config: PreprocessConfig) -> tuple[np.ndarray, tuple]:
+    """One file to its ``config.size`` array row and geometry tuple; raises
+    :class:`DecodeError`."""
+    arrays, geometry = prepare_arrays(path, replace(config, detail_size=0))
+    return arrays[0], geometry
 
 
 def preprocess_split(
@@ -67,19 +85,19 @@ def preprocess_split(
     npy_path = Path(npy_path)
     n = len(meta)
     paths = [str(Path(raw_dir) / p) for p in meta.path]
-    # Rows are written to a scratch array first: rejected rows are only known
-    # after decoding, and the final array holds exactly the kept rows.
-    scratch = npy_path.with_name(npy_path.name + ".partial")
-    np.lib.format.open_memmap(
-        scratch, mode="w+", dtype=np.uint8, shape=(n, config.size, config.size)
-    ).flush()
-    reserve(scratch)  # a full disk fails here, not as a SIGBUS in a worker
+    targets = [npy_path, detail_path(npy_path)][: len(config.sizes)]
+    # Rows are written to scratch arrays first: rejected rows are only known
+    # after decoding, and the final arrays hold exactly the kept rows.
+    scratches = [t.with_name(t.name + ".partial") for t in targets]
+    for scratch, side in zip(scratches, config.sizes, strict=True):
+        np.lib.format.open_memmap(scratch, mode="w+", dtype=np.uint8, shape=(n, side, side)).flush()
+        reserve(scratch)  # a full disk fails here, not as a SIGBUS in a worker
     geometry = np.zeros((n, len(GEOMETRY_COLUMNS)), dtype=np.float64)
     reasons: list[str | None] = [None] * n
     tasks = [(start, paths[start : start + _CHUNK]) for start in range(0, n, _CHUNK)]
     with tqdm(total=n, desc=desc, unit="img", mininterval=1.0) as bar:
         results_iter = map_unordered(
-            _work, tasks, config.workers, _init_worker, (str(scratch), config)
+            _work, tasks, config.workers, _init_worker, ([str(s) for s in scratches], config)
         )
         for start, results in results_iter:
             for k, (reason, geom) in enumerate(results):
@@ -89,21 +107,8 @@ def preprocess_split(
             bar.update(len(results))
 
     ok = np.array([r is None for r in reasons], dtype=bool)
-    source = np.load(scratch, mmap_mode="r")
-    if ok.all():
-        del source
-        os.replace(scratch, npy_path)
-    else:
-        kept = np.flatnonzero(ok)
-        out = np.lib.format.open_memmap(
-            npy_path, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:])
-        )
-        reserve(npy_path)
-        for s in range(0, len(kept), 1024):
-            out[s : s + 1024] = source[kept[s : s + 1024]]
-        out.flush()
-        del out, source
-        scratch.unlink()
+    for scratch, target in zip(scratches, targets, strict=True):
+        _keep_rows(scratch, target, ok)
 
     index = meta.loc[ok].reset_index(drop=True)
     index.insert(0, "row", np.arange(len(index), dtype=np.int64))
@@ -121,6 +126,24 @@ def preprocess_split(
     return SplitOutput(index=index, rejected=rejected)
 
 
+def _keep_rows(scratch: Path, target: Path, ok: np.ndarray) -> None:
+    """Move ``scratch`` to ``target``, keeping only the rows where ``ok``."""
+    if ok.all():
+        os.replace(scratch, target)
+        return
+    source = np.load(scratch, mmap_mode="r")
+    kept = np.flatnonzero(ok)
+    out = np.lib.format.open_memmap(
+        target, mode="w+", dtype=np.uint8, shape=(len(kept), *source.shape[1:])
+    )
+    reserve(target)
+    for s in range(0, len(kept), 1024):
+        out[s : s + 1024] = source[kept[s : s + 1024]]
+    out.flush()
+    del out, source
+    scratch.unlink()
+
+
 def preprocess(
     meta: pd.DataFrame, raw_dir: str | Path, out_dir: str | Path, config: PreprocessConfig
 ) -> dict:
@@ -131,8 +154,11 @@ def preprocess(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Hours of decoding must not end on a full disk: the arrays' size is known now.
+    sides = " and ".join(str(side) for side in config.sizes)
     require_free(
-        out_dir, len(meta) * config.size**2, f"preprocess of {len(meta)} images at {config.size} px"
+        out_dir,
+        len(meta) * sum(side**2 for side in config.sizes),
+        f"preprocess of {len(meta)} images at {sides} px",
     )
     t0 = time.perf_counter()
     per_split, rejected = {}, []
@@ -147,6 +173,7 @@ def preprocess(
     seconds = time.perf_counter() - t0
     return {
         "size": config.size,
+        "detail_size": config.detail_size,
         "clahe": config.clahe,
         "workers": worker_count(config.workers),
         "images": sum(s["images"] for s in per_split.values()),
@@ -169,26 +196,28 @@ def _reason_counts(reasons: pd.Series) -> dict:
 _state: dict = {}
 
 
-def _init_worker(npy_path: str, config: PreprocessConfig) -> None:
+def _init_worker(npy_paths: list[str], config: PreprocessConfig) -> None:
     import cv2
 
     cv2.setNumThreads(1)  # one decode per core; OpenCV's own threads would oversubscribe
-    _state.update(npy_path=npy_path, config=config, array=None)
+    _state.update(npy_paths=npy_paths, config=config, arrays=None)
 
 
 def _work(task: tuple[int, list[str]]) -> tuple[int, list[tuple[str | None, tuple | None]]]:
     start, paths = task
-    if _state["array"] is None:  # open lazily, once per worker
-        _state["array"] = np.load(_state["npy_path"], mmap_mode="r+")
-    array, config = _state["array"], _state["config"]
+    if _state["arrays"] is None:  # open lazily, once per worker
+        _state["arrays"] = [np.load(p, mmap_mode="r+") for p in _state["npy_paths"]]
+    arrays, config = _state["arrays"], _state["config"]
     results = []
     for k, path in enumerate(paths):
         try:
-            row, geom = prepare_image(path, config)
+            rows, geom = prepare_arrays(path, config)
         except DecodeError as err:
             results.append((str(err), None))
             continue
-        array[start + k] = row
+        for array, row in zip(arrays, rows, strict=True):
+            array[start + k] = row
         results.append((None, geom))
-    array.flush()
+    for array in arrays:
+        array.flush()
     return start, results

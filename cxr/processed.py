@@ -1,4 +1,5 @@
-"""Read a preprocessed split (``data/processed/<split>.npy`` + ``.parquet``), checked.
+"""Read a preprocessed split (``data/processed/<split>.npy`` + ``.parquet``, and
+``<split>_detail.npy`` where preprocess wrote one), checked.
 
 :mod:`cxr.preprocess` writes the format; training, evaluation and explanation
 read it through here, so a file that rotted, was truncated or no longer
@@ -15,6 +16,8 @@ import pandas as pd
 
 from cxr.errors import InputError
 
+REDO = "preprocess again (`dvc repro preprocess`) or restore it (`dvc checkout`)"
+
 
 def open_split(processed_dir: str | Path, split: str) -> tuple[np.ndarray, pd.DataFrame]:
     """A preprocessed split: its read-only memmap and its index, checked against each other.
@@ -25,26 +28,51 @@ def open_split(processed_dir: str | Path, split: str) -> tuple[np.ndarray, pd.Da
     """
     folder = Path(processed_dir)
     npy, parquet = folder / f"{split}.npy", folder / f"{split}.parquet"
-    redo = "preprocess again (`dvc repro preprocess`) or restore it (`dvc checkout`)"
     for path in (npy, parquet):
         if not path.is_file():
-            raise InputError(f"{path}: missing; {redo}")
-    try:
-        array = np.load(npy, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as err:
-        raise InputError(f"{npy}: damaged or truncated ({err}); {redo}") from None
+            raise InputError(f"{path}: missing; {REDO}")
+    array = _load(npy)
     try:
         index = pd.read_parquet(parquet)
     except (ValueError, OSError) as err:  # pyarrow's errors derive from these
-        raise InputError(f"{parquet}: damaged or truncated ({err}); {redo}") from None
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1] != array.shape[2]:
-        raise InputError(
-            f"{npy}: expected uint8 rows of [size, size], found {array.dtype} {array.shape}; {redo}"
-        )
+        raise InputError(f"{parquet}: damaged or truncated ({err}); {REDO}") from None
+    _check_square(npy, array)
     rows = index["row"].to_numpy() if "row" in index else None
     if len(array) != len(index) or rows is None or not np.array_equal(rows, np.arange(len(index))):
         raise InputError(
             f"{npy} has {len(array)} rows but {parquet} describes {len(index)} "
-            f"(or its row column is not 0..n-1); {redo}"
+            f"(or its row column is not 0..n-1); {REDO}"
         )
     return array, index
+
+
+def open_detail(processed_dir: str | Path, split: str, rows: int, size: int) -> np.ndarray | None:
+    """``<split>_detail.npy`` as a read-only memmap, or ``None`` where preprocess wrote none;
+    checked to hold ``rows`` rows of a side that is a multiple of the split's ``size``."""
+    path = Path(processed_dir) / f"{split}_detail.npy"
+    if not path.is_file():
+        return None
+    detail = _load(path)
+    _check_square(path, detail)
+    side = detail.shape[1]
+    if len(detail) != rows or side <= size or side % size:
+        raise InputError(
+            f"{path} holds {len(detail)} rows of {side} px, but {split}.npy has {rows} rows of "
+            f"{size} px (the detail side must be a multiple above it); {REDO}"
+        )
+    return detail
+
+
+def _load(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"{path}: damaged or truncated ({err}); {REDO}") from None
+
+
+def _check_square(path: Path, array: np.ndarray) -> None:
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1] != array.shape[2]:
+        raise InputError(
+            f"{path}: expected uint8 rows of [size, size], found {array.dtype} {array.shape}; "
+            f"{REDO}"
+        )

@@ -34,7 +34,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         metrics = preprocess(meta, raw_dir, tmp, config)
     write_json(METRICS, metrics)
     typer.echo(
-        f"preprocess: {metrics['images']} images at {config.size} px "
+        f"preprocess: {metrics['images']} images at {' and '.join(map(str, config.sizes))} px "
         f"({metrics['images_per_second']} img/s); {metrics['rejected']} rejected, "
         f"listed in {OUT_DIR / 'rejected.csv'}"
     )

@@ -39,13 +39,11 @@ def predict_logits(
     )
     logits, rows = [], []
     batches = loader(dataset, sampler, workers, pin_memory=device.type == "cuda")
-    for images, _, index in tqdm(
-        batches, desc=desc, disable=desc is None or not world.main, leave=False
-    ):
-        x = to_device(images, device, channels_last=True)
+    for batch in tqdm(batches, desc=desc, disable=desc is None or not world.main, leave=False):
+        x = to_device(batch.images, device, channels_last=True)
         with autocast(device):
             logits.append(model(x).float().cpu().numpy())
-        rows.append(index.numpy())
+        rows.append(batch.rows.numpy())
     local = np.concatenate(logits) if logits else np.zeros((0, 0), np.float32)
     local_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     if not world.active:

@@ -62,22 +62,47 @@ def fit_square(
     ``size`` below that. Returns the array and the geometry that maps source
     pixels to array pixels (the same with or without ``enhance``).
     """
+    (out,), geometry = fit_squares(image, (size,), keep_aspect, enhance)
+    return out, geometry
+
+
+def fit_squares(
+    image: np.ndarray,
+    sizes: tuple[int, ...],
+    keep_aspect: bool = True,
+    enhance: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[list[np.ndarray], Geometry]:
+    """:func:`fit_square` at several sides from one decode and one enhancement, each a
+    multiple ``k`` of the first: the image's box and padding in the array of side
+    ``k * sizes[0]`` are exactly ``k`` times those of the first, so a box maps between
+    them by ``k`` alone. Returns the arrays and the geometry of the first.
+
+    Enhancement runs once, at a long side of ``max(max(sizes), CLAHE_MIN_SIDE)``,
+    so every array shows the same contrast.
+    """
+    size = sizes[0]
+    if any(s % size for s in sizes):
+        raise ValueError(f"sizes {sizes}: each must be a multiple of the first")
     h, w = image.shape
     new_w, new_h = content_size(h, w, size, keep_aspect)
     if enhance is not None:
-        work_w, work_h = content_size(h, w, max(size, CLAHE_MIN_SIDE), keep_aspect)
+        work_w, work_h = content_size(h, w, max(*sizes, CLAHE_MIN_SIDE), keep_aspect)
         image = enhance(resize_to(image, work_w, work_h))
-    resized = resize_to(image, new_w, new_h)
     off_x, off_y = (size - new_w) // 2, (size - new_h) // 2
-    if (new_w, new_h) == (size, size):
-        out = resized
-    else:
-        out = np.zeros((size, size), dtype=np.uint8)
-        out[off_y : off_y + new_h, off_x : off_x + new_w] = resized
+    arrays = []
+    for side in sizes:
+        k = side // size
+        resized = resize_to(image, new_w * k, new_h * k)
+        if (new_w, new_h) == (size, size):
+            out = resized
+        else:
+            out = np.zeros((side, side), dtype=np.uint8)
+            out[off_y * k : (off_y + new_h) * k, off_x * k : (off_x + new_w) * k] = resized
+        arrays.append(np.ascontiguousarray(out))
     geometry = Geometry(
         width=w, height=h, scale_x=new_w / w, scale_y=new_h / h, offset_x=off_x, offset_y=off_y
     )
-    return np.ascontiguousarray(out), geometry
+    return arrays, geometry
 
 
 def clahe(image: np.ndarray, clip_limit: float, grid: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Batch augmentation on the device: random resized crop, rotation, brightness/contrast, flip.
+"""Batch augmentation on the device: random resized crop, rotation, brightness/contrast, flip,
+applied alike to an array and its detail array.
 
 One ``affine_grid`` / ``grid_sample`` per batch does crop, rotation and flip
 together, so augmentation costs the GPU almost nothing and the loader only
@@ -17,8 +18,19 @@ from cxr.config import AugmentConfig
 
 
 def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Augment a float batch ``[B, 1, H, W]`` in [0, 1]; returns the same shape, clipped."""
-    b, device = x.shape[0], x.device
+    """Augment a float batch ``(B, 1, H, W)`` in [0, 1]; returns the same shape, clipped."""
+    return augment_views([x], config, generator)[0]
+
+
+def augment_views(
+    views: list[torch.Tensor], config: AugmentConfig, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """Augment views of the same images at different sides (the array ``(B, 1, S, S)`` and
+    its detail ``(B, 1, D, D)``) with one draw per image: the same crop, rotation and flip,
+    in the normalised coordinates both share, so a box lands on the same anatomy in each,
+    and the same brightness and contrast about the first view's mean."""
+    first = views[0]
+    b, device = first.shape[0], first.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return (
@@ -41,10 +53,18 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) 
             torch.stack([sin * sx * flip, cos * sy, ty], dim=1),
         ],
         dim=1,
-    ).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    gain = uniform(1 - config.contrast, 1 + config.contrast).view(b, 1, 1, 1).to(x.dtype)
-    shift = uniform(-config.brightness, config.brightness).view(b, 1, 1, 1).to(x.dtype)
-    return ((out - mean) * gain + mean + shift).clamp(0.0, 1.0)
+    ).to(first.dtype)  # (B, 2, 3)
+    warped = [
+        F.grid_sample(
+            v,
+            F.affine_grid(theta, list(v.shape), align_corners=False),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )
+        for v in views
+    ]
+    mean = warped[0].mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    gain = uniform(1 - config.contrast, 1 + config.contrast).view(b, 1, 1, 1).to(first.dtype)
+    shift = uniform(-config.brightness, config.brightness).view(b, 1, 1, 1).to(first.dtype)
+    return [((w - mean) * gain + mean + shift).clamp(0.0, 1.0) for w in warped]

@@ -183,7 +183,8 @@ def train_one_epoch(
         batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
         disable=not world.main,
     )  # fmt: skip
-    for images, labels, _ in bar:
+    for batch in bar:
+        images, labels = batch.images, batch.labels
         loss = train_step(net, criterion, images, labels, schedule.optimizer, config, generator)
         if distributed.any_true(not torch.isfinite(loss).item(), world, device):
             raise TrainingDiverged(

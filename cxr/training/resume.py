@@ -56,7 +56,10 @@ def fingerprint(configs: list, processed: Path) -> str:
             h.update(source.relative_to(root).as_posix().encode())
             h.update(source.read_bytes())
     for split in ("train", "val"):
-        for name in (f"{split}.parquet", f"{split}.npy"):
+        for name in (f"{split}.parquet", f"{split}.npy", f"{split}_detail.npy"):
+            if not (processed / name).is_file() and name.endswith("_detail.npy"):
+                continue  # preprocess wrote no detail array
+            h.update(name.encode())
             with open(processed / name, "rb") as f:
                 for block in iter(lambda: f.read(1 << 23), b""):
                     h.update(block)

@@ -1,0 +1,147 @@
+"""The detail array: a second memmap per split at a multiple of the array side, row for row
+the same image with the same box and padding scaled, and augmented alike."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cxr.batches import SplitArrays
+from cxr.config import AugmentConfig, PreprocessConfig
+from cxr.errors import InputError
+from cxr.findings import FINDINGS
+from cxr.imaging.geometry import GEOMETRY_COLUMNS, boxes_to_array
+from cxr.imaging.resize import clahe, fit_square, fit_squares
+from cxr.preprocess import preprocess
+from cxr.processed import open_detail
+from cxr.training.augment import augment, augment_views
+from tests.test_preprocess import sample_with_bad_files  # noqa: F401 (a fixture)
+
+
+def _shrunk(detail: np.ndarray, k: int) -> np.ndarray:
+    """The detail array averaged over k x k blocks: what the array side sees of it."""
+    size = (detail.shape[1] // k, detail.shape[0] // k)
+    return cv2.resize(detail, size, interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize(("shape", "keep_aspect"), [((1024, 700), True), ((500, 800), True)])
+@pytest.mark.parametrize("k", [2, 3])
+def test_detail_shows_the_image_with_box_and_padding_k_times(nih_dir, shape, keep_aspect, k):
+    gray = cv2.imread(str(sorted((nih_dir / "sample" / "images").glob("*.png"))[0]), 0)
+    gray = cv2.resize(gray, shape[::-1])
+    enhance = lambda im: clahe(im, 2.0, 8)  # noqa: E731
+    (small, big), geometry = fit_squares(gray, (64, 64 * k), keep_aspect, enhance)
+    assert small.shape == (64, 64) and big.shape == (64 * k, 64 * k)
+    # The first array is the one fit_square makes (the pipeline's bytes without detail)
+    # while the detail side leaves CLAHE's working side (256 px) as it was.
+    alone, same = fit_square(gray, 64, keep_aspect, enhance)
+    if 64 * k <= 256:
+        assert np.array_equal(small, alone)
+    assert same == geometry
+    # The image's box is exactly k times: padding black in both, content inside.
+    x0, y0 = int(geometry.offset_x), int(geometry.offset_y)
+    w, h = round(geometry.width * geometry.scale_x), round(geometry.height * geometry.scale_y)
+    pad = np.ones((64, 64), bool)
+    pad[y0 : y0 + h, x0 : x0 + w] = False
+    assert (small[pad] == 0).all() and (big[np.kron(pad, np.ones((k, k), bool))] == 0).all()
+    assert (big[y0 * k : (y0 + h) * k, x0 * k : (x0 + w) * k].mean()) > 50
+    # Same pixels seen closer: averaged back over k x k blocks, the detail is the array.
+    diff = np.abs(_shrunk(big, k).astype(int) - small.astype(int))
+    assert diff.mean() < 0.5 and diff.max() <= 1
+
+
+def test_a_bright_box_lands_k_times_further_in_the_detail():
+    image = np.full((300, 200), 40, np.uint8)
+    image[120:150, 50:90] = 250  # x 50..90, y 120..150 of a 200 x 300 image
+    (_, big), geometry = fit_squares(image, (60, 120), keep_aspect=True)
+    index = pd.DataFrame({"image_id": ["a"], "row": [0]})
+    index[list(GEOMETRY_COLUMNS)] = [geometry.as_tuple()]
+    box = pd.DataFrame({"image_id": ["a"], "finding": ["Mass"], "x": [50], "y": [120]})
+    in_array = boxes_to_array(box.assign(w=40, h=30), index)  # the box in the 60-px array
+    expect = in_array[["x0", "y0", "x1", "y1"]].to_numpy()[0]
+    ys, xs = np.nonzero(big > 150)
+    found = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]) / 2
+    assert np.abs(found - expect).max() <= 0.5  # within one detail pixel
+
+
+def test_detail_size_must_be_a_multiple_above_the_size():
+    assert PreprocessConfig(size=64, detail_size=128).sizes == (64, 128)
+    assert PreprocessConfig(size=64).sizes == (64,)
+    for bad in (96, 64):
+        with pytest.raises(InputError, match=rf"detail_size = {bad}; must be 0 or a multiple"):
+            PreprocessConfig(size=64, detail_size=bad)
+    with pytest.raises(ValueError, match="multiple of the first"):
+        fit_squares(np.zeros((10, 10), np.uint8), (64, 96))
+
+
+def test_preprocess_writes_detail_rows_for_exactly_the_kept_images(
+    sample_with_bad_files,  # noqa: F811
+    tmp_path,
+):
+    raw, meta, bad = sample_with_bad_files
+    config = PreprocessConfig(size=32, detail_size=96, workers=2)
+    metrics = preprocess(meta, raw, tmp_path, config)
+    assert metrics["detail_size"] == 96 and metrics["rejected"] == len(bad)
+    for split in ("train", "val", "test"):
+        array = np.load(tmp_path / f"{split}.npy")
+        detail = open_detail(tmp_path, split, len(array), 32)
+        index = pd.read_parquet(tmp_path / f"{split}.parquet")
+        assert detail.shape == (len(index), 96, 96) and not set(index.image_id) & set(bad)
+        for i in range(len(index)):  # row i of the detail is row i of the array
+            diff = np.abs(_shrunk(np.asarray(detail[i]), 3).astype(int) - array[i].astype(int))
+            assert diff.mean() < 0.5 and diff.max() <= 1, (split, i)
+        data = SplitArrays(tmp_path, split, with_detail=True)
+        batch = data[[2, 0, 1]]
+        assert batch.detail.shape == (3, 1, 96, 96) and data.detail_size == 96
+        assert torch.equal(batch.detail[:, 0], torch.from_numpy(detail[[2, 0, 1]]))
+        assert SplitArrays(tmp_path, split)[[0]].detail is None  # only where asked for
+
+
+def test_a_detail_array_that_disagrees_is_an_error_naming_it(tmp_path):
+    np.save(tmp_path / "train.npy", np.zeros((4, 32, 32), np.uint8))
+    index = pd.DataFrame({"row": range(4), "image_id": list("abcd")})
+    index.assign(**dict.fromkeys(FINDINGS, 0)).to_parquet(tmp_path / "train.parquet")
+    with pytest.raises(InputError, match=r"train_detail\.npy: missing, and the model looks"):
+        SplitArrays(tmp_path, "train", with_detail=True)
+    assert open_detail(tmp_path, "train", 4, 32) is None
+    np.save(tmp_path / "train_detail.npy", np.zeros((3, 64, 64), np.uint8))  # a row short
+    with pytest.raises(InputError, match=r"train_detail\.npy holds 3 rows of 64 px, but"):
+        SplitArrays(tmp_path, "train")
+    np.save(tmp_path / "train_detail.npy", np.zeros((4, 48, 48), np.uint8))  # not a multiple
+    with pytest.raises(InputError, match=r"holds 4 rows of 48 px"):
+        open_detail(tmp_path, "train", 4, 32)
+
+
+def _blobs(n: int, side: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Images with one bright disk each, at a known place (centres as a share of the side)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0.3, 0.7, (n, 2))
+    yy, xx = np.mgrid[0:side, 0:side] + 0.5
+    images = np.stack(
+        [((xx - cx * side) ** 2 + (yy - cy * side) ** 2 < (0.08 * side) ** 2) for cx, cy in centres]
+    )
+    return torch.from_numpy(images.astype(np.float32))[:, None], centres
+
+
+def _centroids(x: torch.Tensor) -> np.ndarray:
+    """Intensity-weighted centre of each image, as a share of its side."""
+    w = x[:, 0].numpy()
+    side = w.shape[-1]
+    yy, xx = np.mgrid[0:side, 0:side] + 0.5
+    total = w.sum(axis=(1, 2))
+    return np.stack([(w * xx).sum((1, 2)) / total, (w * yy).sum((1, 2)) / total], 1) / side
+
+
+def test_augmentation_moves_the_array_and_its_detail_alike():
+    small, _ = _blobs(16, 32, seed=0)
+    big, _ = _blobs(16, 128, seed=0)  # the same disks, 4 times closer
+    config = AugmentConfig(rotation_deg=15.0, hflip=0.5, brightness=0.0, contrast=0.0)
+    a, b = augment_views([small, big], config, torch.Generator().manual_seed(1))
+    moved = np.abs(_centroids(a) - _centroids(_blobs(16, 32, seed=0)[0])).max()
+    assert moved > 0.02  # the augmentation did move the disks
+    assert np.abs(_centroids(a) - _centroids(b)).max() < 0.5 / 32  # within half a pixel
+    # One view alone draws exactly what augment draws: training without detail is unchanged.
+    alone = augment(small, AugmentConfig(), torch.Generator().manual_seed(2))
+    both = augment_views([small, big], AugmentConfig(), torch.Generator().manual_seed(2))
+    assert torch.equal(alone, both[0])
