@@ -6,12 +6,14 @@
   GPU, so it is not part of this figure.
 * ``memmap + CPU augmentation``: the same plus ``cxr.training.augment`` on
   the CPU, what a CPU-only run pays.
+* with ``--detail-size D``, every batch also carries the rows of a ``D``-px detail
+  array (``SplitArrays(with_detail=True)``), what the dual path with detail reads;
 * ``decode PNG per read``: what a dataset that decodes and resizes the file on
   every read does (as torchxrayvision's NIH dataset): the real 1024-px NIH
   sample PNGs in ``../shared/nih/sample``, decoded and area-resized to 224 by
   ``--workers`` processes.
 
-Usage: ``python bench/loader.py [--images 4096] [--batch 128] [--workers 2]``
+Usage: ``python bench/loader.py [--images 4096] [--batch 128] [--workers 2] [--detail-size 448]``
 """
 
 from __future__ import annotations
@@ -36,17 +38,19 @@ from cxr.training.augment import augment
 NIH_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "nih" / "sample" / "images"
 
 
-def _write(folder: Path, rows: int, size: int) -> SplitArrays:
+def _write(folder: Path, rows: int, size: int, detail_size: int = 0) -> SplitArrays:
     rng = np.random.default_rng(0)
-    array = np.lib.format.open_memmap(folder / "train.npy", "w+", np.uint8, (rows, size, size))
-    for s in range(0, rows, 512):
-        array[s : s + 512] = rng.integers(0, 256, (min(512, rows - s), size, size), np.uint8)
-    array.flush()
+    names = {"train.npy": size, **({"train_detail.npy": detail_size} if detail_size else {})}
+    for name, side in names.items():
+        array = np.lib.format.open_memmap(folder / name, "w+", np.uint8, (rows, side, side))
+        for s in range(0, rows, 512):
+            array[s : s + 512] = rng.integers(0, 256, (min(512, rows - s), side, side), np.uint8)
+        array.flush()
     index = pd.DataFrame({"row": np.arange(rows), "image_id": [str(i) for i in range(rows)]})
     for name in FINDINGS:
         index[name] = (rng.random(rows) < 0.1).astype(np.uint8)
     index.to_parquet(folder / "train.parquet")
-    return SplitArrays(folder, "train")
+    return SplitArrays(folder, "train", with_detail=bool(detail_size))
 
 
 class DecodePerRead(Dataset):
@@ -83,11 +87,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--detail-size", type=int, default=0, help="also read a detail array")
     args = parser.parse_args()
     pin = torch.cuda.is_available()
-    result = {"size": args.size, "batch": args.batch, "workers": args.workers, "pinned": pin}
+    result = {"size": args.size, "detail_size": args.detail_size, "batch": args.batch}
+    result |= {"workers": args.workers, "pinned": pin}
     with tempfile.TemporaryDirectory() as tmp:
-        data = _write(Path(tmp), args.images, args.size)
+        data = _write(Path(tmp), args.images, args.size, args.detail_size)
         sampler = EpochBatches(len(data), args.batch, seed=0, shuffle=True, drop_last=True)
         batches = loader(data, sampler, args.workers, pin_memory=pin)
         _rate(batches, args.batch * 2)  # start the workers, warm the page cache
