@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from cxr.explain.gallery import Cell, overlay
-from cxr.inference import Predictor
+from cxr.inference import Predictor, Views
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,10 +41,10 @@ def main() -> None:
 
     def one(path: Path, cam: bool) -> None:
         image = predictor.prepare(path)
-        probs = predictor.probabilities(image[None])[0]
+        probs = predictor.probabilities(image)[0]
         if cam:
             k = int(np.argmax(probs))
-            m = predictor.cams(image[None], np.array([k]))[0]
+            m = predictor.cams(image, np.array([k]))[0]
             overlay(Cell(image, m, np.zeros((0, 4)), ""))
 
     timings = {}
@@ -61,7 +61,7 @@ def main() -> None:
     batch = files[: args.batch * 4]
     t0 = time.perf_counter()
     for s in range(0, len(batch), args.batch):
-        images = np.stack([predictor.prepare(f) for f in batch[s : s + args.batch]])
+        images = Views.stack([predictor.prepare(f) for f in batch[s : s + args.batch]])
         predictor.probabilities(images, args.batch)
     throughput = len(batch) / (time.perf_counter() - t0)
     result = {

@@ -16,7 +16,7 @@ import numpy as np
 
 from cxr.explain.gallery import Cell, overlay
 from cxr.imaging.decode import DecodeError
-from cxr.inference import IMAGE_SUFFIXES, Predictor
+from cxr.inference import IMAGE_SUFFIXES, Predictor, Views
 
 CAVEAT = (
     "**Research tool, not a diagnosis.** The probabilities come from a model trained on "
@@ -57,7 +57,7 @@ def findings_html(classes: Sequence[str], probs: np.ndarray, thresholds: np.ndar
     )
 
 
-def read_upload(predictor: Predictor, path: str | Path | None, max_bytes: int) -> np.ndarray:
+def read_upload(predictor: Predictor, path: str | Path | None, max_bytes: int) -> Views:
     """The uploaded file as the model's input, or :class:`UploadError` saying what is wrong."""
     if path is None:
         raise UploadError("Upload a PNG, JPEG or DICOM radiograph first.")
@@ -86,7 +86,7 @@ def build_app(
             image = read_upload(predictor, path, max_bytes)
         except UploadError as err:
             raise gr.Error(str(err)) from None
-        probs = predictor.probabilities(image[None])[0]
+        probs = predictor.probabilities(image)[0]
         top = predictor.classes[int(np.argmax(probs))]
         table = findings_html(predictor.classes, probs, predictor.thresholds)
         state = {"image": image, "probs": probs}
@@ -96,9 +96,9 @@ def build_app(
         if not state or finding not in predictor.classes:
             return None
         k = predictor.classes.index(finding)
-        cam = predictor.cams(state["image"][None], np.array([k]))[0]
+        cam = predictor.cams(state["image"], np.array([k]))[0]
         caption = f"{finding}  p={state['probs'][k]:.3f}"
-        bgr = overlay(Cell(state["image"], cam, np.zeros((0, 4)), caption))
+        bgr = overlay(Cell(state["image"].images[0], cam, np.zeros((0, 4)), caption))
         return bgr[..., ::-1].copy()  # RGB for the browser
 
     with gr.Blocks(title="cxr: chest X-ray findings", analytics_enabled=False) as app:

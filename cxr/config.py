@@ -109,6 +109,13 @@ class ModelConfig:
     crop_min_share: float = knob(0.4, gt=0, le=1)
     # side the crop is resized to; 0: the input side (as AG-CNN)
     local_size: int = knob(48, also=(0,), ge=32, le=4096)
+    # crop the local path's box from the detail array (preprocess.detail_size), not the input
+    local_detail: bool = False
+
+    @property
+    def uses_detail(self) -> bool:
+        """Whether the model reads the detail array (its batches must carry it)."""
+        return self.arch == "dualpath" and self.local_path and self.local_detail
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,17 @@ class ExplainConfig:
     batch_size: int = speed_knob(32, ge=1)
     seed: int = knob(0, **SEED)  # of the random-map controls and the bootstrap
     device: str = speed_knob("auto", **DEVICE)
+
+
+def check_together(configs: dict[str, object]) -> None:
+    """Rules across sections (``configs``: section name -> its config); an
+    :class:`InputError` names the keys."""
+    model, preprocess = configs["model"], configs["preprocess"]
+    if model.uses_detail and not preprocess.detail_size:
+        raise InputError(
+            "model.local_detail = true, but preprocess.detail_size = 0: the local path crops "
+            f"from the detail array; set preprocess.detail_size, e.g. {2 * preprocess.size}"
+        )
 
 
 #: The config of each params.yaml section, in pipeline order.

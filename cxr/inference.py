@@ -1,7 +1,7 @@
 """Inference on new radiographs: the checkpoint, its preprocessing, calibration and thresholds.
 
 ``cxr predict`` and the Gradio app both go through :class:`Predictor`, and it
-goes through the same preprocessing (``cxr.preprocess.prepare_image`` with
+goes through the same preprocessing (``cxr.preprocess.prepare_arrays`` with
 the settings stored in ``best.pt``), the same forward pass
 (``cxr.evaluation.predict``) and the same calibration and thresholds (from
 the evaluate stage) as the pipeline, so a file gets the probability the
@@ -10,8 +10,9 @@ evaluate stage gave the same image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -31,7 +32,23 @@ from cxr.explain.gallery import Cell, overlay
 from cxr.explain.gradcam import gradcam_maps
 from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
-from cxr.preprocess import prepare_image
+from cxr.preprocess import prepare_arrays
+
+
+class Views(NamedTuple):
+    """Images as the model takes them: the arrays and, for a model that reads it, their
+    detail (both as preprocess makes them, from one decode)."""
+
+    images: np.ndarray  # uint8 (N, S, S)
+    detail: np.ndarray | None = None  # uint8 (N, D, D)
+
+    def take(self, rows: np.ndarray) -> Views:
+        return Views(self.images[rows], None if self.detail is None else self.detail[rows])
+
+    @staticmethod
+    def stack(parts: list[Views]) -> Views:
+        detail = None if parts[0].detail is None else np.concatenate([p.detail for p in parts])
+        return Views(np.concatenate([p.images for p in parts]), detail)
 
 
 @dataclass
@@ -85,18 +102,27 @@ class Predictor:
             version_warnings=output_changing_differences(record.environment),
         )
 
-    def prepare(self, path: str | Path) -> np.ndarray:
-        """One file as the model's uint8 input ``[S, S]``; raises ``DecodeError``."""
-        return prepare_image(path, self.preprocess)[0]
+    @property
+    def uses_detail(self) -> bool:
+        return bool(getattr(self.model, "uses_detail", False))
 
-    def probabilities(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Calibrated probabilities ``[N, C]`` of uint8 images ``[N, S, S]``."""
-        logits = logits_of_arrays(self.model, images, self.device, batch_size)
+    def prepare(self, path: str | Path) -> Views:
+        """One file as the model's input (N = 1), exactly as preprocess makes it: one decode,
+        one enhancement, every side the model reads; raises ``DecodeError``."""
+        config = self.preprocess if self.uses_detail else replace(self.preprocess, detail_size=0)
+        arrays, _ = prepare_arrays(path, config)
+        return Views(*(a[None] for a in arrays))
+
+    def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
+        """Calibrated probabilities ``[N, C]``."""
+        logits = logits_of_arrays(self.model, views.images, self.device, batch_size, views.detail)
         return self.calibration.apply(logits)
 
-    def cams(self, images: np.ndarray, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def cams(self, views: Views, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
-        return gradcam_maps(self.model, images, classes, self.device, batch_size)
+        return gradcam_maps(
+            self.model, views.images, classes, self.device, batch_size, detail=views.detail
+        )
 
     def findings(self, probs: np.ndarray) -> list[str]:
         """Names of the findings at or over their validation threshold, most probable first."""
@@ -143,16 +169,16 @@ def predict_files(
     rows: list[dict] = []
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch"):
         chunk = files[start : start + batch_size]
-        images, ok = [], []
+        prepared, ok = [], []
         for path in chunk:
             try:
-                images.append(predictor.prepare(path))
+                prepared.append(predictor.prepare(path))
                 ok.append(path)
             except (DecodeError, OSError) as err:
                 rows.append({"path": str(path), "error": str(err) or type(err).__name__})
         if not ok:
             continue
-        images = np.stack(images)
+        images = Views.stack(prepared)
         probs = predictor.probabilities(images, batch_size)
         cam_files = _overlays(predictor, images, probs, ok, cam) if cam else [[] for _ in ok]
         for path, p, written in zip(ok, probs, cam_files, strict=True):
@@ -170,7 +196,7 @@ def predict_files(
 
 
 def _overlays(
-    predictor: Predictor, images: np.ndarray, probs: np.ndarray, files: list[Path], folder: Path
+    predictor: Predictor, images: Views, probs: np.ndarray, files: list[Path], folder: Path
 ) -> list[list[str]]:
     """One overlay PNG per (image, positive finding); the written paths per image."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,11 +207,11 @@ def _overlays(
     if not pairs:
         return written
     rows, classes = (np.array(x) for x in zip(*pairs, strict=True))
-    maps = predictor.cams(images[rows], classes)
+    maps = predictor.cams(images.take(rows), classes)
     for i, k, m in zip(rows, classes, maps, strict=True):
         name = predictor.classes[k]
         target = folder / f"{Path(files[i]).stem}__{name}.png"
-        cell = Cell(images[i], m, np.zeros((0, 4)), f"{name} p={probs[i, k]:.2f}")
+        cell = Cell(images.images[i], m, np.zeros((0, 4)), f"{name} p={probs[i, k]:.2f}")
         with atomic_path(target) as tmp:
             tmp.write_bytes(cv2.imencode(".png", overlay(cell))[1].tobytes())
         written[i].append(str(target))

@@ -49,7 +49,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     model.to(device)
     outputs = {}
     for split in ("val", "test"):
-        data = SplitArrays(paths.PROCESSED, split)
+        data = SplitArrays(paths.PROCESSED, split, with_detail=record.model_config.uses_detail)
         logits = predict_logits(model, data, device, config.batch_size, desc=split)
         outputs[split] = SplitOutputs(data.index, logits)
     expert = pd.read_parquet(paths.EXPERT_LABELS)

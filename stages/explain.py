@@ -12,6 +12,7 @@ import typer
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.config import ExplainConfig
 from cxr.device import pick_device
+from cxr.errors import InputError
 from cxr.evaluation.fitted import read_predictions, read_thresholds
 from cxr.explain.explain import box_cases, case_maps, headline, localisation
 from cxr.explain.gallery import GallerySplit, write_gallery
@@ -19,7 +20,7 @@ from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
 from cxr.models.checkpoint import load_model
-from cxr.processed import open_split
+from cxr.processed import open_detail, open_split
 from cxr.report.localisation import localisation_markdown
 from cxr.report.markdown import with_interval
 from stages import paths
@@ -34,16 +35,24 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     and .json (every figure with its interval) and metrics/explain.json (the headline)."""
     config = section(load_params(params), "explain", ExplainConfig)
     device = pick_device(config.device)
-    model, _ = load_model(paths.MODEL)
+    model, record = load_model(paths.MODEL)
     array, index = open_split(paths.PROCESSED, SPLIT)
+    detail = open_detail(paths.PROCESSED, SPLIT, len(array), array.shape[1])
+    if not record.model_config.uses_detail:
+        detail = None  # the model reads only the array
+    elif detail is None:
+        raise InputError(
+            f"{paths.PROCESSED / SPLIT}_detail.npy: missing, and the model looks at detail: "
+            "set preprocess.detail_size and preprocess again (`dvc repro preprocess`)"
+        )
     probs = read_predictions(paths.PREDICTIONS / f"{SPLIT}.parquet", index, FINDINGS)
     labels = index[list(FINDINGS)].to_numpy()
     thresholds = read_thresholds(paths.THRESHOLDS, FINDINGS)
 
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
     cases = box_cases(boxes)
-    cams = case_maps(model, array, cases, config, device)
-    grids = cam_grids(model, array.shape[1])
+    cams = case_maps(model, array, cases, config, device, detail)
+    grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
     patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
     typer.echo(f"explain: scoring {len(cases)} boxed cases, {config.bootstrap} patient resamples")
     cases, summary = localisation(cams, cases, patients, config, grids)
@@ -52,7 +61,11 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     split = GallerySplit(SPLIT, array, index, boxes, probs, labels, thresholds)
 
     def cams_of(rows: np.ndarray, c: int) -> np.ndarray:
-        return gradcam_maps(model, array[rows], np.full(len(rows), c), device, config.batch_size)
+        rows_detail = None if detail is None else detail[rows]
+        classes = np.full(len(rows), c)
+        return gradcam_maps(
+            model, array[rows], classes, device, config.batch_size, detail=rows_detail
+        )
 
     with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
         tmp.mkdir(parents=True)

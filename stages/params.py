@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 
-from cxr.config import SECTIONS
+from cxr.config import SECTIONS, check_together
 from cxr.errors import InputError
 from cxr.knobs import allowed
 
@@ -40,8 +40,11 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
-    for name, cls in SECTIONS.items():
-        section(data, name, cls)
+    configs = {name: section(data, name, cls) for name, cls in SECTIONS.items()}
+    try:
+        check_together(configs)
+    except InputError as err:
+        raise ParamsError(f"params.yaml: {err}") from None
     return data
 
 

@@ -59,7 +59,9 @@ def _train(
 ) -> None:
     from dvclive import Live
 
-    train_set, val_set = SplitArrays(PROCESSED, "train"), SplitArrays(PROCESSED, "val")
+    detail = model_config.uses_detail  # the local path crops from the detail array
+    train_set = SplitArrays(PROCESSED, "train", with_detail=detail)
+    val_set = SplitArrays(PROCESSED, "val", with_detail=detail)
     torch.manual_seed(config.seed)  # the head's random initialisation
     model = build_model(model_config, num_classes=len(FINDINGS))
     with warnings.catch_warnings(record=True) as caught:

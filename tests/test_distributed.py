@@ -41,19 +41,19 @@ def test_ranks_split_each_global_batch():
 
 
 def _record_draws(folder: str, name: str) -> None:
-    """Make the loop's augment() log, per batch, the first draws of its generator and of
+    """Make the loop's augment_views() log, per batch, the first draws of its generator and of
     torch's global generator (dropout) into ``folder/name.json``."""
     import cxr.training.loop as loop
 
-    draws, augment = [], loop.augment
+    draws, augment_views = [], loop.augment_views
 
-    def recording(x, config, generator):
+    def recording(views, config, generator):
         state = generator.get_state()
         draws.append([torch.rand(3, generator=generator).tolist(), torch.rand(3).tolist()])
         generator.set_state(state)  # the loop's own draws stay as they were
-        return augment(x, config, generator)
+        return augment_views(views, config, generator)
 
-    loop.augment = recording
+    loop.augment_views = recording
     loop._recorded = (draws, Path(folder) / f"{name}.json")
 
 

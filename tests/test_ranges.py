@@ -179,6 +179,18 @@ def test_split_fractions_must_leave_a_training_split(tmp_path):
         load_params(tmp_path / "params.yaml")
 
 
+def test_a_local_path_on_detail_needs_a_detail_array(tmp_path):
+    params = _with("model.local_detail", True)
+    with open(tmp_path / "params.yaml", "w") as f:
+        YAML(typ="safe").dump(params, f)
+    with pytest.raises(ParamsError, match=r"local_detail = true, but preprocess.detail_size = 0"):
+        load_params(tmp_path / "params.yaml")
+    params["preprocess"]["detail_size"] = 128
+    with open(tmp_path / "params.yaml", "w") as f:
+        YAML(typ="safe").dump(params, f)
+    assert load_params(tmp_path / "params.yaml")["model"]["local_detail"] is True
+
+
 def test_the_params_stage_runs_first_and_checks_every_section():
     gate = DVC["stages"]["params"]
     assert set(gate["params"]) == set(SECTIONS)  # whole sections: speed knobs too

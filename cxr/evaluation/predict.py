@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from cxr.batches import EpochBatches, SplitArrays, loader, to_device
+from cxr.batches import Batch, EpochBatches, SplitArrays, loader, to_device
 from cxr.device import autocast
 from cxr.distributed import current, gather_rows
 
@@ -40,9 +40,9 @@ def predict_logits(
     logits, rows = [], []
     batches = loader(dataset, sampler, workers, pin_memory=device.type == "cuda")
     for batch in tqdm(batches, desc=desc, disable=desc is None or not world.main, leave=False):
-        x = to_device(batch.images, device, channels_last=True)
+        views = [to_device(v, device, channels_last=True) for v in _views(batch)]
         with autocast(device):
-            logits.append(model(x).float().cpu().numpy())
+            logits.append(model(*views).float().cpu().numpy())
         rows.append(batch.rows.numpy())
     local = np.concatenate(logits) if logits else np.zeros((0, 0), np.float32)
     local_rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
@@ -53,14 +53,31 @@ def predict_logits(
 
 @torch.no_grad()
 def logits_of_arrays(
-    model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 32
+    model: nn.Module,
+    images: np.ndarray,
+    device: torch.device,
+    batch_size: int = 32,
+    detail: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Logits ``[N, C]`` of uint8 images ``[N, H, W]`` already in memory (new files)."""
+    """Logits ``[N, C]`` of uint8 images ``[N, S, S]`` already in memory (new files), with
+    their detail rows ``[N, D, D]`` for a model that reads them."""
     model.eval()
     out = []
     for s in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size])).unsqueeze(1)
-        x = to_device(batch, device, channels_last=True)
+        arrays = (images,) if detail is None else (images, detail)
+        views = [
+            to_device(as_batch(a[s : s + batch_size]), device, channels_last=True) for a in arrays
+        ]
         with autocast(device):
-            out.append(model(x).float().cpu().numpy())
+            out.append(model(*views).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def as_batch(rows: np.ndarray) -> torch.Tensor:
+    """uint8 rows ``[B, S, S]`` as a ``[B, 1, S, S]`` tensor."""
+    return torch.from_numpy(np.ascontiguousarray(rows)).unsqueeze(1)
+
+
+def _views(batch: Batch) -> list[torch.Tensor]:
+    """What the model takes of a batch: the images, then the detail rows where there are."""
+    return [batch.images] if batch.detail is None else [batch.images, batch.detail]

@@ -37,17 +37,21 @@ def case_maps(
     cases: pd.DataFrame,
     config: ExplainConfig,
     device: torch.device,
+    detail: np.ndarray | None = None,
 ) -> np.ndarray:
-    """GradCAM map ``[N, H, W]`` of every boxed case, for its own finding."""
+    """GradCAM map ``[N, S, S]`` of every boxed case, for its own finding (``detail``: the
+    split's detail array, for a model that reads it)."""
     if cases.empty:
         return np.zeros((0, *array.shape[1:]), dtype=np.float32)
+    rows = cases.row.to_numpy()
     return gradcam_maps(
         model,
-        array[cases.row.to_numpy()],
+        array[rows],
         cases.class_index.to_numpy(),
         device,
         config.batch_size,
         desc="GradCAM on boxed cases",
+        detail=None if detail is None else detail[rows],
     )
 
 

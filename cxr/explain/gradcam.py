@@ -17,6 +17,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
+class _WithDetail(nn.Module):
+    """``model(x, detail)`` as the one-input module pytorch-grad-cam calls; ``detail`` is
+    set per batch. The hooked layers stay the model's own."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.detail: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) if self.detail is None else self.model(x, self.detail)
+
+
 def gradcam_maps(
     model: nn.Module,
     images: np.ndarray,
@@ -24,31 +37,37 @@ def gradcam_maps(
     device: torch.device,
     batch_size: int = 32,
     desc: str | None = None,
+    detail: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Maps ``[N, H, W]`` in [0, 1] for uint8 images ``[N, H, W]`` and class indices ``[N]``."""
+    """Maps ``[N, S, S]`` in [0, 1] for uint8 images ``[N, S, S]`` and class indices ``[N]``
+    (with the images' detail rows ``[N, D, D]`` for a model that reads them)."""
     if len(images) != len(classes):
         raise ValueError(f"{len(images)} images but {len(classes)} classes: one class per image")
     model = model.to(device).eval()
+    wrapped = _WithDetail(model)
     out = np.zeros(images.shape, dtype=np.float32)
-    with GradCAM(model=model, target_layers=model.cam_layers()) as cam:
+    with GradCAM(model=wrapped, target_layers=model.cam_layers()) as cam:
         for s in tqdm(
             range(0, len(images), batch_size), desc=desc, disable=desc is None, leave=False
         ):
-            x = (
-                torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size]))
-                .float()
-                .div_(255.0)
-            )
-            x = x.unsqueeze(1).to(device)
+            x = _float(images[s : s + batch_size], device)
+            wrapped.detail = None if detail is None else _float(detail[s : s + batch_size], device)
             targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
     return out
 
 
+def _float(rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 rows ``[B, S, S]`` -> float ``[B, 1, S, S]`` in [0, 1] on ``device``."""
+    x = torch.from_numpy(np.ascontiguousarray(rows)).float().div_(255.0)
+    return x.unsqueeze(1).to(device)
+
+
 @torch.no_grad()
-def cam_grids(model: nn.Module, size: int) -> list[int]:
+def cam_grids(model: nn.Module, size: int, detail_size: int = 0) -> list[int]:
     """Cells per side of each layer GradCAM hooks (``cam_layers()`` order), for ``size``-px
-    inputs: e.g. [8, 4, 4] for the dual path at 64 px."""
+    inputs (and ``detail_size``-px detail, for a model that reads it): e.g. [8, 4, 4] for
+    the dual path at 64 px."""
     layers = model.cam_layers()
     cells: dict[int, int] = {}
 
@@ -63,7 +82,8 @@ def cam_grids(model: nn.Module, size: int) -> list[int]:
     try:
         model.eval()
         device = next(model.parameters()).device
-        model(torch.zeros(1, 1, size, size, device=device))
+        sides = (size, detail_size) if detail_size else (size,)
+        model(*(torch.zeros(1, 1, side, side, device=device) for side in sides))
     finally:
         model.train(was_training)
         for hook in hooks:

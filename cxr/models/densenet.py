@@ -20,6 +20,7 @@ class DenseNet121Classifier(nn.Module):
 
     #: Parameter-name prefixes that ImageNet weights initialise.
     pretrained_prefixes = ("features.",)
+    uses_detail = False  # reads only the array (``forward(x)``)
 
     def __init__(
         self, num_classes: int = 14, dropout: float = 0.2, output_stride: int = 16

@@ -99,12 +99,14 @@ def attention_boxes(
 
 
 class LocalPath(nn.Module):
-    """The local path (after AG-CNN, Guan et al. 2018): the attended box cropped from the
-    normalised input and resized, then DenseNet121 (+ CBAM) -> pooled ``(B, 1024)``.
+    """The local path (after AG-CNN, Guan et al. 2018): the attended box cropped and
+    resized, then DenseNet121 (+ CBAM) -> pooled ``(B, 1024)``.
 
-    The crop comes from the same array the global path sees, enlarged with
-    ``roi_align``: a closer look at what the global path attends to, but no
-    pixels it did not have.
+    Without a detail array the crop comes from the same array the global path
+    sees, enlarged with ``roi_align``: a closer look at what the global path
+    attends to, but no pixels it did not have. With one (``(B, 3, D, D)``, D = k
+    * S), the box is cut from it at k times the resolution: at 224 + 448 px a
+    box of 40% of the side holds 179 real pixels a side instead of 90.
     """
 
     def __init__(
@@ -119,26 +121,30 @@ class LocalPath(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
 
     def crop(
-        self, x: torch.Tensor, global_features: torch.Tensor
+        self, x: torch.Tensor, global_features: torch.Tensor, detail: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Crops ``(B, 3, L, L)`` of the normalised input ``(B, 3, S, S)`` (L: ``size`` or S),
-        and their boxes ``(B, 4)`` in input pixels."""
+        """Crops ``(B, 3, L, L)`` (L: ``size`` or S) of the normalised input ``(B, 3, S, S)``,
+        or of its ``detail`` ``(B, 3, D, D)`` where given, and their boxes ``(B, 4)`` in
+        input pixels."""
         size = x.shape[-1]
         boxes = attention_boxes(global_features, size, self.threshold, self.min_share)
+        source = x if detail is None else detail
         index = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
         out = self.size or size
         crops = roi_align(
-            x,
-            torch.cat([index, boxes], 1).to(x.dtype),
+            source,
+            torch.cat([index, boxes], 1).to(source.dtype),
             output_size=(out, out),
-            spatial_scale=1.0,
+            spatial_scale=source.shape[-1] / size,  # input pixels -> detail pixels: k
             sampling_ratio=2,
             aligned=True,
         )
         return crops, boxes
 
-    def forward(self, x: torch.Tensor, global_features: torch.Tensor) -> torch.Tensor:
-        crops, _ = self.crop(x, global_features)  # (B, 3, L, L)
+    def forward(
+        self, x: torch.Tensor, global_features: torch.Tensor, detail: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        crops, _ = self.crop(x, global_features, detail)  # (B, 3, L, L)
         f = self.relu(self.cbam(self.features(crops)))  # (B, 1024, L/s, L/s)
         return self.pool(f).flatten(1)  # (B, 1024)
 
@@ -170,7 +176,8 @@ class ClassifierHead(nn.Module):
 
 
 class DualPathClassifier(nn.Module):
-    """Gray ``(B, 1, S, S)`` in [0, 1] -> logits ``(B, num_classes)``."""
+    """Gray ``(B, 1, S, S)`` in [0, 1] (and, with ``local_detail``, its detail ``(B, 1, D, D)``)
+    -> logits ``(B, num_classes)``."""
 
     #: Both DenseNets start from the same pretrained weights.
     pretrained_prefixes = ("global_features.", "local.features.")
@@ -186,9 +193,11 @@ class DualPathClassifier(nn.Module):
         crop_threshold: float = 0.7,
         crop_min_share: float = 0.4,
         local_size: int = 0,
+        local_detail: bool = False,
         fpn_channels: int = 256,
     ) -> None:
         super().__init__()
+        self.uses_detail = use_local and local_detail  # the local path crops from the detail
         self.input = GrayToImageNet()
         self.global_features = densenet121_features(output_stride)
         self.cbam = nn.ModuleDict({name: cbam(c, use_cbam) for name, c in LEVELS})
@@ -207,8 +216,12 @@ class DualPathClassifier(nn.Module):
         )
         self.head = ClassifierHead(width, num_classes, dropout)
 
-    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_features(
+        self, x: torch.Tensor, detail: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Everything the head fuses: the global map, the pyramid levels, the local vector."""
+        if self.uses_detail and detail is None:
+            raise ValueError("this model crops its local path from the detail array: pass detail")
         z = self.input(x)  # (B, 3, S, S)
         blocks = run_blocks(self.global_features, z, lambda name, f: self.cbam[name](f))
         out = {"global": self.global_relu(blocks["block4"])}  # (B, 1024, S/s, S/s)
@@ -216,7 +229,8 @@ class DualPathClassifier(nn.Module):
             for i, level in enumerate(self.fpn(blocks)):
                 out[f"p{i + 3}"] = level  # (B, 256, S/8, S/8), (B, 256, S/16, ..), ...
         if self.local is not None:
-            out["local"] = self.local(z, out["global"])  # (B, 1024)
+            zd = self.input(detail) if self.uses_detail else None  # (B, 3, D, D)
+            out["local"] = self.local(z, out["global"], zd)  # (B, 1024)
         return out
 
     def forward_head(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -224,8 +238,8 @@ class DualPathClassifier(nn.Module):
         vectors = [features["local"]] if "local" in features else []
         return self.head(self.fuse(maps, vectors))  # (B, 1024 [+ 768] [+ 1024]) -> (B, C)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor, detail: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x, detail))
 
     def cam_layers(self) -> list[nn.Module]:
         """GradCAM targets: every pyramid level (maps averaged; the finest is 1/8) with the

@@ -41,6 +41,7 @@ def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
             crop_threshold=config.crop_threshold,
             crop_min_share=config.crop_min_share,
             local_size=config.local_size,
+            local_detail=config.local_detail,
         )
     raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
 

@@ -37,7 +37,7 @@ from cxr.models import checkpoint
 from cxr.models.checkpoint import ModelRecord
 from cxr.models.registry import is_pretrained
 from cxr.training import resume
-from cxr.training.augment import augment
+from cxr.training.augment import augment_views
 from cxr.training.optim import Schedule, parameter_groups
 from cxr.training.resume import LoopState, ResumePoint
 
@@ -185,7 +185,9 @@ def train_one_epoch(
     )  # fmt: skip
     for batch in bar:
         images, labels = batch.images, batch.labels
-        loss = train_step(net, criterion, images, labels, schedule.optimizer, config, generator)
+        loss = train_step(
+            net, criterion, images, labels, schedule.optimizer, config, generator, batch.detail
+        )
         if distributed.any_true(not torch.isfinite(loss).item(), world, device):
             raise TrainingDiverged(
                 f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}"
@@ -206,18 +208,23 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     generator: torch.Generator,
+    detail: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One optimiser step on a uint8 batch: copy, augment, forward, loss, backward, step.
+    """One optimiser step on a uint8 batch (and its detail rows, for a model that reads
+    them): copy, augment (both alike), forward, loss, backward, step.
 
     Returns the (detached) loss. fp32 on the CPU and bf16 autocast on CUDA need
     no loss scaling.
     """
     device = generator.device  # the augmentation draws where the batch trains
-    x = augment(to_device(images, device, channels_last=False), config.augment, generator)
-    x = x.contiguous(memory_format=torch.channels_last)  # (B, 1, H, W)
+    views = [to_device(v, device, channels_last=False) for v in (images, detail) if v is not None]
+    views = [
+        v.contiguous(memory_format=torch.channels_last)  # (B, 1, S, S), (B, 1, D, D)
+        for v in augment_views(views, config.augment, generator)
+    ]
     y = labels.to(device, non_blocking=True)  # (B, C)
     with autocast(device):
-        logits = net(x)  # (B, C)
+        logits = net(*views)  # (B, C)
     loss = criterion(logits, y)
     optimizer.zero_grad(set_to_none=True)
     # No early exit on a bad loss here: under DDP every process must take part in
