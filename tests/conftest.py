@@ -62,38 +62,41 @@ explain: {gallery_per_kind: 2}
 """
 
 
-@pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory) -> Path:
-    """A folder where every stage has run once on a 160-image demo, with Google-format
-    radiologist labels for every image (all in that file's "test" set)."""
+def run_stages(root: Path, *stages: str) -> None:
+    """Run ``cxr <stage>`` for each of ``stages`` in ``root``, as ``dvc repro`` would there."""
     from typer.testing import CliRunner
 
     from stages.cli import app
 
-    root = tmp_path_factory.mktemp("tiny-pipeline")
-    (root / "params.yaml").write_text(TINY_PIPELINE)
     here = Path.cwd()
     os.chdir(root)
     try:
         runner = CliRunner()
-        for stage in ("check-params", "demo"):
-            result = runner.invoke(app, [stage])
-            assert result.exit_code == 0, result.output
-        raw = Path("data/raw/demo")
-        images = pd.read_csv(raw / "Data_Entry_2017_v2020.csv")
-        rng = np.random.default_rng(0)
-        findings = ("Fracture", "Pneumothorax", "Airspace opacity", "Nodule or mass")
-        pd.DataFrame(
-            {
-                "Image Index": images["Image Index"],
-                "Patient ID": images["Patient ID"],
-                **{f: rng.choice(["YES", "NO"], len(images)) for f in findings},
-                "Set Id": "test",
-            }
-        ).to_csv(raw / "google2019_nih-chest-xray-labels.csv", index=False)
-        for stage in ("ingest", "preprocess", "train", "evaluate", "explain"):
+        for stage in stages:
             result = runner.invoke(app, [stage])
             assert result.exit_code == 0, f"{stage}: {result.output}"
     finally:
         os.chdir(here)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> Path:
+    """A folder where every stage has run once on a 160-image demo, with Google-format
+    radiologist labels for every image (all in that file's "test" set)."""
+    root = tmp_path_factory.mktemp("tiny-pipeline")
+    (root / "params.yaml").write_text(TINY_PIPELINE)
+    run_stages(root, "check-params", "demo")
+    raw = root / "data/raw/demo"
+    images = pd.read_csv(raw / "Data_Entry_2017_v2020.csv")
+    rng = np.random.default_rng(0)
+    findings = ("Fracture", "Pneumothorax", "Airspace opacity", "Nodule or mass")
+    pd.DataFrame(
+        {
+            "Image Index": images["Image Index"],
+            "Patient ID": images["Patient ID"],
+            **{f: rng.choice(["YES", "NO"], len(images)) for f in findings},
+            "Set Id": "test",
+        }
+    ).to_csv(raw / "google2019_nih-chest-xray-labels.csv", index=False)
+    run_stages(root, "ingest", "preprocess", "train", "evaluate", "explain")
     return root

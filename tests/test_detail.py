@@ -16,6 +16,7 @@ from cxr.imaging.resize import clahe, fit_square, fit_squares
 from cxr.preprocess import preprocess
 from cxr.processed import open_detail
 from cxr.training.augment import augment, augment_views
+from tests.conftest import run_stages
 from tests.test_preprocess import sample_with_bad_files  # noqa: F401 (a fixture)
 
 
@@ -182,26 +183,10 @@ explain: {gallery_per_kind: 1, bootstrap: 0, control_maps: 1}
 @pytest.fixture(scope="module")
 def detail_pipeline(tmp_path_factory):
     """Every stage run once with the dual path cropping its local path from the detail."""
-    import os
-    from pathlib import Path
-
-    from typer.testing import CliRunner
-
-    from stages.cli import app
-
     root = tmp_path_factory.mktemp("detail-pipeline")
     (root / "params.yaml").write_text(DETAIL_PIPELINE)
-    here = Path.cwd()
-    os.chdir(root)
-    try:
-        runner = CliRunner()
-        for stage in ("check-params", "demo", "ingest", "preprocess", "train", "evaluate"):
-            result = runner.invoke(app, [stage])
-            assert result.exit_code == 0, f"{stage}: {result.output}"
-        result = runner.invoke(app, ["explain"])
-        assert result.exit_code == 0, result.output
-    finally:
-        os.chdir(here)
+    stages = ("check-params", "demo", "ingest", "preprocess", "train", "evaluate", "explain")
+    run_stages(root, *stages)
     return root
 
 
