@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cxr.errors import InputError
 from cxr.findings import FINDINGS
 from cxr.processed import open_detail, open_split
 
@@ -43,12 +42,7 @@ class SplitArrays(Dataset):
         array, self.index = open_split(processed_dir, split)
         self.labels = np.array(self.index[list(FINDINGS)], dtype=np.float32)  # a writable copy
         self.image_size = array.shape[1]
-        detail = open_detail(processed_dir, split, len(array), self.image_size)
-        if with_detail and detail is None:
-            raise InputError(
-                f"{self.detail_path}: missing, and the model looks at detail: set "
-                "preprocess.detail_size and preprocess again (`dvc repro preprocess`)"
-            )
+        detail = open_detail(processed_dir, split, len(array), self.image_size, with_detail)
         self.detail_size = detail.shape[1] if with_detail else 0
         self._array: np.ndarray | None = None  # opened per process (workers reopen them)
         self._detail: np.ndarray | None = None

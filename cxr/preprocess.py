@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +61,6 @@ def prepare_arrays(path: str | Path, config: PreprocessConfig) -> tuple[list[np.
     )
     arrays, geometry = fit_squares(read_gray8(path), config.sizes, config.keep_aspect, enhance)
     return arrays, geometry.as_tuple()
-
-
-def prepare_image(path: str | Path, config: PreprocessConfig) -> tuple[np.ndarray, tuple]:
-    """One file to its ``config.size`` array row and geometry tuple; raises
-    :class:`DecodeError`."""
-    arrays, geometry = prepare_arrays(path, replace(config, detail_size=0))
-    return arrays[0], geometry
 
 
 def preprocess_split(

@@ -46,11 +46,19 @@ def open_split(processed_dir: str | Path, split: str) -> tuple[np.ndarray, pd.Da
     return array, index
 
 
-def open_detail(processed_dir: str | Path, split: str, rows: int, size: int) -> np.ndarray | None:
-    """``<split>_detail.npy`` as a read-only memmap, or ``None`` where preprocess wrote none;
-    checked to hold ``rows`` rows of a side that is a multiple of the split's ``size``."""
+def open_detail(
+    processed_dir: str | Path, split: str, rows: int, size: int, required: bool = False
+) -> np.ndarray | None:
+    """``<split>_detail.npy`` as a read-only memmap, checked to hold ``rows`` rows of a side
+    that is a multiple of the split's ``size``; ``None`` where preprocess wrote none, an
+    :class:`InputError` then if it is ``required`` (a model that looks at detail)."""
     path = Path(processed_dir) / f"{split}_detail.npy"
     if not path.is_file():
+        if required:
+            raise InputError(
+                f"{path}: missing, and the model looks at detail: set preprocess.detail_size "
+                "and preprocess again (`dvc repro preprocess`)"
+            )
         return None
     detail = _load(path)
     _check_square(path, detail)

@@ -12,7 +12,6 @@ import typer
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.config import ExplainConfig
 from cxr.device import pick_device
-from cxr.errors import InputError
 from cxr.evaluation.fitted import read_predictions, read_thresholds
 from cxr.explain.explain import box_cases, case_maps, headline, localisation
 from cxr.explain.gallery import GallerySplit, write_gallery
@@ -20,9 +19,9 @@ from cxr.explain.gradcam import cam_grids, gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
 from cxr.models.checkpoint import load_model
+from cxr.numbers import with_interval
 from cxr.processed import open_detail, open_split
 from cxr.report.localisation import localisation_markdown
-from cxr.report.markdown import with_interval
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
@@ -37,14 +36,11 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     device = pick_device(config.device)
     model, record = load_model(paths.MODEL)
     array, index = open_split(paths.PROCESSED, SPLIT)
-    detail = open_detail(paths.PROCESSED, SPLIT, len(array), array.shape[1])
-    if not record.model_config.uses_detail:
-        detail = None  # the model reads only the array
-    elif detail is None:
-        raise InputError(
-            f"{paths.PROCESSED / SPLIT}_detail.npy: missing, and the model looks at detail: "
-            "set preprocess.detail_size and preprocess again (`dvc repro preprocess`)"
-        )
+    detail = (
+        open_detail(paths.PROCESSED, SPLIT, len(array), array.shape[1], required=True)
+        if record.model_config.uses_detail
+        else None  # the model reads only the array
+    )
     probs = read_predictions(paths.PREDICTIONS / f"{SPLIT}.parquet", index, FINDINGS)
     labels = index[list(FINDINGS)].to_numpy()
     thresholds = read_thresholds(paths.THRESHOLDS, FINDINGS)

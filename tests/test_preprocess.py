@@ -11,7 +11,7 @@ from cxr.config import IngestConfig, PreprocessConfig
 from cxr.imaging.geometry import boxes_to_array
 from cxr.imaging.resize import fit_square
 from cxr.ingest import ingest
-from cxr.preprocess import prepare_image, preprocess, preprocess_split
+from cxr.preprocess import prepare_arrays, preprocess, preprocess_split
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +218,10 @@ def test_clahe_clip_changes_the_arrays_at_every_size(nih_dir, size):
     # histogram: 0.5, 1, 3 and 7.9 gave the bytes of 2.0.
     path = sorted((nih_dir / "sample" / "images").glob("*.png"))[0]
     at = {
-        clip: prepare_image(path, PreprocessConfig(size=size, clahe_clip=clip))[0]
+        clip: prepare_arrays(path, PreprocessConfig(size=size, clahe_clip=clip))[0][0]
         for clip in (0.5, 1.0, 2.0, 3.0, 7.9)
     }
-    plain = prepare_image(path, PreprocessConfig(size=size, clahe=False))[0].astype(int)
+    plain = prepare_arrays(path, PreprocessConfig(size=size, clahe=False))[0][0].astype(int)
     for clip in (0.5, 1.0, 3.0, 7.9):
         changed = (at[clip] != at[2.0]).mean()
         assert changed > 0.05, f"clip {clip} vs 2.0 at {size} px: {changed:.1%} of pixels differ"
@@ -236,8 +236,8 @@ def test_clahe_leaves_the_padding_black_and_the_geometry_alone(nih_dir, tmp_path
     path = tmp_path / "wide.png"
     cv2.imwrite(str(path), wide)
     for size in (64, 224):
-        plain, geom_plain = prepare_image(path, PreprocessConfig(size=size, clahe=False))
-        enhanced, geom = prepare_image(path, PreprocessConfig(size=size))
+        (plain,), geom_plain = prepare_arrays(path, PreprocessConfig(size=size, clahe=False))
+        (enhanced,), geom = prepare_arrays(path, PreprocessConfig(size=size))
         assert geom == geom_plain
         content_h = round(700 * size / 1024)
         top = (size - content_h) // 2

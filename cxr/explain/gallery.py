@@ -20,6 +20,7 @@ import pandas as pd
 
 from cxr.config import ExplainConfig
 from cxr.findings import FINDINGS
+from cxr.numbers import with_interval
 
 CELL = 192  # display size of one image, whatever the array size
 _GREEN, _RED = (60, 200, 60), (40, 40, 230)
@@ -199,6 +200,4 @@ def _cells(figure: dict) -> list[str]:
 
 
 def _with_ci(figure: dict) -> str:
-    """``0.625 (0.500-0.750)``: a share, so never negative."""
-    value, ci = _cells(figure)
-    return value if ci == "n/a" else f"{value} ({ci})"
+    return with_interval(figure["value"], figure)

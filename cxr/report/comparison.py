@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cxr.report.markdown import number, table
+from cxr.numbers import number
+from cxr.report.markdown import table
 
 
 def comparison_table(result: dict, level: float) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from cxr.findings import FINDINGS
 from cxr.models.checkpoint import ModelRecord
+from cxr.numbers import number, percent, with_interval
 from cxr.report.anchors import ANCHORS, SPLIT_NAMES
-from cxr.report.markdown import number, percent, table, with_interval
+from cxr.report.markdown import table
 
 
 def _headline(scores: dict, key: str) -> str:

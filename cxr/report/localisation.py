@@ -4,7 +4,8 @@ random-map controls, every figure with its patient-bootstrap interval."""
 from __future__ import annotations
 
 from cxr.explain.localisation import OVERLAP_THRESHOLDS
-from cxr.report.markdown import table, with_interval
+from cxr.numbers import with_interval
+from cxr.report.markdown import table
 
 
 def _cell(figure: dict, digits: int = 2) -> str:

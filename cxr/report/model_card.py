@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cxr.findings import FINDINGS
 from cxr.models.checkpoint import ModelRecord
+from cxr.numbers import number, with_interval
 from cxr.report.anchors import SPLIT_NAMES
-from cxr.report.markdown import number, with_interval
 
 
 def _weakest_groups(subgroups: dict) -> list[str]:

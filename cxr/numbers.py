@@ -1,0 +1,25 @@
+"""How figures are written wherever a person reads them (reports, pages, the terminal):
+a value, a value with its interval, a share as a percentage; ``n/a`` where there is none."""
+
+from __future__ import annotations
+
+import math
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
+    """``0.812 (0.790-0.833)``, ``-0.020 (-0.041 to 0.001)``; the interval left out where there
+    is none."""
+    if value is None:
+        return "n/a"
+    if not ci or ci.get("low") is None:
+        return number(value, digits)
+    to = " to " if ci["low"] < 0 else "-"  # "-0.30--0.10" would read as a typo
+    return f"{value:.{digits}f} ({ci['low']:.{digits}f}{to}{ci['high']:.{digits}f})"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
