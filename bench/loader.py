@@ -25,32 +25,15 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
-import pandas as pd
 import torch
+from synthetic_split import write_split  # bench/, beside this script
 from torch.utils.data import DataLoader, Dataset
 
-from cxr.batches import EpochBatches, SplitArrays, loader, to_device
+from cxr.batches import EpochBatches, loader, to_device
 from cxr.config import AugmentConfig
-from cxr.findings import FINDINGS
 from cxr.training.augment import augment
 
 NIH_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "nih" / "sample" / "images"
-
-
-def _write(folder: Path, rows: int, size: int, detail_size: int = 0) -> SplitArrays:
-    rng = np.random.default_rng(0)
-    names = {"train.npy": size, **({"train_detail.npy": detail_size} if detail_size else {})}
-    for name, side in names.items():
-        array = np.lib.format.open_memmap(folder / name, "w+", np.uint8, (rows, side, side))
-        for s in range(0, rows, 512):
-            array[s : s + 512] = rng.integers(0, 256, (min(512, rows - s), side, side), np.uint8)
-        array.flush()
-    index = pd.DataFrame({"row": np.arange(rows), "image_id": [str(i) for i in range(rows)]})
-    for name in FINDINGS:
-        index[name] = (rng.random(rows) < 0.1).astype(np.uint8)
-    index.to_parquet(folder / "train.parquet")
-    return SplitArrays(folder, "train", with_detail=bool(detail_size))
 
 
 class DecodePerRead(Dataset):
@@ -93,7 +76,7 @@ def main() -> None:
     result = {"size": args.size, "detail_size": args.detail_size, "batch": args.batch}
     result |= {"workers": args.workers, "pinned": pin}
     with tempfile.TemporaryDirectory() as tmp:
-        data = _write(Path(tmp), args.images, args.size, args.detail_size)
+        data = write_split(Path(tmp), args.images, args.size, args.detail_size)
         sampler = EpochBatches(len(data), args.batch, seed=0, shuffle=True, drop_last=True)
         batches = loader(data, sampler, args.workers, pin_memory=pin)
         _rate(batches, args.batch * 2)  # start the workers, warm the page cache

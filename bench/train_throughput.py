@@ -13,13 +13,15 @@ medians of ``--repeats`` timings of ``--steps`` steps each:
   input, BCE, AdamW) in the same precision, the reference the ``densenet121``
   arch should be within 10% of.
 
-Precision settings: ``fp32``; on CUDA also ``bf16`` (autocast), ``bf16+cl``
-(and channels_last) and ``bf16+cl+compile``. The bare reference runs under
-every setting; the project's step, which is always bf16 + channels_last on
-CUDA and fp32 + channels_last on CPU, only under the ones it really uses.
+Precision settings: ``fp32``; ``bf16+cl`` (autocast and channels_last) on CUDA and
+on a CPU with native bf16 (``cxr.device.cpu_has_bf16``: what ``model.precision:
+auto`` picks there); on CUDA also ``bf16`` (no channels_last) and
+``bf16+cl+compile``. The bare reference runs under every setting; the project's
+step, always channels_last, under ``fp32``, ``bf16+cl`` and ``bf16+cl+compile``.
 
 ``--archs`` takes architectures and the dual path's ablations:
-``densenet121``, ``dualpath``, ``dualpath-local`` (no local path),
+``densenet121``, ``resnet50``, ``dualpath``, ``dualpath-detail`` (the local path
+crops from a ``--detail-size`` array), ``dualpath-local`` (no local path),
 ``dualpath-cbam`` and ``dualpath-fpn``; ``--local-size`` is the dual path's
 crop side (0: the input side, as AG-CNN; the CPU demo uses 48).
 
@@ -39,15 +41,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 import torchvision
+from synthetic_split import write_split  # bench/, beside this script
 
 from cxr.batches import EpochBatches, SplitArrays, loader
 from cxr.config import ModelConfig, TrainConfig
-from cxr.findings import FINDINGS
+from cxr.device import cpu_has_bf16
 from cxr.models.registry import build_model
 from cxr.training.loop import train_step
 from cxr.training.loss import FocalLoss
@@ -60,21 +61,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _write_split(folder: Path, rows: int, size: int) -> SplitArrays:
-    rng = np.random.default_rng(0)
-    array = np.lib.format.open_memmap(folder / "train.npy", "w+", np.uint8, (rows, size, size))
-    for s in range(0, rows, 1024):
-        array[s : s + 1024] = rng.integers(
-            0, 256, (min(1024, rows - s), size, size), dtype=np.uint8
-        )
-    array.flush()
-    index = pd.DataFrame({"row": np.arange(rows), "image_id": [str(i) for i in range(rows)]})
-    for k, name in enumerate(FINDINGS):
-        index[name] = (rng.random(rows) < 0.1 + 0.02 * k).astype(np.uint8)
-    index.to_parquet(folder / "train.parquet")
-    return SplitArrays(folder, "train")
-
-
 def _timed(run_steps, steps: int, device: torch.device) -> float:
     _sync(device)
     t0 = time.perf_counter()
@@ -84,11 +70,17 @@ def _timed(run_steps, steps: int, device: torch.device) -> float:
 
 
 #: Benchmark names of the dual path with one part switched off.
-ABLATIONS = {"local": {"local_path": False}, "cbam": {"cbam": False}, "fpn": {"fpn": False}}
+ABLATIONS = {
+    "local": {"local_path": False},
+    "cbam": {"cbam": False},
+    "fpn": {"fpn": False},
+    "detail": {"local_detail": True},  # not an ablation: the close look at the detail array
+}
 
 
 def model_config(name: str, local_size: int) -> ModelConfig:
-    """``densenet121``, ``dualpath`` or ``dualpath-<part>`` (that part switched off)."""
+    """``densenet121``, ``resnet50``, ``dualpath`` or ``dualpath-<part>`` (that part switched
+    off, or ``detail``: cropping from the detail array)."""
     arch, _, off = name.partition("-")
     extra = ABLATIONS[off] if off else {}
     if arch == "dualpath":
@@ -106,6 +98,8 @@ def project_steps(
 ):
     """(synthetic, end_to_end) step runners for the project's model and step."""
     model = build_model(config).to(device).to(memory_format=torch.channels_last)
+    uses_detail = config.uses_detail
+    data = SplitArrays(data.path.parent, "train", with_detail=uses_detail)  # read what it uses
     net = torch.compile(model) if "compile" in precision else model
     config = TrainConfig(batch_size=batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -115,11 +109,21 @@ def project_steps(
         0, 256, (batch, 1, data.image_size, data.image_size), dtype=torch.uint8, device=device
     )
     fixed_labels = torch.from_numpy(data.labels[:batch]).to(device)
+    fixed_detail = None
+    if uses_detail:
+        side = data.detail_size
+        fixed_detail = torch.randint(
+            0, 256, (batch, 1, side, side), dtype=torch.uint8, device=device
+        )
     model.train()
+    dtype = torch.bfloat16 if "bf16" in precision else torch.float32
 
     def synthetic(steps: int) -> None:
         for _ in range(steps):
-            train_step(net, criterion, fixed_images, fixed_labels, optimizer, config, gen)
+            train_step(
+                net, criterion, fixed_images, fixed_labels, optimizer, config, gen, fixed_detail,
+                dtype,
+            )  # fmt: skip
 
     sampler = EpochBatches(len(data), batch, seed=0, shuffle=True, drop_last=True)
     batches = loader(data, sampler, workers, pin_memory=device.type == "cuda")
@@ -134,7 +138,10 @@ def project_steps(
                 sampler.set_epoch(sampler.epoch + 1)
                 stream = iter(batches)
                 batch = next(stream)
-            train_step(net, criterion, batch.images, batch.labels, optimizer, config, gen)
+            train_step(
+                net, criterion, batch.images, batch.labels, optimizer, config, gen, batch.detail,
+                dtype,
+            )  # fmt: skip
 
     return synthetic, end_to_end
 
@@ -180,18 +187,25 @@ def main() -> None:
     parser.add_argument("--precisions", default=None)
     parser.add_argument("--local-size", type=int, default=0, help="dual path crop side")
     parser.add_argument(
+        "--detail-size", type=int, default=0, help="detail array side, for dualpath-detail"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json"
     )
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
+    bf16 = cpu_has_bf16()
     size = args.size or (224 if cuda else 64)
     batch = args.batch or (128 if cuda else 32)
     steps = args.steps or (20 if cuda else 3)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
     precisions = (
-        args.precisions or ("fp32,bf16,bf16+cl,bf16+cl+compile" if cuda else "fp32")
+        args.precisions
+        or ("fp32,bf16,bf16+cl,bf16+cl+compile" if cuda else "fp32,bf16+cl" if bf16 else "fp32")
     ).split(",")
+    if "detail" in args.archs and not args.detail_size:
+        parser.error("dualpath-detail needs --detail-size (a multiple of --size)")
     rows = args.rows or batch * (steps + warmup) * 2
     if cuda:
         torch.backends.cudnn.benchmark = True
@@ -205,15 +219,16 @@ def main() -> None:
         "workers": args.workers,
         "threads": torch.get_num_threads(),
         "local_size": args.local_size,
+        "detail_size": args.detail_size,
+        "cpu_bf16": bf16,
         "runs": [],
     }
     with tempfile.TemporaryDirectory() as tmp:
-        data = _write_split(Path(tmp), rows, size)
+        data = write_split(Path(tmp), rows, size, args.detail_size)
         for precision in precisions:
             runners = {"bare_torchvision": bare_steps(precision, device, batch, size)}
-            # The project's step is bf16 + channels_last on CUDA and fp32 on CPU,
-            # always: it is measured only under the settings it really runs.
-            project = (precision in ("bf16+cl", "bf16+cl+compile")) if cuda else precision == "fp32"
+            # The project's step is always channels_last: measured only where it runs.
+            project = precision in ("fp32", "bf16+cl", "bf16+cl+compile")
             for arch in args.archs.split(",") if project else []:
                 config = model_config(arch, args.local_size)
                 synthetic, end_to_end = project_steps(

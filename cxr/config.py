@@ -17,7 +17,7 @@ from cxr.errors import InputError
 from cxr.knobs import DEVICE, knob, speed_knob
 
 #: Every architecture ``cxr.models.registry.build_model`` makes (``model.arch``).
-Arch = Literal["densenet121", "dualpath"]
+Arch = Literal["densenet121", "dualpath", "resnet50"]
 ARCHS: tuple[str, ...] = get_args(Arch)
 
 #: Zhang et al.'s 15-px pointing tolerance on 224-px images, as a share of the image size.
@@ -111,6 +111,8 @@ class ModelConfig:
     local_size: int = knob(48, also=(0,), ge=32, le=4096)
     # crop the local path's box from the detail array (preprocess.detail_size), not the input
     local_detail: bool = False
+    # auto: bf16 autocast on CUDA and on CPUs with native bf16 (cxr.device), else fp32
+    precision: Literal["auto", "fp32"] = "auto"
 
     @property
     def uses_detail(self) -> bool:

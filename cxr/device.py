@@ -1,8 +1,25 @@
-"""Device choice and precision: bf16 autocast and channels_last on CUDA, fp32 on CPU."""
+"""Device choice and precision: bf16 autocast where the hardware computes bf16 natively
+(CUDA, and CPUs with AVX512-BF16 or AMX), fp32 elsewhere or when asked.
+
+``model.precision`` is ``auto`` or ``fp32``. The model's head always computes its
+logits in fp32 (``cxr.models.layers.fp32_linear``), and the dual path's crop box is
+found on an fp32 heat map, so bf16 changes the features, not how they are read.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import torch
+
+from cxr.cpu_kernels import BF16_FLAGS, cpu_flags
+
+#: oneDNN ISA caps below bf16: under them PyTorch's bf16 convolutions fall back to slow
+#: code (8x slower than fp32 here), so ``auto`` stays fp32.
+_ONEDNN_WITHOUT_BF16 = {
+    "SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+}  # fmt: skip
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -12,11 +29,42 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; a no-op (fp32) elsewhere."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def cpu_has_bf16(flags: set[str] | None = None, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this CPU computes bf16 natively and PyTorch may use it: a flag of
+    :data:`~cxr.cpu_kernels.BF16_FLAGS` and no oneDNN cap below it (``CXR_CPU_KERNELS=avx2``
+    sets one)."""
+    flags = cpu_flags() if flags is None else flags
+    isa = environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    return bool(flags & BF16_FLAGS) and isa not in _ONEDNN_WITHOUT_BF16
 
 
-def precision(device: torch.device) -> str:
-    """What :func:`autocast` computes in on ``device``, as ``metrics/train.json`` records it."""
-    return "bf16 autocast" if device.type == "cuda" else "fp32"
+def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """What autocast computes in: ``torch.bfloat16`` for ``auto`` on CUDA and on a CPU with
+    native bf16 (:func:`cpu_has_bf16`), ``torch.float32`` otherwise.
+
+    >>> compute_dtype(torch.device("cpu"), "fp32")
+    torch.float32
+    """
+    if precision == "fp32":
+        return torch.float32
+    if precision != "auto":
+        raise ValueError(f"precision {precision!r}; use auto or fp32")
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype = torch.float32):
+    """Autocast to ``dtype`` on ``device``; a no-op for fp32."""
+    on = dtype != torch.float32
+    return torch.autocast(device.type, dtype=dtype if on else torch.bfloat16, enabled=on)
+
+
+def precision_name(device: torch.device, dtype: torch.dtype) -> str:
+    """How ``metrics/*.json`` records the precision: ``bf16 autocast (CPU: avx512_bf16)``,
+    ``bf16 autocast (CUDA)`` or ``fp32``."""
+    if dtype == torch.float32:
+        return "fp32"
+    if device.type == "cuda":
+        return "bf16 autocast (CUDA)"
+    return f"bf16 autocast (CPU: {', '.join(sorted(cpu_flags() & BF16_FLAGS))})"

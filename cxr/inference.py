@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path
 from cxr.config import PreprocessConfig
+from cxr.device import compute_dtype
 from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
@@ -62,6 +63,7 @@ class Predictor:
     thresholds: np.ndarray  # [C]; chosen on validation
     device: torch.device
     record: ModelRecord | None = None  # what best.pt says of the model
+    dtype: torch.dtype = torch.float32  # autocast's, from the model's precision and the device
     #: Libraries here that differ from the ones that made the model and can move its outputs.
     version_warnings: list[str] = field(default_factory=list)
 
@@ -99,6 +101,7 @@ class Predictor:
             thresholds=threshold_values,
             device=device,
             record=record,
+            dtype=compute_dtype(device, record.model_config.precision),
             version_warnings=output_changing_differences(record.environment),
         )
 
@@ -115,13 +118,21 @@ class Predictor:
 
     def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
         """Calibrated probabilities ``[N, C]``."""
-        logits = logits_of_arrays(self.model, views.images, self.device, batch_size, views.detail)
+        logits = logits_of_arrays(
+            self.model, views.images, self.device, batch_size, views.detail, self.dtype
+        )
         return self.calibration.apply(logits)
 
     def cams(self, views: Views, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
         return gradcam_maps(
-            self.model, views.images, classes, self.device, batch_size, detail=views.detail
+            self.model,
+            views.images,
+            classes,
+            self.device,
+            batch_size,
+            views.detail,
+            dtype=self.dtype,
         )
 
     def findings(self, probs: np.ndarray) -> list[str]:

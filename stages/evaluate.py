@@ -13,7 +13,7 @@ import typer
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.batches import SplitArrays
 from cxr.config import EvaluateConfig
-from cxr.device import pick_device
+from cxr.device import compute_dtype, pick_device, precision_name
 from cxr.evaluation.evaluate import (
     SplitOutputs,
     evaluate,
@@ -47,10 +47,11 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     device = pick_device(config.device)
     model, record = load_model(paths.MODEL)
     model.to(device)
+    dtype = compute_dtype(device, record.model_config.precision)
     outputs = {}
     for split in ("val", "test"):
         data = SplitArrays(paths.PROCESSED, split, with_detail=record.model_config.uses_detail)
-        logits = predict_logits(model, data, device, config.batch_size, desc=split)
+        logits = predict_logits(model, data, device, config.batch_size, desc=split, dtype=dtype)
         outputs[split] = SplitOutputs(data.index, logits)
     expert = pd.read_parquet(paths.EXPERT_LABELS)
     typer.echo(f"evaluate: bootstrap of {config.bootstrap} patient resamples ...")
@@ -89,9 +90,10 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         paths.REPORTS / "model_card.md",
         model_card_markdown(result.metrics, ingest, record, source),
     )
-    detail = {"model_epoch": record.epoch, **result.metrics}
+    computed = {"model_epoch": record.epoch, "precision": precision_name(device, dtype)}
+    detail = {**computed, **result.metrics}
     write_json(paths.REPORTS / "evaluation.json", detail)
-    write_json(paths.metrics_file("eval"), {"model_epoch": record.epoch, **headline(detail)})
+    write_json(paths.metrics_file("eval"), {**computed, **headline(detail)})
     test = result.metrics["test"]
     ci = test.get("ci", {}).get("mean_auroc", {})
     interval_text = (

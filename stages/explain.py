@@ -11,7 +11,7 @@ import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.config import ExplainConfig
-from cxr.device import pick_device
+from cxr.device import compute_dtype, pick_device, precision_name
 from cxr.evaluation.fitted import read_predictions, read_thresholds
 from cxr.explain.explain import box_cases, case_maps, headline, localisation
 from cxr.explain.gallery import GallerySplit, write_gallery
@@ -35,6 +35,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     config = section(load_params(params), "explain", ExplainConfig)
     device = pick_device(config.device)
     model, record = load_model(paths.MODEL)
+    dtype = compute_dtype(device, record.model_config.precision)
     array, index = open_split(paths.PROCESSED, SPLIT)
     detail = (
         open_detail(paths.PROCESSED, SPLIT, len(array), array.shape[1], required=True)
@@ -47,7 +48,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
 
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
     cases = box_cases(boxes)
-    cams = case_maps(model, array, cases, config, device, detail)
+    cams = case_maps(model, array, cases, config, device, detail, dtype)
     grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
     patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
     typer.echo(f"explain: scoring {len(cases)} boxed cases, {config.bootstrap} patient resamples")
@@ -60,7 +61,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         rows_detail = None if detail is None else detail[rows]
         classes = np.full(len(rows), c)
         return gradcam_maps(
-            model, array[rows], classes, device, config.batch_size, detail=rows_detail
+            model, array[rows], classes, device, config.batch_size, detail=rows_detail, dtype=dtype
         )
 
     with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
@@ -69,7 +70,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
         cases.drop(columns=["boxes"]).to_csv(tmp / "localisation_cases.csv", index=False)
     write_text(paths.REPORTS / "localisation.md", localisation_markdown(summary))
     write_json(paths.REPORTS / "localisation.json", summary)
-    write_json(paths.metrics_file("explain"), {"split": SPLIT, **headline(summary)})
+    computed = {"split": SPLIT, "precision": precision_name(device, dtype)}
+    write_json(paths.metrics_file("explain"), {**computed, **headline(summary)})
     if summary.get("cases"):
         mean = summary["mean"]
         pointing = with_interval(mean["pointing"]["value"], mean["pointing"])

@@ -14,7 +14,7 @@ from cxr import distributed
 from cxr.atomic import write_json
 from cxr.batches import SplitArrays
 from cxr.config import ModelConfig, PreprocessConfig, TrainConfig
-from cxr.device import precision
+from cxr.device import compute_dtype, precision_name
 from cxr.environment import describe
 from cxr.evaluation.metrics import label_gap_warnings, label_gaps
 from cxr.findings import FINDINGS
@@ -116,7 +116,7 @@ def _train(
             "weights": weights_used,
             "device": str(device),
             "processes": world.size,
-            "precision": precision(device),
+            "precision": precision_name(device, compute_dtype(device, model_config.precision)),
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_images": len(train_set),
             "val_images": len(val_set),

@@ -13,7 +13,16 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cxr.cpu_kernels import LEVELS, cap_cpu_kernels, cpu_flags
+from cxr.cpu_kernels import (
+    BF16_FLAGS,
+    DATA_CAPS,
+    LEVELS,
+    TORCH_CAPS,
+    cap_cpu_kernels,
+    caps,
+    cpu_flags,
+)
+from cxr.device import compute_dtype, cpu_has_bf16, precision_name
 from cxr.environment import OUTPUT_CHANGING, PACKAGES, describe, output_changing_differences
 from cxr.models import checkpoint
 from stages.cli import app
@@ -104,7 +113,7 @@ def test_the_app_shows_the_warning_above_the_upload(tiny_pipeline, tmp_path):
 
 
 def test_cap_sets_what_the_user_did_not_and_only_where_avx2_runs():
-    environ = {"ATEN_CPU_CAPABILITY": "default"}
+    environ = {"ATEN_CPU_CAPABILITY": "default", "CXR_CPU_KERNELS": "avx2"}
     applied = cap_cpu_kernels(environ, flags={"avx2", "fma", "avx512f"})
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert environ["ATEN_CPU_CAPABILITY"] == "default"  # the user's choice stands
@@ -117,6 +126,29 @@ def test_cap_sets_what_the_user_did_not_and_only_where_avx2_runs():
     assert cap_cpu_kernels({"CXR_CPU_KERNELS": "native"}, flags={"avx2", "fma"}) == {}
     with pytest.raises(SystemExit, match="CXR_CPU_KERNELS='avx9'"):
         cap_cpu_kernels({"CXR_CPU_KERNELS": "avx9"})
+
+
+def test_auto_caps_pytorch_only_where_the_cpu_has_no_native_bf16():
+    assert caps("auto", {"avx2", "fma", "avx512f"}) == LEVELS["avx2"]
+    for flag in BF16_FLAGS:  # bf16 needs PyTorch's native kernels; the data stays capped
+        assert caps("auto", {"avx2", "fma", "avx512f", flag}) == DATA_CAPS
+    assert not set(DATA_CAPS) & set(TORCH_CAPS)
+    assert set(LEVELS["avx2"]) == set(DATA_CAPS) | set(TORCH_CAPS)
+
+
+def test_bf16_is_chosen_only_where_the_cpu_computes_it_natively():
+    native = {"avx2", "avx512f", "avx512_bf16"}
+    assert cpu_has_bf16(native, environ={})
+    assert cpu_has_bf16({"avx2", "amx_bf16"}, environ={})
+    assert not cpu_has_bf16({"avx2", "avx512f", "avx512bw"}, environ={})  # emulated: slower
+    assert not cpu_has_bf16(native, environ={"ONEDNN_MAX_CPU_ISA": "AVX2"})  # capped
+    assert cpu_has_bf16(native, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compute_dtype(cpu, "fp32") == compute_dtype(cuda, "fp32") == torch.float32
+    assert compute_dtype(cuda, "auto") == torch.bfloat16
+    assert compute_dtype(cpu, "auto") == (torch.bfloat16 if cpu_has_bf16() else torch.float32)
+    assert precision_name(cpu, torch.float32) == "fp32"
+    assert precision_name(cuda, torch.bfloat16) == "bf16 autocast (CUDA)"
 
 
 _PROBE = (
@@ -141,9 +173,14 @@ def _probe(**env: str) -> list[str]:
 def test_stage_processes_run_avx2_kernels_unless_told_native():
     if not {"avx2", "fma"} <= cpu_flags():
         pytest.skip("this CPU has no AVX2: nothing is capped")
-    capped, native = _probe(), _probe(CXR_CPU_KERNELS="native")
+    default = _probe()
+    capped, native = _probe(CXR_CPU_KERNELS="avx2"), _probe(CXR_CPU_KERNELS="native")
     assert capped[:3] == ["AVX2", "AVX2", "avx2"], capped
     assert "X86_V4" not in capped and "AVX512F" not in capped
+    # By default the data libraries are capped everywhere, PyTorch except under native bf16.
+    assert default[2] == "avx2" and "X86_V4" not in default and "AVX512F" not in default
+    torch_capped = default[:2] == ["AVX2", "AVX2"]
+    assert torch_capped != bool(cpu_flags() & BF16_FLAGS), default
     assert native[1:3] == ["None", "None"]
     if native[0] not in ("AVX512", "AMX"):
         pytest.skip(f"this CPU has no AVX-512 kernels to cap (torch {native[0]})")

@@ -119,18 +119,21 @@ def test_random_backbone_trains_at_full_lr():
     assert all(g["lr"] == 1e-3 for g in groups)
 
 
-def test_weights_auto_falls_back_with_a_warning(monkeypatch):
+@pytest.mark.parametrize(
+    ("arch", "file"), [("densenet121", "densenet121-a639ec97.pth"), ("resnet50", "resnet50-")]
+)
+def test_weights_auto_falls_back_with_a_warning(monkeypatch, arch, file):
     import cxr.models.registry as registry
 
-    def offline():
+    def offline(model):
         raise OSError("no network")
 
-    monkeypatch.setattr(registry, "_imagenet_densenet121", offline)
-    model = build_model(ModelConfig(arch="densenet121"))
+    monkeypatch.setattr(registry, "_imagenet", offline)
+    model = build_model(ModelConfig(arch=arch))
     with pytest.warns(UserWarning, match="random initialisation"):
         assert initialise(model, "auto").startswith("none")
     assert not is_pretrained(model)
-    with pytest.raises(ValueError, match="could not be obtained"):
+    with pytest.raises(ValueError, match=f"could not be obtained.*put {file}"):
         initialise(model, "imagenet")
 
 

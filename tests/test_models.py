@@ -72,9 +72,9 @@ def test_each_ablation_switch_changes_the_graph():
     assert set(build_model(ABLATIONS["no_fpn"]).eval().forward_features(x)) == {"global", "local"}
 
 
-@pytest.mark.parametrize("name", ["densenet121", *ABLATIONS])
+@pytest.mark.parametrize("name", ["densenet121", "resnet50", *ABLATIONS])
 def test_checkpoints_of_every_arch_reload_identically(name, tmp_path):
-    config = ModelConfig(arch="densenet121") if name == "densenet121" else ABLATIONS[name]
+    config = ABLATIONS[name] if name in ABLATIONS else ModelConfig(arch=name)
     torch.manual_seed(3)
     model = build_model(config).eval()
     record = checkpoint.ModelRecord(config, tuple(f"c{k}" for k in range(14)))
@@ -143,4 +143,26 @@ def test_logits_are_fp32_under_bf16_autocast(arch):
     # Same weights, no autocast at all: the logits differ only by the backbone's rounding.
     with torch.no_grad():
         full = model(x)
-    assert torch.allclose(logits, full, atol=0.05)
+    assert torch.allclose(logits, full, atol=0.05, rtol=0.01)  # resnet50 logits reach ~25
+
+
+@pytest.mark.parametrize(("stride", "cells"), [(16, 4), (32, 2)])
+def test_resnet50_is_torchvisions_with_a_gray_input_and_its_stride(stride, cells, tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet50(weights=None).eval()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model(ModelConfig(arch="resnet50", output_stride=stride)).eval()
+    assert initialise(model, str(path)).startswith("file resnet50.pth")
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert features.shape == (2, 2048, cells, cells)
+        assert model(x).shape == (2, 14)
+        if stride == 32:  # the same trunk computes the same features as torchvision's
+            three = model.input(x)
+            trunk = torch.nn.Sequential(*list(reference.children())[:-2])
+            assert torch.allclose(features, trunk(three), atol=1e-5)
+    assert model.cam_layers() == [model.layer4[-1]]

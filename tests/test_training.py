@@ -109,6 +109,8 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("model_config", [DENSENET, DUALPATH], ids=["densenet121", "dualpath"])
 def test_resume_from_last_is_bit_identical(tiny, tmp_path, model_config):
+    # model.precision: auto, so on a CPU with native bf16 both runs are bf16 autocast: a
+    # bf16 run reproduces itself bit for bit on its machine as an fp32 one does.
     whole, _ = _fit(tiny, tmp_path / "whole", model_config=model_config)
 
     def kill_after_first_epoch(row):

@@ -20,8 +20,10 @@ def predict_logits(
     batch_size: int = 128,
     workers: int = 0,
     desc: str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
-    """Logits ``[N, C]`` in the dataset's row order (model in eval mode).
+    """Logits ``[N, C]`` in the dataset's row order (model in eval mode, autocast to
+    ``dtype``: ``cxr.device.compute_dtype`` of the model's precision).
 
     Under data-parallel training each process predicts its share of the rows and
     every process gets the whole array back.
@@ -41,7 +43,7 @@ def predict_logits(
     batches = loader(dataset, sampler, workers, pin_memory=device.type == "cuda")
     for batch in tqdm(batches, desc=desc, disable=desc is None or not world.main, leave=False):
         views = [to_device(v, device, channels_last=True) for v in _views(batch)]
-        with autocast(device):
+        with autocast(device, dtype):
             logits.append(model(*views).float().cpu().numpy())
         rows.append(batch.rows.numpy())
     local = np.concatenate(logits) if logits else np.zeros((0, 0), np.float32)
@@ -58,6 +60,7 @@ def logits_of_arrays(
     device: torch.device,
     batch_size: int = 32,
     detail: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
     """Logits ``[N, C]`` of uint8 images ``[N, S, S]`` already in memory (new files), with
     their detail rows ``[N, D, D]`` for a model that reads them."""
@@ -68,7 +71,7 @@ def logits_of_arrays(
         views = [
             to_device(as_batch(a[s : s + batch_size]), device, channels_last=True) for a in arrays
         ]
-        with autocast(device):
+        with autocast(device, dtype):
             out.append(model(*views).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 

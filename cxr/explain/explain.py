@@ -38,9 +38,10 @@ def case_maps(
     config: ExplainConfig,
     device: torch.device,
     detail: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
     """GradCAM map ``[N, S, S]`` of every boxed case, for its own finding (``detail``: the
-    split's detail array, for a model that reads it)."""
+    split's detail array, for a model that reads it), under autocast to ``dtype``."""
     if cases.empty:
         return np.zeros((0, *array.shape[1:]), dtype=np.float32)
     rows = cases.row.to_numpy()
@@ -52,6 +53,7 @@ def case_maps(
         config.batch_size,
         desc="GradCAM on boxed cases",
         detail=None if detail is None else detail[rows],
+        dtype=dtype,
     )
 
 

@@ -4,7 +4,8 @@ Targets are the class *logits* (a saturated sigmoid has no gradient and gives
 an empty map). pytorch-grad-cam sums one target per image, so a batch may mix
 classes; fewer targets than images would silently give zero maps, hence the
 check. The model's ``cam_layers()`` names the layers to hook (an explicit,
-not in-place ReLU at the end of the features).
+not in-place ReLU at the end of the features). Under bf16 autocast the hooked
+activations and gradients are bf16; they are read as fp32 (numpy has no bf16).
 """
 
 from __future__ import annotations
@@ -16,18 +17,23 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from tqdm.auto import tqdm
 
+from cxr.device import autocast
+
 
 class _WithDetail(nn.Module):
-    """``model(x, detail)`` as the one-input module pytorch-grad-cam calls; ``detail`` is
-    set per batch. The hooked layers stay the model's own."""
+    """``model(x, detail)`` under autocast to ``dtype``, as the one-input module
+    pytorch-grad-cam calls; ``detail`` is set per batch. The hooked layers stay the
+    model's own."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
         super().__init__()
         self.model = model
+        self.dtype = dtype
         self.detail: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) if self.detail is None else self.model(x, self.detail)
+        with autocast(x.device, self.dtype):
+            return self.model(x) if self.detail is None else self.model(x, self.detail)
 
 
 def gradcam_maps(
@@ -38,15 +44,18 @@ def gradcam_maps(
     batch_size: int = 32,
     desc: str | None = None,
     detail: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
     """Maps ``[N, S, S]`` in [0, 1] for uint8 images ``[N, S, S]`` and class indices ``[N]``
-    (with the images' detail rows ``[N, D, D]`` for a model that reads them)."""
+    (with the images' detail rows ``[N, D, D]`` for a model that reads them), the model
+    under autocast to ``dtype``."""
     if len(images) != len(classes):
         raise ValueError(f"{len(images)} images but {len(classes)} classes: one class per image")
     model = model.to(device).eval()
-    wrapped = _WithDetail(model)
+    wrapped = _WithDetail(model, dtype)
     out = np.zeros(images.shape, dtype=np.float32)
-    with GradCAM(model=wrapped, target_layers=model.cam_layers()) as cam:
+    layers = model.cam_layers()
+    with GradCAM(model=wrapped, target_layers=layers, reshape_transform=_fp32) as cam:
         for s in tqdm(
             range(0, len(images), batch_size), desc=desc, disable=desc is None, leave=False
         ):
@@ -55,6 +64,10 @@ def gradcam_maps(
             targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
     return out
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float()
 
 
 def _float(rows: np.ndarray, device: torch.device) -> torch.Tensor:

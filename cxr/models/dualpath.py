@@ -77,7 +77,8 @@ def attention_boxes(
     (grown about their centre, kept inside the image), and detached: gradients
     train the local network, not the crop position.
     """
-    heat = features.detach().abs().amax(dim=1)  # (B, h, w)
+    # fp32 under bf16 autocast too: a bf16 threshold would move boxes by a cell
+    heat = features.detach().float().abs().amax(dim=1)  # (B, h, w)
     lo = heat.amin(dim=(1, 2), keepdim=True)
     hi = heat.amax(dim=(1, 2), keepdim=True)
     hot = (heat - lo) >= threshold * (hi - lo)

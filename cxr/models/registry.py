@@ -1,10 +1,11 @@
 """Build a classifier by name from its config, and initialise it from pretrained weights.
 
-``weights``: ``auto`` uses torchvision's ImageNet weights when they can be
-obtained (from the torch hub cache or the internet) and otherwise starts from
-random initialisation with a warning; ``imagenet`` requires them; ``none``
-starts from random; any other value is a path to a torchvision-format
-DenseNet121 state dict or a cxr checkpoint. What was actually used is returned
+``weights``: ``auto`` uses torchvision's ImageNet weights of the arch's
+backbone (DenseNet121, or ResNet50 for ``resnet50``) when they can be obtained
+(from the torch hub cache or the internet) and otherwise starts from random
+initialisation with a warning; ``imagenet`` requires them; ``none`` starts
+from random; any other value is a path to a torchvision-format state dict of
+that backbone or a cxr checkpoint. What was actually used is returned
 and recorded in ``metrics/train.json``.
 """
 
@@ -21,6 +22,7 @@ from cxr.config import ARCHS, ModelConfig
 from cxr.errors import InputError
 from cxr.models.densenet import DenseNet121Classifier
 from cxr.models.dualpath import DualPathClassifier
+from cxr.models.resnet import ResNet50Classifier
 
 
 def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
@@ -32,6 +34,8 @@ def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
     }
     if config.arch == "densenet121":
         return DenseNet121Classifier(**common)
+    if config.arch == "resnet50":
+        return ResNet50Classifier(**common)
     if config.arch == "dualpath":
         return DualPathClassifier(
             **common,
@@ -52,13 +56,14 @@ def initialise(model: nn.Module, weights: str) -> str:
         return "none"
     if weights in ("auto", "imagenet"):
         try:
-            state = _imagenet_densenet121()
+            state = _imagenet(model)
         except Exception as err:  # offline, blocked, corrupt download: say why
             if weights == "imagenet":
                 raise InputError(
                     f"model.weights = imagenet, but torchvision's ImageNet weights could not be "
-                    f"obtained ({type(err).__name__}: {err}); put densenet121-a639ec97.pth in "
-                    "the torch hub cache, or use model.weights: none or a file path"
+                    f"obtained ({type(err).__name__}: {err}); put "
+                    f"{_imagenet_weights(model).url.rsplit('/', 1)[-1]} in the torch hub cache "
+                    "(torch.hub.get_dir()/checkpoints), or use model.weights: none or a file path"
                 ) from None
             warnings.warn(
                 f"ImageNet weights unavailable ({type(err).__name__}); training from random "
@@ -79,12 +84,26 @@ def initialise(model: nn.Module, weights: str) -> str:
     return f"file {path.name} sha256:{digest}"
 
 
-def _imagenet_densenet121() -> dict[str, torch.Tensor]:
+def _imagenet_weights(model: nn.Module):
+    """torchvision's ImageNet weights entry for ``model``'s backbone."""
+    import torchvision
+
+    if isinstance(model, ResNet50Classifier):
+        return torchvision.models.ResNet50_Weights.IMAGENET1K_V1
+    return torchvision.models.DenseNet121_Weights.IMAGENET1K_V1
+
+
+def _imagenet(model: nn.Module) -> dict[str, torch.Tensor]:
     import torchvision
 
     # Building through torchvision applies its renaming of the old checkpoint keys.
-    weights = torchvision.models.DenseNet121_Weights.IMAGENET1K_V1
-    return torchvision.models.densenet121(weights=weights).state_dict()
+    weights = _imagenet_weights(model)
+    build = (
+        torchvision.models.resnet50
+        if isinstance(model, ResNet50Classifier)
+        else (torchvision.models.densenet121)
+    )
+    return build(weights=weights).state_dict()
 
 
 def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from cxr import distributed
 from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.config import TrainConfig
-from cxr.device import autocast
+from cxr.device import autocast, compute_dtype
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
@@ -93,6 +93,7 @@ def fit(
     mean AUROC; write ``files.best`` and ``files.last``. ``on_epoch`` receives each epoch's
     log row (replayed on resume)."""
     world = distributed.current()
+    dtype = compute_dtype(device, files.record.model_config.precision)
     model.to(device).to(memory_format=torch.channels_last)
     if isinstance(criterion, nn.Module):
         criterion = criterion.to(device)  # its class weights
@@ -116,7 +117,7 @@ def fit(
         sampler.set_epoch(epoch)
         try:
             train_loss, images = train_one_epoch(
-                net, criterion, batches, schedule, config, device, epoch
+                net, criterion, batches, schedule, config, device, epoch, dtype
             )
         except TrainingDiverged as err:
             good = f"{files.last} (epoch {epoch})" if epoch else "none yet"
@@ -127,7 +128,7 @@ def fit(
         row = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
-            **validate(model, criterion, val_set, device),
+            **validate(model, criterion, val_set, device, dtype),
             "lr": max(g["lr"] for g in schedule.optimizer.param_groups),
         }
         schedule.epoch_end(row["val_mean_auroc"])
@@ -168,6 +169,7 @@ def train_one_epoch(
     config: TrainConfig,
     device: torch.device,
     epoch: int,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[float, int]:
     """Epoch ``epoch`` (from 0) over ``batches``: return the mean loss over every process and
     the images seen. A non-finite loss on any process raises :class:`TrainingDiverged` on all.
@@ -186,8 +188,9 @@ def train_one_epoch(
     for batch in bar:
         images, labels = batch.images, batch.labels
         loss = train_step(
-            net, criterion, images, labels, schedule.optimizer, config, generator, batch.detail
-        )
+            net, criterion, images, labels, schedule.optimizer, config, generator, batch.detail,
+            dtype,
+        )  # fmt: skip
         if distributed.any_true(not torch.isfinite(loss).item(), world, device):
             raise TrainingDiverged(
                 f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}"
@@ -209,12 +212,14 @@ def train_step(
     config: TrainConfig,
     generator: torch.Generator,
     detail: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """One optimiser step on a uint8 batch (and its detail rows, for a model that reads
-    them): copy, augment (both alike), forward, loss, backward, step.
+    them): copy, augment (both alike), forward under autocast to ``dtype``, loss, backward,
+    step.
 
-    Returns the (detached) loss. fp32 on the CPU and bf16 autocast on CUDA need
-    no loss scaling.
+    Returns the (detached) loss. Neither fp32 nor bf16 (fp32's exponent range) needs
+    loss scaling; the loss is computed on the fp32 logits.
     """
     device = generator.device  # the augmentation draws where the batch trains
     views = [to_device(v, device, channels_last=False) for v in (images, detail) if v is not None]
@@ -223,8 +228,8 @@ def train_step(
         for v in augment_views(views, config.augment, generator)
     ]
     y = labels.to(device, non_blocking=True)  # (B, C)
-    with autocast(device):
-        logits = net(*views)  # (B, C)
+    with autocast(device, dtype):
+        logits = net(*views)  # (B, C), fp32
     loss = criterion(logits, y)
     optimizer.zero_grad(set_to_none=True)
     # No early exit on a bad loss here: under DDP every process must take part in
@@ -235,10 +240,14 @@ def train_step(
 
 
 def validate(
-    model: nn.Module, criterion: Criterion, val_set: SplitArrays, device: torch.device
+    model: nn.Module,
+    criterion: Criterion,
+    val_set: SplitArrays,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> dict:
     """Validation loss, per-class AUROC and their mean (NaN-skipping) on the whole split."""
-    logits = predict_logits(model, val_set, device, batch_size=128)  # (N, C)
+    logits = predict_logits(model, val_set, device, batch_size=128, dtype=dtype)  # (N, C)
     loss = criterion(torch.from_numpy(logits), torch.from_numpy(val_set.labels)).item()
     scores = auroc(val_set.labels, 1 / (1 + np.exp(-logits)), FINDINGS)
     return {
