@@ -48,7 +48,7 @@ from synthetic_split import write_split  # bench/, beside this script
 
 from cxr.batches import EpochBatches, SplitArrays, loader
 from cxr.config import ModelConfig, TrainConfig
-from cxr.device import cpu_has_bf16
+from cxr.device import cpu_has_bf16, pick_device
 from cxr.models.registry import build_model
 from cxr.training.loop import train_step
 from cxr.training.loss import FocalLoss
@@ -177,6 +177,7 @@ def bare_steps(precision: str, device: torch.device, batch: int, size: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="densenet121,dualpath")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
     parser.add_argument("--size", type=int, default=None, help="default: 224 on CUDA, 64 on CPU")
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on CUDA, 32 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat")
@@ -193,8 +194,8 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "bench" / "results" / "train_throughput.json"
     )
     args = parser.parse_args()
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
+    device = pick_device(args.device)
+    cuda = device.type == "cuda"
     bf16 = cpu_has_bf16()
     size = args.size or (224 if cuda else 64)
     batch = args.batch or (128 if cuda else 32)

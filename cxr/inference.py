@@ -131,7 +131,7 @@ class Predictor:
             classes,
             self.device,
             batch_size,
-            views.detail,
+            detail=views.detail,
             dtype=self.dtype,
         )
 

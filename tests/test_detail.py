@@ -1,6 +1,8 @@
 """The detail array: a second memmap per split at a multiple of the array side, row for row
 the same image with the same box and padding scaled, and augmented alike."""
 
+import json
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -225,3 +227,14 @@ def test_every_way_in_feeds_the_detail_and_predict_equals_evaluate(detail_pipeli
     boxes = pd.read_parquet(root / "data/interim/boxes.parquet")
     assert len(cases) == len(boxes[boxes.split == "test"].groupby(["image_id", "finding"]))
     assert cases.pointing.isin([0.0, 1.0]).all()
+    # ... and the local path's map, fused in, scored on the same cases beside it.
+    assert cases.fused_pointing.isin([0.0, 1.0]).all()
+    gain = cases.fused_pointing - cases.pointing
+    np.testing.assert_allclose(cases.fused_pointing_gain, gain)
+    summary = json.loads((root / "reports/localisation.json").read_text())
+    assert summary["fused"] and summary["mean"]["fused_pointing_gain"]["value"] == pytest.approx(
+        np.mean([v["fused_pointing_gain"]["value"] for v in summary["per_class"].values()]),
+        abs=1e-6,  # rounded to 6 places
+    )
+    assert "## With the local path's map" in (root / "reports/localisation.md").read_text()
+    assert "fused_pointing_gain" in json.loads((root / "metrics/explain.json").read_text())

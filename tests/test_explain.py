@@ -7,7 +7,7 @@ import torch
 
 from cxr.config import ModelConfig
 from cxr.explain.gallery import gallery_rows
-from cxr.explain.gradcam import cam_grids, gradcam_maps
+from cxr.explain.gradcam import cam_grids, fuse, gradcam_maps, local_maps, paste_in_boxes
 from cxr.explain.pointing import near_box_mask, pointing_hit
 from cxr.models.registry import build_model
 
@@ -98,3 +98,31 @@ def test_cam_grids_are_the_hooked_layers_resolutions(config, size, grids):
     model = build_model(config).train()
     assert cam_grids(model, size) == grids
     assert model.training  # left as it was
+
+
+def test_the_local_map_lies_in_the_crop_box_the_model_looked_at():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="dualpath", local_size=48)).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 64, 64), dtype=np.uint8)
+    classes = np.array([0, 5, 9, 13])
+    cpu = torch.device("cpu")
+    maps = local_maps(model, images, classes, cpu, batch_size=3)  # two batches
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        boxes = model.local.boxes(model.input(x), model.forward_features(x)["global"]).numpy()
+    assert maps.shape == (4, 64, 64) and maps.min() >= 0 and maps.max() <= 1
+    for m, (x0, y0, x1, y1) in zip(maps, boxes, strict=True):
+        inside = np.zeros((64, 64), bool)
+        inside[int(np.floor(y0)) : int(np.ceil(y1)), int(np.floor(x0)) : int(np.ceil(x1))] = True
+        assert inside.sum() >= (0.4 * 64) ** 2  # at least crop_min_share a side
+        assert (m[~inside] == 0).all() and m[inside].max() > 0
+    # It is GradCAM at the local path's last ReLU, over the crop, put back through the box.
+    crops = gradcam_maps(model, images, classes, cpu, layers=[model.local.relu])
+    np.testing.assert_allclose(maps, paste_in_boxes(crops, boxes), atol=1e-6)
+    global_maps = gradcam_maps(model, images, classes, cpu)
+    fused = fuse(global_maps, maps)
+    assert np.allclose(fused.reshape(4, -1).max(1), 1)
+    outside = maps == 0  # there the fused map keeps the global map's order
+    for f, g, o in zip(fused, global_maps, outside, strict=True):
+        np.testing.assert_allclose(f[o] / f[o].max(), g[o] / g[o].max(), atol=1e-6)

@@ -8,6 +8,9 @@ tables; then it scores every run against the first on the same patient resamples
 on **validation** (the basis for choosing) and, once, on test (the final report).
 The workspace is restored to the committed outputs at the end.
 
+``--keep DIR`` keeps each run's prediction tables in ``DIR/<name>``, for ``cxr compare``
+between any two runs afterwards.
+
 Usage::
 
     python -m tools.experiments --out bench/results/seeds.json \\
@@ -51,11 +54,14 @@ def _run(name: str, overrides: list[str], keep: Path) -> dict:
     if overrides:
         _restore()
         _dvc("exp", "run", "-n", name, *[a for o in overrides for a in ("-S", o)])
-    shutil.copytree(ROOT / "data/predictions", keep / name)
+    shutil.copytree(ROOT / "data/predictions", keep / name, dirs_exist_ok=True)
     train, evaluation, explain = _read("train"), _read("eval"), _read("explain")
     return {
         "name": name,
         "overrides": overrides,
+        "precision": train["precision"],
+        "image_size": train["image_size"],
+        "epochs_run": train["epochs_run"],
         "best_epoch": train["best_epoch"],
         "train_seconds": train["seconds"],
         "train_images_per_second": train["train_images_per_second"],
@@ -75,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="name or name:key=value,key=value")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--keep", type=Path, default=None, help="keep prediction tables here")
     args = parser.parse_args()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -87,7 +94,8 @@ def main() -> None:
         raise SystemExit(f"commit or stash these first; every run starts from HEAD:\n{dirty}")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        keep = Path(tmp)
+        keep = args.keep or Path(tmp)
+        keep.mkdir(parents=True, exist_ok=True)
         try:
             for spec in args.runs:
                 name, _, rest = spec.partition(":")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cxr.config import ExplainConfig
-from cxr.explain.gradcam import gradcam_maps
+from cxr.explain.gradcam import gradcam_maps, local_maps
 from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_boxes, random_map
 from cxr.explain.pointing import near_box_mask, pointing_hits
 from cxr.explain.scores import figures_with_intervals
@@ -39,34 +39,49 @@ def case_maps(
     device: torch.device,
     detail: np.ndarray | None = None,
     dtype: torch.dtype = torch.float32,
+    local: bool = False,
 ) -> np.ndarray:
     """GradCAM map ``[N, S, S]`` of every boxed case, for its own finding (``detail``: the
-    split's detail array, for a model that reads it), under autocast to ``dtype``."""
+    split's detail array, for a model that reads it), under autocast to ``dtype``;
+    ``local``: the local path's map in the image frame (``local_maps``) instead."""
     if cases.empty:
         return np.zeros((0, *array.shape[1:]), dtype=np.float32)
     rows = cases.row.to_numpy()
+    classes = cases.class_index.to_numpy()
+    rows_detail = None if detail is None else detail[rows]
+    if local:
+        return local_maps(
+            model, array[rows], classes, device, config.batch_size, detail=rows_detail,
+            dtype=dtype,
+        )  # fmt: skip
     return gradcam_maps(
-        model,
-        array[rows],
-        cases.class_index.to_numpy(),
-        device,
-        config.batch_size,
-        desc="GradCAM on boxed cases",
-        detail=None if detail is None else detail[rows],
-        dtype=dtype,
-    )
+        model, array[rows], classes, device, config.batch_size, desc="GradCAM on boxed cases",
+        detail=rows_detail, dtype=dtype,
+    )  # fmt: skip
 
 
-def figure_names() -> list[str]:
-    """The localisation figures, in report order: GradCAM, its control, and their gap."""
+def map_figures() -> list[str]:
+    """What is scored of one map: the pointing hit, each IoBB and IoU hit, the best IoU."""
     ts = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
-    model = ["pointing", *[f"iobb_{t}" for t in ts], *[f"iou_{t}" for t in ts], "mean_iou"]
-    control = [f"random_{f}" for f in model]
-    return [*model, *control, "pointing_gain", "mean_iou_gain"]
+    return ["pointing", *[f"iobb_{t}" for t in ts], *[f"iou_{t}" for t in ts], "mean_iou"]
+
+
+def figure_names(fused: bool = False) -> list[str]:
+    """The localisation figures, in report order: GradCAM, its control, and their gap;
+    with ``fused``, then the map fused with the local path's, and its gain over GradCAM's."""
+    model = map_figures()
+    names = [*model, *[f"random_{f}" for f in model], "pointing_gain", "mean_iou_gain"]
+    if fused:
+        names += [*[f"fused_{f}" for f in model], "fused_pointing_gain", "fused_mean_iou_gain"]
+    return names
 
 
 def case_values(
-    cams: np.ndarray, cases: pd.DataFrame, config: ExplainConfig, grids: list[int]
+    cams: np.ndarray,
+    cases: pd.DataFrame,
+    config: ExplainConfig,
+    grids: list[int],
+    fused: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per boxed case, the value of every figure of :func:`figure_names` (columns).
 
@@ -74,33 +89,41 @@ def case_values(
     than each T (IoBB and IoU), and the best IoU. Control: the same averaged over
     ``config.control_maps`` random maps as coarse as the CAM (``grids``, from
     ``cam_grids``). Gains: GradCAM minus control, so their intervals are paired.
+    ``fused`` (the maps fused with the local path's): the same figures, and its gain
+    over GradCAM's on the same case.
     """
     size = cams.shape[1] if len(cams) else 0
     tolerance = config.tolerance * size
     rng = np.random.default_rng(config.seed)
     rows = []
-    for cam, boxes in zip(cams, cases.boxes, strict=True):
+    for i, (cam, boxes) in enumerate(zip(cams, cases.boxes, strict=True)):
         mask = near_box_mask(boxes, size, tolerance)
         controls = np.stack([random_map(size, grids, rng) for _ in range(config.control_maps)])
-        best = np.array([best_overlaps(heatmap_boxes(cam, config.box_threshold), boxes)])
-        drawn = np.array(
-            [best_overlaps(heatmap_boxes(m, config.box_threshold), boxes) for m in controls]
-        )
-        row = {}
-        for prefix, hits, overlaps in (
-            ("", pointing_hits(cam[None], mask), best),
-            ("random_", pointing_hits(controls, mask), drawn),
-        ):
-            row[f"{prefix}pointing"] = hits.mean()
-            for t in OVERLAP_THRESHOLDS:
-                row[f"{prefix}iobb_{t:g}"] = (overlaps[:, 0] > t).mean()
-            for t in OVERLAP_THRESHOLDS:
-                row[f"{prefix}iou_{t:g}"] = (overlaps[:, 1] > t).mean()
-            row[f"{prefix}mean_iou"] = overlaps[:, 1].mean()
+        row = _scores(cam[None], boxes, mask, config.box_threshold)
+        row |= _scores(controls, boxes, mask, config.box_threshold, "random_")
         row["pointing_gain"] = row["pointing"] - row["random_pointing"]
         row["mean_iou_gain"] = row["mean_iou"] - row["random_mean_iou"]
+        if fused is not None:
+            row |= _scores(fused[i][None], boxes, mask, config.box_threshold, "fused_")
+            row["fused_pointing_gain"] = row["fused_pointing"] - row["pointing"]
+            row["fused_mean_iou_gain"] = row["fused_mean_iou"] - row["mean_iou"]
         rows.append(row)
-    return pd.DataFrame(rows, columns=figure_names(), dtype=np.float64)
+    return pd.DataFrame(rows, columns=figure_names(fused is not None), dtype=np.float64)
+
+
+def _scores(
+    maps: np.ndarray, boxes: np.ndarray, mask: np.ndarray, threshold: float, prefix: str = ""
+) -> dict[str, float]:
+    """:func:`map_figures` of ``maps`` ``[M, S, S]`` against one case's true ``boxes``, each
+    averaged over the M maps."""
+    overlaps = np.array([best_overlaps(heatmap_boxes(m, threshold), boxes) for m in maps])
+    row = {f"{prefix}pointing": pointing_hits(maps, mask).mean()}
+    for t in OVERLAP_THRESHOLDS:
+        row[f"{prefix}iobb_{t:g}"] = (overlaps[:, 0] > t).mean()
+    for t in OVERLAP_THRESHOLDS:
+        row[f"{prefix}iou_{t:g}"] = (overlaps[:, 1] > t).mean()
+    row[f"{prefix}mean_iou"] = overlaps[:, 1].mean()
+    return row
 
 
 def localisation(
@@ -109,13 +132,16 @@ def localisation(
     patients: np.ndarray,
     config: ExplainConfig,
     grids: list[int],
+    fused: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Score every boxed case; summarise per class and as the mean, with patient intervals.
 
-    ``patients`` holds the patient of each case. Returns the cases with their
-    per-case values and the summary written to ``reports/localisation.json``.
+    ``patients`` holds the patient of each case; ``fused`` the maps fused with the
+    local path's, for a model that has one (scored beside GradCAM's on the same
+    resamples). Returns the cases with their per-case values and the summary
+    written to ``reports/localisation.json``.
     """
-    values = case_values(cams, cases, config, grids)
+    values = case_values(cams, cases, config, grids, fused)
     size = cams.shape[1] if len(cams) else 0
     summary = {
         "cases": len(cases),
@@ -125,6 +151,7 @@ def localisation(
         "box_threshold": config.box_threshold,
         "control": {"maps_per_case": config.control_maps, "cam_grids": grids, "seed": config.seed},
         "ci": {"level": config.confidence, "resamples": config.bootstrap, "unit": "patient"},
+        "fused": fused is not None,
     }
     if cases.empty:
         return cases.assign(**{c: [] for c in values.columns}), summary
@@ -151,9 +178,13 @@ def headline(summary: dict) -> dict:
     def with_ci(figure: str) -> dict:
         return {k: mean[figure][k] for k in ("value", "low", "high") if k in mean[figure]}
 
-    return out | {
+    out |= {
         "pointing": with_ci("pointing"),
         "random_pointing": mean["random_pointing"]["value"],
         "mean_iou": with_ci("mean_iou"),
         "random_mean_iou": mean["random_mean_iou"]["value"],
     }
+    if summary.get("fused"):  # with the local path's map: the figures and their paired gain
+        out |= {f"fused_{f}": with_ci(f"fused_{f}") for f in ("pointing", "mean_iou")}
+        out |= {f"fused_{f}_gain": with_ci(f"fused_{f}_gain") for f in ("pointing", "mean_iou")}
+    return out

@@ -6,10 +6,15 @@ classes; fewer targets than images would silently give zero maps, hence the
 check. The model's ``cam_layers()`` names the layers to hook (an explicit,
 not in-place ReLU at the end of the features). Under bf16 autocast the hooked
 activations and gradients are bf16; they are read as fp32 (numpy has no bf16).
+
+The dual path's local path has its own map (:func:`local_maps`): GradCAM at its
+last ReLU, over the crop it looked at, put back into the image frame through
+the crop box. :func:`fuse` combines it with the global map.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from pytorch_grad_cam import GradCAM
@@ -42,19 +47,22 @@ def gradcam_maps(
     classes: np.ndarray,
     device: torch.device,
     batch_size: int = 32,
+    *,
     desc: str | None = None,
     detail: np.ndarray | None = None,
     dtype: torch.dtype = torch.float32,
+    layers: list[nn.Module] | None = None,
 ) -> np.ndarray:
     """Maps ``[N, S, S]`` in [0, 1] for uint8 images ``[N, S, S]`` and class indices ``[N]``
     (with the images' detail rows ``[N, D, D]`` for a model that reads them), the model
-    under autocast to ``dtype``."""
+    under autocast to ``dtype``; of ``layers`` (default: ``model.cam_layers()``), each
+    map resized to the input side and their mean rescaled, pytorch-grad-cam's rule."""
     if len(images) != len(classes):
         raise ValueError(f"{len(images)} images but {len(classes)} classes: one class per image")
     model = model.to(device).eval()
     wrapped = _WithDetail(model, dtype)
     out = np.zeros(images.shape, dtype=np.float32)
-    layers = model.cam_layers()
+    layers = layers or model.cam_layers()
     with GradCAM(model=wrapped, target_layers=layers, reshape_transform=_fp32) as cam:
         for s in tqdm(
             range(0, len(images), batch_size), desc=desc, disable=desc is None, leave=False
@@ -64,6 +72,81 @@ def gradcam_maps(
             targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
     return out
+
+
+def has_local_map(model: nn.Module) -> bool:
+    """Whether ``model`` has a local path whose map :func:`local_maps` can draw."""
+    return getattr(model, "local", None) is not None
+
+
+def local_maps(
+    model: nn.Module,
+    images: np.ndarray,
+    classes: np.ndarray,
+    device: torch.device,
+    batch_size: int = 32,
+    *,
+    detail: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """The local path's GradCAM in the image frame, ``[N, S, S]`` in [0, 1]: zero outside
+    each image's crop box, the map over the crop resized into it inside.
+
+    The map is GradCAM at the local path's last ReLU for the class logit: its
+    ``L/s`` cells span the crop, so a 40% crop gets cells 2.5 times finer than the
+    global map's. The boxes are the ones the model cropped in the same forward pass.
+    """
+    boxes: list[np.ndarray] = []
+
+    def record(module, args, out) -> None:  # args: (input, global features, detail)
+        boxes.append(module.boxes(args[0], args[1]).cpu().numpy())
+
+    hook = model.local.register_forward_hook(record)
+    try:
+        crops = gradcam_maps(
+            model, images, classes, device, batch_size, detail=detail, dtype=dtype,
+            layers=[model.local.relu],
+        )  # fmt: skip
+    finally:
+        hook.remove()
+    return paste_in_boxes(crops, np.concatenate(boxes) if boxes else np.zeros((0, 4)))
+
+
+def paste_in_boxes(crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Maps over crops ``[N, S, S]`` -> the image frame ``[N, S, S]``: each resized onto the
+    pixels its box ``[x0, y0, x1, y1]`` covers, zero elsewhere.
+
+    >>> paste_in_boxes(np.ones((1, 4, 4), np.float32), np.array([[2.0, 0.0, 4.0, 2.0]]))[0]
+    array([[0., 0., 1., 1.],
+           [0., 0., 1., 1.],
+           [0., 0., 0., 0.],
+           [0., 0., 0., 0.]], dtype=float32)
+    """
+    out = np.zeros_like(crops)
+    size = crops.shape[-1]
+    for i, (crop, box) in enumerate(zip(crops, boxes, strict=True)):
+        x0, y0 = (max(int(np.floor(v)), 0) for v in box[:2])
+        x1, y1 = (min(int(np.ceil(v)), size) for v in box[2:])
+        if x1 > x0 and y1 > y0:
+            shrunk = cv2.resize(crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+            out[i, y0:y1, x0:x1] = shrunk
+    return out
+
+
+def fuse(global_maps: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """The explanation with the close look: the mean of the global map and the local map
+    in the image frame, rescaled to a maximum of 1 per image (pytorch-grad-cam's rule for
+    several layers, with the local path as one more layer).
+
+    Outside the crop box the fused map is the global map, halved before rescaling;
+    inside, the two agree or the local path's finer cells decide.
+
+    >>> fuse(np.array([[[1.0, 0.5]]]), np.array([[[0.0, 1.0]]]))
+    array([[[0.66666667, 1.        ]]])
+    """
+    mean = (global_maps + local) / 2
+    peak = mean.reshape(len(mean), -1).max(1) if len(mean) else np.zeros(0)
+    return mean / np.where(peak > 0, peak, 1)[:, None, None]
 
 
 def _fp32(t: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,10 @@ class LocalPath(nn.Module):
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
 
+    def boxes(self, x: torch.Tensor, global_features: torch.Tensor) -> torch.Tensor:
+        """The crop boxes ``(B, 4)`` in pixels of the input ``x`` ``(B, 3, S, S)``."""
+        return attention_boxes(global_features, x.shape[-1], self.threshold, self.min_share)
+
     def crop(
         self, x: torch.Tensor, global_features: torch.Tensor, detail: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +132,7 @@ class LocalPath(nn.Module):
         or of its ``detail`` ``(B, 3, D, D)`` where given, and their boxes ``(B, 4)`` in
         input pixels."""
         size = x.shape[-1]
-        boxes = attention_boxes(global_features, size, self.threshold, self.min_share)
+        boxes = self.boxes(x, global_features)
         source = x if detail is None else detail
         index = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
         out = self.size or size

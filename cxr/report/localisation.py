@@ -88,4 +88,34 @@ def localisation_markdown(summary: dict) -> str:
         + ".",
         "",
     ]
+    if summary.get("fused"):
+        lines += _fused_section(rows, cases, header, overlap_rows)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fused_section(rows, cases, header, overlap_rows) -> list[str]:
+    """The map with the local path's close look fused in, against GradCAM's alone."""
+    return [
+        "## With the local path's map",
+        "",
+        "The local path's GradCAM (at its last ReLU, over the crop it looked at) is put "
+        "back into the image through the crop box, zero outside it, and averaged with the "
+        "global map, then rescaled (`cxr.explain.gradcam.fuse`). *Gain* is the fused map "
+        "minus GradCAM's alone, on the same cases and resamples (a paired interval).",
+        "",
+        table(
+            ["finding", "cases", "patients", "pointing", "fused", "gain", "mean IoU", "fused",
+             "gain"],
+            [
+                [
+                    name, *cases(name, v), _cell(v["pointing"]), _cell(v["fused_pointing"]),
+                    _cell(v["fused_pointing_gain"]), _cell(v["mean_iou"]),
+                    _cell(v["fused_mean_iou"]), _cell(v["fused_mean_iou_gain"]),
+                ]
+                for name, v in rows
+            ],
+        ),
+        "### Box overlap of the fused map",
+        "",
+        table(header, overlap_rows("fused_")),
+    ]  # fmt: skip

@@ -1,0 +1,77 @@
+"""bench/gpu_check.sh, the one script a lent GPU runs, works end to end on the CPU at tiny
+sizes: its timings, its ratio and every pipeline step, with outputs a person can check."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def check(tmp_path_factory):
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    out = tmp_path_factory.mktemp("gpu-check")
+    run = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--device", "cpu", "--tiny", "--no-compile", "--out", out],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out, run.stdout
+
+
+def test_it_times_the_bare_step_and_the_dual_path_with_detail_and_gives_their_ratio(check):
+    out, _ = check
+    throughput = json.loads((out / "throughput.json").read_text())
+    assert throughput["size"] == 32 and throughput["detail_size"] == 64
+    (row,) = throughput["runs"]  # --no-compile: bf16 + channels_last only
+    assert row["precision"] == "bf16+cl"
+    ratio = json.loads((out / "ratio.json").read_text())["bf16+cl"]
+    assert ratio["bare_densenet121_img_per_s"] > 0
+    assert ratio["dualpath_detail_end_to_end_img_per_s"] > 0
+    assert ratio["dualpath_over_bare"] == pytest.approx(
+        ratio["dualpath_detail_end_to_end_img_per_s"] / ratio["bare_densenet121_img_per_s"],
+        abs=1e-3,
+    )
+
+
+def test_it_runs_every_stage_and_predict_with_the_detail_model(check):
+    out, stdout = check
+    pipeline = json.loads((out / "pipeline.json").read_text())
+    steps = [s["step"] for s in pipeline["steps"]]
+    assert steps == [
+        "check-params", "demo", "ingest", "preprocess", "train", "evaluate", "explain", "predict",
+    ]  # fmt: skip
+    assert all(s["rc"] == 0 and s["seconds"] > 0 for s in pipeline["steps"])
+    metrics = pipeline["metrics"]
+    assert metrics["demo"]["images"] == 100
+    assert metrics["train"]["epochs_run"] == 1 and metrics["train"]["device"] == "cpu"
+    assert metrics["train"]["arch"] == "dualpath"
+    assert metrics["eval"]["precision"] == metrics["train"]["precision"]
+    assert 0 <= metrics["eval"]["val"]["mean_auroc"]["value"] <= 1
+    predicted = pipeline["predict"]  # every demo image, each with the 14 probabilities
+    assert predicted["rows"] == metrics["demo"]["images"] and predicted["errors"] == 0
+    assert predicted["probability_columns"] == 14 and predicted["probabilities_in_0_1"]
+    assert "gpu_check: done" in stdout
+
+
+def test_it_refuses_cuda_where_there_is_none(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    run = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--device", "cuda", "--out", tmp_path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0 and "torch sees no CUDA device" in run.stderr
+    assert not (tmp_path / "throughput.json").exists()
