@@ -95,7 +95,7 @@ class PreprocessConfig:
 class ModelConfig:
     """``model``: the architecture and its initialisation (``cxr.models.registry``)."""
 
-    arch: Arch = "dualpath"
+    arch: Arch = "densenet121"
     weights: str = "auto"  # auto | imagenet | none | <path>
     dropout: float = knob(0.2, ge=0, lt=1)
     output_stride: Literal[16, 32] = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
@@ -139,7 +139,7 @@ class AugmentConfig:
 class TrainConfig:
     """``train``: the training loop (``cxr.training.loop``)."""
 
-    epochs: int = knob(7, ge=1)
+    epochs: int = knob(14, ge=1)
     batch_size: int = knob(32, ge=2)
     lr: float = knob(0.002, gt=0, le=1)
     weight_decay: float = knob(0.0001, ge=0, le=1)

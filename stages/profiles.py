@@ -28,6 +28,9 @@ NIH: dict[str, Any] = {
     "ingest.val_fraction": 0.1,
     "ingest.box_frame": 1024,
     "preprocess.size": 224,
+    # No detail array (22.5 GB at 448 px): the default model does not read one. On the
+    # demo, validation preferred DenseNet121 to the dual path's close look (docs/model.md).
+    "preprocess.detail_size": 0,
     "model.weights": "imagenet",
     "model.output_stride": 32,
     "model.local_size": 0,

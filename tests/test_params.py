@@ -25,7 +25,7 @@ def test_shipped_params_build_every_section():
     assert section(params, "demo", DemoConfig).images > 0
     assert section(params, "ingest", IngestConfig).raw_dir == "data/raw/demo"
     assert section(params, "preprocess", PreprocessConfig).size == 64
-    assert section(params, "model", ModelConfig).arch == "dualpath"
+    assert section(params, "model", ModelConfig).arch == "densenet121"  # chosen on validation
     train = section(params, "train", TrainConfig)
     assert train.augment.hflip == 0.0  # chest anatomy is not symmetric
     assert section(params, "evaluate", EvaluateConfig).threshold_policy == "max_f1"

@@ -181,6 +181,7 @@ def test_split_fractions_must_leave_a_training_split(tmp_path):
 
 def test_a_local_path_on_detail_needs_a_detail_array(tmp_path):
     params = _with("model.local_detail", True)
+    params["model"]["arch"] = "dualpath"  # the only model with a local path
     with open(tmp_path / "params.yaml", "w") as f:
         YAML(typ="safe").dump(params, f)
     with pytest.raises(ParamsError, match=r"local_detail = true, but preprocess.detail_size = 0"):
