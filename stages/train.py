@@ -101,7 +101,9 @@ def _train(
         weights_used=weights_used,
         environment=environment,
     )
-    files = RunFiles(OUT_DIR, fingerprint([model_config, config, preprocess], PROCESSED), record)
+    precision = precision_name(device, compute_dtype(device, model_config.precision))
+    run_id = fingerprint([model_config, config, preprocess], PROCESSED, precision)
+    files = RunFiles(OUT_DIR, run_id, record)
     criterion = FocalLoss.for_labels(train_set.labels, config.focal_gamma, config.class_weight)
     outcome = fit(model, criterion, train_set, val_set, config, files, device, on_epoch=log)
     if not world.main:
@@ -116,7 +118,7 @@ def _train(
             "weights": weights_used,
             "device": str(device),
             "processes": world.size,
-            "precision": precision_name(device, compute_dtype(device, model_config.precision)),
+            "precision": precision,
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_images": len(train_set),
             "val_images": len(val_set),

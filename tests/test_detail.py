@@ -238,3 +238,29 @@ def test_every_way_in_feeds_the_detail_and_predict_equals_evaluate(detail_pipeli
     )
     assert "## With the local path's map" in (root / "reports/localisation.md").read_text()
     assert "fused_pointing_gain" in json.loads((root / "metrics/explain.json").read_text())
+
+
+def test_the_app_serves_a_model_that_reads_the_detail(detail_pipeline):
+    import cv2
+    from gradio_client import Client, handle_file
+
+    from cxr.app import build_app
+    from cxr.inference import Predictor
+
+    root = detail_pipeline
+    predictor = Predictor.load(root / "data/model/best.pt")
+    assert predictor.uses_detail
+    app = build_app(predictor)
+    app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(app.local_url, verbose=False)
+        index = pd.read_parquet(root / "data/processed/test.parquet")
+        png = root / "data/raw/demo" / index.path[0]
+        table, finding, overlay = client.predict(handle_file(str(png)), api_name="/analyse")
+    finally:
+        app.close()
+    stage = pd.read_parquet(root / "data/predictions/test.parquet").iloc[0]
+    top = max(predictor.classes, key=lambda c: stage[f"p_{c}"])
+    assert finding == top and f"{stage[f'p_{top}']:.3f}" in table  # the same probabilities
+    image = cv2.imread(overlay)
+    assert image is not None and image.shape[2] == 3  # GradCAM through the detail model

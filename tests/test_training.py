@@ -181,6 +181,9 @@ def test_resume_fingerprint_covers_configs_data_and_training_code(tmp_path, monk
     np.save(tmp_path / "val.npy", np.ones((2, 4, 4), np.uint8))
     changed_data = resume.fingerprint(configs, tmp_path)
     assert changed_data != first
+    # model.precision: auto resolved to bf16 here and to fp32 elsewhere: not the same run.
+    bf16 = resume.fingerprint(configs, tmp_path, "bf16 autocast (CPU: avx512_bf16)")
+    assert bf16 != resume.fingerprint(configs, tmp_path, "fp32")
     # Other training code, same configs and data: not the same run.
     monkeypatch.setattr(resume, "TRAINING_CODE", resume.TRAINING_CODE[:-1])
     assert resume.fingerprint(configs, tmp_path) != changed_data

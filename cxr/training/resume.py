@@ -40,15 +40,18 @@ TRAINING_CODE = (
 )
 
 
-def fingerprint(configs: list, processed: Path) -> str:
+def fingerprint(configs: list, processed: Path, computed_in: str = "") -> str:
     """What a resumable ``last.pt`` must match: the configs' result settings (not their
-    speed knobs: ``cxr.knobs``), the training code and every byte of the training data.
+    speed knobs: ``cxr.knobs``), the training code, every byte of the training data, and
+    ``computed_in``, the precision the run resolved to (``model.precision: auto`` is bf16
+    on one machine and fp32 on another; a bf16 run must not resume in fp32).
 
     Hashing the arrays costs seconds even on NIH (about 1 GB/s); matching on
     sizes alone once resumed a finished run on re-rendered images, and leaving
     the code out once let a changed training loop "resume" a finished run.
     """
     h = hashlib.sha256(json.dumps([result_settings(c) for c in configs], sort_keys=True).encode())
+    h.update(computed_in.encode())
     root = Path(cxr.__file__).resolve().parent.parent
     for entry in TRAINING_CODE:
         path = root / entry
