@@ -156,6 +156,14 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
+    def __post_init__(self) -> None:
+        if self.sync_bn and self.compile:
+            raise InputError(
+                "train.sync_bn = true with train.compile = true: torch.compile graph-breaks "
+                "on every SyncBatchNorm (pytorch#161302) and the pair is reported to fail "
+                "(pytorch#107372); turn one of them off"
+            )
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:

@@ -23,10 +23,16 @@ _ONEDNN_WITHOUT_BF16 = {
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU; otherwise the named device."""
+    """``auto``: CUDA when available, else CPU; otherwise the named device, made the current
+    CUDA device when it names one (``cuda:1``)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None:
+        # Made current, so pinned-memory threads and default-device calls (RNG state,
+        # memory stats) use it rather than making a context on GPU 0.
+        torch.cuda.set_device(device)
+    return device
 
 
 def cpu_has_bf16(flags: set[str] | None = None, environ: Mapping[str, str] = os.environ) -> bool:

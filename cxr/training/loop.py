@@ -94,6 +94,8 @@ def fit(
     log row (replayed on resume)."""
     world = distributed.current()
     dtype = compute_dtype(device, files.record.model_config.precision)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # drop_last fixes the training shapes
     model.to(device).to(memory_format=torch.channels_last)
     if isinstance(criterion, nn.Module):
         criterion = criterion.to(device)  # its class weights

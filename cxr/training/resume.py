@@ -139,18 +139,24 @@ def load(path: Path, fingerprint: str) -> ResumePoint | None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Torch's CPU and CUDA generator states (dropout and anything else drawing from them).
+    """Torch's CPU generator state and this process's CUDA device's (dropout and anything
+    else drawing from them).
 
     The loop also reseeds them per epoch; these states make a resumed run exact
-    even for draws a future change might add between epochs.
+    even for draws a future change might add between epochs. Only the current
+    device's CUDA state is kept: every process of a data-parallel run saves its own
+    device's, and a resume on fewer visible GPUs than the run saved with must not
+    look for the others' (``set_rng_state_all`` raised ``IndexError`` there).
     """
+    on_gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": torch.cuda.get_rng_state() if on_gpu else None,  # the current device's
     }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if isinstance(cuda, torch.Tensor) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda)  # the current device: this process's own
