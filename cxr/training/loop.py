@@ -93,9 +93,7 @@ def fit(
     mean AUROC; write ``files.best`` and ``files.last``. ``on_epoch`` receives each epoch's
     log row (replayed on resume)."""
     world = distributed.current()
-    dtype = compute_dtype(device, files.record.model_config.precision)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # drop_last fixes the training shapes
+    dtype = _compute_dtype(device, files.record.model_config.precision)
     model.to(device).to(memory_format=torch.channels_last)
     if isinstance(criterion, nn.Module):
         criterion = criterion.to(device)  # its class weights
@@ -257,6 +255,14 @@ def validate(
         "val_mean_auroc": nan_mean(scores),
         "val_auroc": {n: float(v) for n, v in zip(FINDINGS, scores, strict=True)},
     }
+
+
+def _compute_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """Autocast's dtype for this run; on CUDA also ``cudnn.benchmark`` (``drop_last`` fixes
+    the training shapes, so each is tuned once)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return compute_dtype(device, precision)
 
 
 def _schedule(model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> Schedule:
