@@ -154,6 +154,8 @@ class TrainConfig:
     device: str = speed_knob("auto", **DEVICE)
     sync_bn: bool = False  # synchronise BatchNorm statistics across GPUs (torchrun, CUDA only)
     compile: bool = False  # torch.compile the training step's model (CUDA: faster after warm-up)
+    # steps between reads of the loss by the host (the steps in between never wait for the GPU)
+    check_every: int = speed_knob(50, ge=1)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

@@ -1,9 +1,12 @@
 """Device choice and precision: bf16 autocast where the hardware computes bf16 natively
-(CUDA, and CPUs with AVX512-BF16 or AMX), fp32 elsewhere or when asked.
+(GPUs of compute capability 8.0 on, and CPUs with AVX512-BF16 or AMX), fp16 autocast with
+loss scaling on older GPUs (V100, T4), fp32 elsewhere or when asked.
 
 ``model.precision`` is ``auto`` or ``fp32``. The model's head always computes its
 logits in fp32 (``cxr.models.layers.fp32_linear``), and the dual path's crop box is
-found on an fp32 heat map, so bf16 changes the features, not how they are read.
+found on an fp32 heat map, so a half precision changes the features, not how they are
+read. fp16's narrow exponent range needs the training loop's ``GradScaler``
+(:func:`needs_loss_scaling`); bf16 has fp32's range and needs none.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ def cpu_has_bf16(flags: set[str] | None = None, environ: Mapping[str, str] = os.
 
 
 def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
-    """What autocast computes in: ``torch.bfloat16`` for ``auto`` on CUDA and on a CPU with
-    native bf16 (:func:`cpu_has_bf16`), ``torch.float32`` otherwise.
+    """What autocast computes in under ``auto``: on CUDA, ``torch.bfloat16`` from compute
+    capability 8.0 (Ampere) on and ``torch.float16`` below it, where there are no bf16
+    tensor cores; on a CPU, ``torch.bfloat16`` with native bf16 (:func:`cpu_has_bf16`);
+    ``torch.float32`` otherwise and for ``fp32``.
 
     >>> compute_dtype(torch.device("cpu"), "fp32")
     torch.float32
@@ -55,9 +60,21 @@ def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
         return torch.float32
     if precision != "auto":
         raise ValueError(f"precision {precision!r}; use auto or fp32")
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+    if device.type == "cuda":
+        return torch.bfloat16 if _capability(device) >= (8, 0) else torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def needs_loss_scaling(dtype: torch.dtype) -> bool:
+    """Whether training in ``dtype`` needs a ``GradScaler``: fp16 only (its smallest normal
+    number is 6e-5, so small gradients flush to zero unless the loss is scaled up)."""
+    return dtype == torch.float16
+
+
+def _capability(device: torch.device) -> tuple[int, int]:
+    return tuple(torch.cuda.get_device_capability(device))
 
 
 def autocast(device: torch.device, dtype: torch.dtype = torch.float32):
@@ -68,9 +85,11 @@ def autocast(device: torch.device, dtype: torch.dtype = torch.float32):
 
 def precision_name(device: torch.device, dtype: torch.dtype) -> str:
     """How ``metrics/*.json`` records the precision: ``bf16 autocast (CPU: avx512_bf16)``,
-    ``bf16 autocast (CUDA)`` or ``fp32``."""
+    ``bf16 autocast (CUDA sm_90)``, ``fp16 autocast, loss scaling (CUDA sm_75)`` or ``fp32``."""
     if dtype == torch.float32:
         return "fp32"
+    half = "fp16 autocast, loss scaling" if needs_loss_scaling(dtype) else "bf16 autocast"
     if device.type == "cuda":
-        return "bf16 autocast (CUDA)"
-    return f"bf16 autocast (CPU: {', '.join(sorted(cpu_flags() & BF16_FLAGS))})"
+        major, minor = _capability(device)
+        return f"{half} (CUDA sm_{major}{minor})"
+    return f"{half} (CPU: {', '.join(sorted(cpu_flags() & BF16_FLAGS))})"

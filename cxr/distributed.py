@@ -5,13 +5,18 @@ LOCAL_RANK; the same command without torchrun runs one process. Each process
 trains on its share of every global batch (``batch_size`` rows per process),
 DistributedDataParallel averages the gradients, and every process gathers the
 full validation predictions, so all take the same early-stopping decision.
-Only rank 0 writes checkpoints, logs and metrics.
+Only rank 0 writes checkpoints, logs and metrics, and only rank 0 reads what
+decides a run (the resume fingerprint's hash of the data, ``last.pt``): it
+hands the result to the others (:func:`from_main`), so nodes need no shared
+filesystem and can never disagree about where the run stands.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -60,6 +65,20 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
+T = TypeVar("T")
+
+
+def from_main(compute: Callable[[], T], world: World) -> T:
+    """``compute()`` run on rank 0 only, its result returned on every process (one
+    broadcast of the pickled value; tensors in it arrive where rank 0 had them)."""
+    value = compute() if world.main else None
+    if world.active:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        value = box[0]
+    return value
+
+
 def mean(value: float, world: World, device: torch.device) -> float:
     """The mean of ``value`` over all processes."""
     if not world.active:
@@ -76,6 +95,28 @@ def any_true(flag: bool, world: World, device: torch.device) -> bool:
     t = torch.tensor([int(flag)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def average_buffers(module: torch.nn.Module, world: World) -> None:
+    """Replace ``module``'s floating-point buffers (BatchNorm's running statistics) with
+    their mean over all processes, in one all-reduce.
+
+    DDP runs with ``broadcast_buffers=False`` (no broadcast before every training
+    forward), so each process's statistics follow its own rows; averaging them
+    before validation makes every process validate, and rank 0 save, one model.
+    """
+    if not world.active:
+        return
+    floats = [b for b in module.buffers() if b.is_floating_point()]
+    if not floats:
+        return
+    flat = torch.cat([b.detach().reshape(-1).double() for b in floats])
+    dist.all_reduce(flat)
+    flat /= world.size
+    offset = 0
+    for b in floats:
+        b.copy_(flat[offset : offset + b.numel()].view_as(b))
+        offset += b.numel()
 
 
 def gather_rows(values: np.ndarray, rows: np.ndarray, n: int, world: World) -> np.ndarray:

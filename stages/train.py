@@ -102,7 +102,10 @@ def _train(
         environment=environment,
     )
     precision = precision_name(device, compute_dtype(device, model_config.precision))
-    run_id = fingerprint([model_config, config, preprocess], PROCESSED, precision)
+    # Rank 0 hashes the data (about 5 GB on NIH) and tells the others.
+    run_id = distributed.from_main(
+        lambda: fingerprint([model_config, config, preprocess], PROCESSED, precision), world
+    )
     files = RunFiles(OUT_DIR, run_id, record)
     criterion = FocalLoss.for_labels(train_set.labels, config.focal_gamma, config.class_weight)
     outcome = fit(model, criterion, train_set, val_set, config, files, device, on_epoch=log)

@@ -1,13 +1,17 @@
 """What the first GPU user would hit, tested on the CPU with CUDA mocked: the current device
-for ``cuda:N``, only this device's RNG state in ``last.pt``, and sync_bn with compile refused."""
+for ``cuda:N``, only this device's RNG state in ``last.pt``, sync_bn with compile refused,
+and the precision chosen by compute capability (fp16 with loss scaling before Ampere)."""
 
 import pytest
 import torch
 
-from cxr.config import TrainConfig
-from cxr.device import pick_device
+from cxr.config import ModelConfig, TrainConfig
+from cxr.device import compute_dtype, needs_loss_scaling, pick_device, precision_name
 from cxr.errors import InputError
+from cxr.models.registry import build_model
 from cxr.training import resume
+from cxr.training.loop import train_step
+from cxr.training.loss import FocalLoss
 
 
 def test_a_named_gpu_is_made_the_current_device(monkeypatch):
@@ -49,3 +53,49 @@ def test_sync_bn_with_compile_is_refused_with_the_reason():
     with pytest.raises(InputError, match=r"sync_bn = true with train.compile = true.*161302"):
         TrainConfig(sync_bn=True, compile=True)
     assert TrainConfig(sync_bn=True).sync_bn and TrainConfig(compile=True).compile
+
+
+@pytest.mark.parametrize(
+    ("capability", "dtype", "name"),
+    [
+        ((7, 0), torch.float16, "fp16 autocast, loss scaling (CUDA sm_70)"),  # V100
+        ((7, 5), torch.float16, "fp16 autocast, loss scaling (CUDA sm_75)"),  # T4
+        ((8, 0), torch.bfloat16, "bf16 autocast (CUDA sm_80)"),  # A100
+        ((8, 6), torch.bfloat16, "bf16 autocast (CUDA sm_86)"),  # RTX 30x0, A10
+        ((9, 0), torch.bfloat16, "bf16 autocast (CUDA sm_90)"),  # H100, H200
+    ],
+)
+def test_cuda_precision_follows_the_compute_capability(monkeypatch, capability, dtype, name):
+    asked = []
+
+    def capability_of(device=None):
+        asked.append(device)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    gpu = torch.device("cuda", 1)
+    assert compute_dtype(gpu, "auto") == dtype and compute_dtype(gpu, "fp32") == torch.float32
+    assert precision_name(gpu, dtype) == name
+    assert asked[0] == gpu  # the run's own GPU, not GPU 0
+    assert needs_loss_scaling(dtype) == (dtype == torch.float16)
+
+
+def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_lowered():
+    # CPU autocast computes fp16 too, so the scaler's path runs here as it would on a T4.
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="densenet121")).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    images = torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8)
+    labels = (torch.rand(4, 14) < 0.3).float()
+    criterion = FocalLoss()
+    generator = torch.Generator().manual_seed(0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**60)  # fp16 gradients overflow
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = (model, criterion, images, labels, optimizer, TrainConfig(), generator, None)
+    loss = train_step(*args, torch.float16, scaler)
+    assert torch.isfinite(loss) and scaler.get_scale() == 2.0**59
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # skipped
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    train_step(*args, torch.float16, scaler)
+    assert scaler.get_scale() == 2.0**8  # no overflow: applied, scale kept
+    assert not torch.equal(model.classifier.weight, before["classifier.weight"])

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from cxr import distributed
 from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.config import TrainConfig
-from cxr.device import autocast, compute_dtype
+from cxr.device import autocast, compute_dtype, needs_loss_scaling
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
@@ -40,12 +40,9 @@ from cxr.training import resume
 from cxr.training.augment import augment_views
 from cxr.training.optim import Schedule, parameter_groups
 from cxr.training.resume import LoopState, ResumePoint
+from cxr.training.watch import LossWatch, TrainingDiverged
 
 Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> loss
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -97,16 +94,15 @@ def fit(
     model.to(device).to(memory_format=torch.channels_last)
     if isinstance(criterion, nn.Module):
         criterion = criterion.to(device)  # its class weights
-    net = _data_parallel(model, world, device, config.sync_bn)  # what the training steps call
-    if config.compile:
-        net = torch.compile(net)
+    net = _training_module(model, world, device, config)  # what the training steps call
     sampler = EpochBatches(
         len(train_set), config.batch_size, config.seed, shuffle=True, drop_last=True,
         rank=world.rank, world=world.size,
     )  # fmt: skip
     batches = loader(train_set, sampler, config.workers, pin_memory=device.type == "cuda")
     schedule = _schedule(model, config, steps_per_epoch=max(len(sampler), 1))
-    state, best_state = _restore(files, model, schedule)
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_loss_scaling(dtype))
+    state, best_state = _restore(files, model, schedule, scaler, world)
     for row in state.history if on_epoch and world.main else ():
         on_epoch(row)
     resumed_from = state.epoch
@@ -117,7 +113,7 @@ def fit(
         sampler.set_epoch(epoch)
         try:
             train_loss, images = train_one_epoch(
-                net, criterion, batches, schedule, config, device, epoch, dtype
+                net, criterion, batches, schedule, config, device, epoch, dtype, scaler
             )
         except TrainingDiverged as err:
             good = f"{files.last} (epoch {epoch})" if epoch else "none yet"
@@ -125,6 +121,7 @@ def fit(
                 f"{err}; last good checkpoint: {good}. Lower train.lr or check the data."
             ) from None
         seen += images
+        distributed.average_buffers(model, world)  # one model to validate and save
         row = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
@@ -138,7 +135,7 @@ def fit(
                 _write_best(files, best_state, state)
         if not world.main:
             continue
-        _save_last(files, model, schedule, state, best_state, config)
+        _save_last(files, model, (schedule, scaler), state, best_state, config)
         if on_epoch:
             on_epoch(row)
         tqdm.write(
@@ -170,17 +167,22 @@ def train_one_epoch(
     device: torch.device,
     epoch: int,
     dtype: torch.dtype = torch.float32,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[float, int]:
     """Epoch ``epoch`` (from 0) over ``batches``: return the mean loss over every process and
     the images seen. A non-finite loss on any process raises :class:`TrainingDiverged` on all.
+
+    The steps never wait for the device: the losses stay there (``LossWatch``) and the
+    host reads them every ``config.check_every`` steps and at the end.
     """
     world = distributed.current()
-    # Dropout and augmentation draw per rank; the data order is shared (EpochBatches).
+    # Dropout and augmentation draws per rank; the data order is shared (EpochBatches).
     draws = epoch_seed(config.seed, epoch, world.rank)
     torch.manual_seed(draws)
     generator = torch.Generator(device=device).manual_seed(draws)
     net.train()
-    losses, seen = [], 0
+    watch = LossWatch(device, world, config.check_every, epoch, schedule.step_count)
+    seen = 0
     bar = tqdm(
         batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
         disable=not world.main,
@@ -189,18 +191,14 @@ def train_one_epoch(
         images, labels = batch.images, batch.labels
         loss = train_step(
             net, criterion, images, labels, schedule.optimizer, config, generator, batch.detail,
-            dtype,
+            dtype, scaler,
         )  # fmt: skip
-        if distributed.any_true(not torch.isfinite(loss).item(), world, device):
-            raise TrainingDiverged(
-                f"loss is {loss.item()} at epoch {epoch + 1}, step {schedule.step_count + 1}"
-            )
+        watch.add(loss)
         schedule.step()
-        losses.append(loss.item())
         seen += len(images) * world.size
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-    mean = float(np.mean(losses)) if losses else float("nan")
-    return distributed.mean(mean, world, device), seen
+        if watch.due():
+            bar.set_postfix(loss=f"{watch.check():.4f}")
+    return watch.epoch_mean(), seen
 
 
 def train_step(
@@ -213,13 +211,16 @@ def train_step(
     generator: torch.Generator,
     detail: torch.Tensor | None = None,
     dtype: torch.dtype = torch.float32,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> torch.Tensor:
     """One optimiser step on a uint8 batch (and its detail rows, for a model that reads
     them): copy, augment (both alike), forward under autocast to ``dtype``, loss, backward,
-    step.
+    step. Nothing here reads a value back to the host.
 
-    Returns the (detached) loss. Neither fp32 nor bf16 (fp32's exponent range) needs
-    loss scaling; the loss is computed on the fp32 logits.
+    Returns the (detached) loss, computed on the fp32 logits. Neither fp32 nor bf16
+    (fp32's exponent range) needs loss scaling; fp16 takes an enabled ``scaler``
+    (``cxr.device.needs_loss_scaling``), whose step skips a step with overflowed
+    gradients and itself reads one flag back.
     """
     device = generator.device  # the augmentation draws where the batch trains
     views = [to_device(v, device, channels_last=False) for v in (images, detail) if v is not None]
@@ -233,9 +234,14 @@ def train_step(
     loss = criterion(logits, y)
     optimizer.zero_grad(set_to_none=True)
     # No early exit on a bad loss here: under DDP every process must take part in
-    # the gradient all-reduce. The loop checks the returned loss on all processes.
-    loss.backward()
-    optimizer.step()
+    # the gradient all-reduce. The loop checks the returned losses on all processes.
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
     return loss.detach()
 
 
@@ -279,16 +285,27 @@ def _schedule(model: nn.Module, config: TrainConfig, steps_per_epoch: int) -> Sc
 
 
 def _restore(
-    files: RunFiles, model: nn.Module, schedule: Schedule
+    files: RunFiles,
+    model: nn.Module,
+    schedule: Schedule,
+    scaler: torch.amp.GradScaler,
+    world: distributed.World,
 ) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
-    """Load ``files.last`` into the model, optimiser, schedule and RNG if it is this run's;
-    return the loop state and the best weights so far (a fresh state otherwise)."""
-    point = resume.load(files.last, files.fingerprint)
+    """Load ``files.last`` into the model, optimiser, schedule, loss scale and RNG if it is
+    this run's; return the loop state and the best weights so far (a fresh state otherwise).
+
+    Rank 0 alone reads it (it alone writes it) and hands the point to the other ranks:
+    on nodes without a shared filesystem they would otherwise start at epoch 0 while
+    it resumed, and hang at the first collective they disagree on.
+    """
+    point = distributed.from_main(lambda: resume.load(files.last, files.fingerprint), world)
     if point is None:
         return LoopState(), None
     model.load_state_dict(point.model_state)
     schedule.optimizer.load_state_dict(point.optimizer)
     schedule.load_state_dict(point.schedule)
+    if point.scaler:
+        scaler.load_state_dict(point.scaler)
     resume.set_rng_state(point.rng)
     return point.loop, point.best_model_state
 
@@ -296,11 +313,12 @@ def _restore(
 def _save_last(
     files: RunFiles,
     model: nn.Module,
-    schedule: Schedule,
+    steps: tuple[Schedule, torch.amp.GradScaler],
     state: LoopState,
     best_state: dict[str, torch.Tensor] | None,
     config: TrainConfig,
 ) -> None:
+    schedule, scaler = steps
     resume.save(
         files.last,
         ResumePoint(
@@ -308,6 +326,7 @@ def _save_last(
             model_state=model.state_dict(),
             optimizer=schedule.optimizer.state_dict(),
             schedule=schedule.state_dict(),
+            scaler=scaler.state_dict(),  # empty unless fp16
             rng=resume.rng_state(),
             loop=state,
             best_model_state=best_state,
@@ -321,14 +340,21 @@ def _write_best(files: RunFiles, state: dict[str, torch.Tensor], loop: LoopState
     checkpoint.save_model(files.best, state, record)
 
 
+def _training_module(
+    model: nn.Module, world: distributed.World, device: torch.device, config: TrainConfig
+) -> nn.Module:
+    """The module the training steps call: DDP around ``model`` when several processes
+    train, compiled if ``config.compile``; ``model`` itself stays unwrapped (its state is
+    what checkpoints hold)."""
+    net = _data_parallel(model, world, device, config.sync_bn)
+    return torch.compile(net) if config.compile else net
+
+
 def _data_parallel(
     model: nn.Module, world: distributed.World, device: torch.device, sync_bn: bool
 ) -> nn.Module:
-    """The module the training steps call: DDP around ``model`` when several processes train.
-
-    ``model`` itself stays unwrapped (its state is what checkpoints hold). SyncBN
-    converts the BatchNorm layers in place before wrapping; it needs CUDA.
-    """
+    """DDP around ``model`` when several processes train. SyncBN converts the BatchNorm
+    layers in place before wrapping; it needs CUDA."""
     if not world.active:
         return model
     from torch.nn.parallel import DistributedDataParallel
@@ -337,8 +363,13 @@ def _data_parallel(
         converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if converted is not model:
             raise RuntimeError("SyncBatchNorm conversion replaced the root module")
+    # No buffer broadcast before every forward (average_buffers after each epoch makes
+    # them agree), and gradients as views of the all-reduce buckets (no second copy).
     return DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        broadcast_buffers=False,
+        gradient_as_bucket_view=True,
     )
 
 

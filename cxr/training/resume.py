@@ -101,6 +101,7 @@ class ResumePoint:
     model_state: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
     schedule: dict[str, Any]
+    scaler: dict[str, Any]  # fp16's GradScaler (its loss scale); empty otherwise
     rng: dict[str, Any]
     loop: LoopState
     best_model_state: dict[str, torch.Tensor] | None

@@ -1,0 +1,93 @@
+"""The training loss, watched on the device so that the CPU can run ahead of the GPU.
+
+Each step adds its loss to device tensors and marks the first non-finite one
+there; nothing is read back. Every ``check_every`` steps and at the end of the
+epoch the host reads them in one transfer (under DDP after one ``all_gather``,
+so every process sees every process's losses and all stop together). A loss
+that became NaN at step 7 is still reported as step 7 when it is read at step
+50; the weights after it are lost either way, and the last good checkpoint is
+the previous epoch's ``last.pt``.
+
+Example::
+
+    watch = LossWatch(torch.device("cpu"), World(), every=2, epoch=0, first_step=0)
+    for loss in (torch.tensor(0.5), torch.tensor(0.3)):
+        watch.add(loss)
+        if watch.due():
+            watch.check()            # 0.4: the mean since the last check
+    watch.epoch_mean()               # 0.4, over every step of every process
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from cxr.distributed import World
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class LossWatch:
+    """One epoch's losses on ``device``: their sum, the sum since the last check, and the
+    first non-finite step (-1: none) with its value."""
+
+    def __init__(
+        self, device: torch.device, world: World, every: int, epoch: int, first_step: int
+    ) -> None:
+        self.world, self.every, self.epoch, self.first_step = world, every, epoch, first_step
+        zero = torch.zeros((), dtype=torch.float64, device=device)
+        self.total, self.window, self.bad_value = zero, zero.clone(), zero.clone()
+        self.bad_step = torch.full((), -1, dtype=torch.int64, device=device)
+        self.steps, self.window_steps = 0, 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        """Count one step's (detached, scalar) loss; no host sync."""
+        loss = loss.double()
+        newly = (self.bad_step < 0) & ~torch.isfinite(loss)
+        self.bad_step = torch.where(newly, self.steps, self.bad_step)
+        self.bad_value = torch.where(newly, loss, self.bad_value)
+        self.total = self.total + loss
+        self.window = self.window + loss
+        self.steps += 1
+        self.window_steps += 1
+
+    def due(self) -> bool:
+        return self.steps % self.every == 0
+
+    def check(self) -> float:
+        """Read the losses (the one host sync); raise :class:`TrainingDiverged` naming the
+        first non-finite step of any process, else return this process's mean loss since
+        the last check."""
+        table = self._read()
+        mean = table[self.world.rank][2] / max(self.window_steps, 1)
+        self.window = torch.zeros_like(self.window)
+        self.window_steps = 0
+        return mean
+
+    def epoch_mean(self) -> float:
+        """Check as :meth:`check` does; return the mean loss over every step of every process
+        (each takes as many steps: ``drop_last`` and equal shards)."""
+        table = self._read()
+        return sum(r[3] for r in table) / max(self.steps * len(table), 1)
+
+    def _read(self) -> list[list[float]]:
+        """Rows ``[bad_step, bad_value, window, total]``, one per process, read in one
+        transfer; raises :class:`TrainingDiverged` if any process has a non-finite loss."""
+        local = torch.stack([self.bad_step.double(), self.bad_value, self.window, self.total])
+        if self.world.active:
+            rows = [torch.empty_like(local) for _ in range(self.world.size)]
+            dist.all_gather(rows, local)
+            local = torch.stack(rows)
+        table = local.reshape(-1, 4).tolist()
+        bad = [(int(r[0]), r[1], rank) for rank, r in enumerate(table) if r[0] >= 0]
+        if bad:
+            step, value, rank = min(bad)
+            where = f" on process {rank}" if self.world.active else ""
+            raise TrainingDiverged(
+                f"loss is {value} at epoch {self.epoch + 1}, step "
+                f"{self.first_step + step + 1}{where}"
+            )
+        return table
