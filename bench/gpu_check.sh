@@ -5,12 +5,15 @@
 #      the bare torchvision DenseNet121 step on synthetic tensors, and the dual path
 #      with detail end to end from uint8 memmaps (224 px + 448 px detail), interleaved
 #      in one process; then the ratio of the two (dual path / bare).
-#   2. The demo pipeline once on the device, in a scratch folder: demo, ingest,
+#   2. bench/train_memory.py: the peak memory of a training step per image, for
+#      densenet121, the dual path and the dual path with detail, in bf16 and fp32, with
+#      and without model.memory_efficient, and its speed cost.
+#   3. The demo pipeline once on the device, in a scratch folder: demo, ingest,
 #      preprocess (with a detail array), one epoch of train (the dual path with detail,
 #      compile on), evaluate, explain and `cxr predict` with GradCAM overlays. bf16,
 #      channels_last, compile, pinned copies and GradCAM on the device have then all run.
 #
-# Everything lands in --out: throughput.json, ratio.json, pipeline.json (seconds and
+# Everything lands in --out: throughput.json, ratio.json, memory.json, pipeline.json (seconds and
 # exit status per step, the metrics the stages wrote) and the stage logs.
 #
 # Usage (GPU):  bash bench/gpu_check.sh --out "$OUT"                 (about 5 minutes)
@@ -48,9 +51,11 @@ EOF
 if [ "$tiny" = 1 ]; then
     size=32 detail=64 batch=4 steps=1 warmup=1 repeats=1 workers=0
     demo_images=100 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0
+    memory=(--archs densenet121 --precisions auto --batches 2,4 --steps 1)
 else  # NIH's sizes for the timings; the demo's own (64 + 128 px) for the pipeline
     size=224 detail=448 batch=128 steps=20 warmup=10 repeats=3 workers=4
     demo_images=3000 demo_size=128 demo_array=64 demo_detail=128 bootstrap=200
+    memory=(--batches 16,32 --steps 10)
 fi
 precisions="bf16+cl"
 [ "$compile" = 1 ] && precisions="bf16+cl,bf16+cl+compile"
@@ -78,7 +83,11 @@ ratio = {
 print(json.dumps(ratio, indent=2))
 EOF
 
-# 2. The demo pipeline on the device, in a scratch folder (the repository stays untouched).
+# 2. Memory per image of a training step, and what memory_efficient saves and costs.
+python bench/train_memory.py --device "$device" --size "$size" --detail-size "$detail" \
+    "${memory[@]}" --out "$out/memory.json" 2>&1 | tee "$out/memory.log"
+
+# 3. The demo pipeline on the device, in a scratch folder (the repository stays untouched).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 compile_flag=$([ "$compile" = 1 ] && echo true || echo false)

@@ -9,6 +9,10 @@ medians of ``--repeats`` timings of ``--steps`` steps each:
 * ``end_to_end``: the same step fed by the real input pipeline: a uint8 memmap
   split on disk, the batch sampler, ``--workers`` loader processes, pinned memory
   and non-blocking copies;
+* ``loop``: the training loop itself (``cxr.training.loop.train_one_epoch``: one
+  short epoch of ``--steps`` batches through the same loader, with its loss
+  bookkeeping, checks and progress bar), what ``dvc repro`` runs: its ratio to
+  ``end_to_end`` is what the loop adds to the bare step;
 * ``bare_torchvision``: a bare torchvision DenseNet121 step (3-channel float
   input, BCE, AdamW) in the same precision, the reference the ``densenet121``
   arch should be within 10% of.
@@ -21,7 +25,8 @@ step, always channels_last, under ``fp32``, ``bf16+cl`` and ``bf16+cl+compile``.
 
 ``--archs`` takes architectures and the dual path's ablations:
 ``densenet121``, ``resnet50``, ``dualpath``, ``dualpath-detail`` (the local path
-crops from a ``--detail-size`` array), ``dualpath-local`` (no local path),
+crops from a ``--detail-size`` array), ``densenet121-me`` and ``dualpath-me``
+(``model.memory_efficient``), ``dualpath-local`` (no local path),
 ``dualpath-cbam`` and ``dualpath-fpn``; ``--local-size`` is the dual path's
 crop side (0: the input side, as AG-CNN; the CPU demo uses 48).
 
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -50,8 +56,9 @@ from cxr.batches import EpochBatches, SplitArrays, loader
 from cxr.config import ModelConfig, TrainConfig
 from cxr.device import cpu_has_bf16, pick_device
 from cxr.models.registry import build_model
-from cxr.training.loop import train_step
+from cxr.training.loop import train_one_epoch, train_step
 from cxr.training.loss import FocalLoss
+from cxr.training.optim import Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,12 +82,14 @@ ABLATIONS = {
     "cbam": {"cbam": False},
     "fpn": {"fpn": False},
     "detail": {"local_detail": True},  # not an ablation: the close look at the detail array
+    "me": {"memory_efficient": True},  # not an ablation: checkpointed DenseNet layers
 }
 
 
 def model_config(name: str, local_size: int) -> ModelConfig:
     """``densenet121``, ``resnet50``, ``dualpath`` or ``dualpath-<part>`` (that part switched
-    off, or ``detail``: cropping from the detail array)."""
+    off, or ``detail``: cropping from the detail array); ``<arch>-me``: that arch with
+    ``memory_efficient``."""
     arch, _, off = name.partition("-")
     extra = ABLATIONS[off] if off else {}
     if arch == "dualpath":
@@ -96,7 +105,8 @@ def project_steps(
     data: SplitArrays,
     workers: int,
 ):
-    """(synthetic, end_to_end) step runners for the project's model and step."""
+    """Runners ``synthetic``, ``end_to_end`` and ``loop`` for the project's model, step and
+    loop."""
     model = build_model(config).to(device).to(memory_format=torch.channels_last)
     uses_detail = config.uses_detail
     data = SplitArrays(data.path.parent, "train", with_detail=uses_detail)  # read what it uses
@@ -143,7 +153,22 @@ def project_steps(
                 dtype,
             )  # fmt: skip
 
-    return synthetic, end_to_end
+    schedule = Schedule(optimizer, "cosine", 0, 10**6)
+    epochs = iter(range(10**6))
+    short_epochs: dict = {}  # steps -> (sampler, loader): made once, as fit makes its loader
+
+    def loop(steps: int) -> None:
+        if steps not in short_epochs:
+            short = EpochBatches(batch * steps, batch, seed=0, shuffle=True, drop_last=True)
+            short_epochs[steps] = short, loader(data, short, workers, device.type == "cuda")
+        short, batches = short_epochs[steps]
+        short.set_epoch(next(epochs))
+        train_one_epoch(
+            net, criterion, batches, schedule, dataclasses.replace(config, epochs=1), device, 0,
+            dtype,
+        )  # fmt: skip
+
+    return {"synthetic": synthetic, "end_to_end": end_to_end, "loop": loop}
 
 
 def bare_steps(precision: str, device: torch.device, batch: int, size: int):
@@ -232,11 +257,9 @@ def main() -> None:
             project = precision in ("fp32", "bf16+cl", "bf16+cl+compile")
             for arch in args.archs.split(",") if project else []:
                 config = model_config(arch, args.local_size)
-                synthetic, end_to_end = project_steps(
-                    config, precision, device, batch, data, args.workers
-                )
-                runners[f"{arch}/synthetic"] = synthetic
-                runners[f"{arch}/end_to_end"] = end_to_end
+                steps_of = project_steps(config, precision, device, batch, data, args.workers)
+                for kind, runner in steps_of.items():
+                    runners[f"{arch}/{kind}"] = runner
             for run in runners.values():
                 run(warmup)
             times: dict[str, list[float]] = {k: [] for k in runners}
@@ -250,6 +273,9 @@ def main() -> None:
             for arch in args.archs.split(",") if project else []:
                 row[f"{arch}/end_to_end_ratio"] = round(
                     row[f"{arch}/end_to_end"] / row[f"{arch}/synthetic"], 3
+                )
+                row[f"{arch}/loop_ratio"] = round(
+                    row[f"{arch}/loop"] / row[f"{arch}/end_to_end"], 3
                 )
             if "densenet121/synthetic" in row:
                 row["densenet121/vs_bare"] = round(

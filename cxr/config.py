@@ -111,8 +111,19 @@ class ModelConfig:
     local_size: int = knob(48, also=(0,), ge=32, le=4096)
     # crop the local path's box from the detail array (preprocess.detail_size), not the input
     local_detail: bool = False
-    # auto: bf16 autocast on CUDA and on CPUs with native bf16 (cxr.device), else fp32
+    # auto: bf16 autocast on CUDA from compute capability 8.0 and on CPUs with native bf16,
+    # fp16 with loss scaling on older GPUs, else fp32 (cxr.device)
     precision: Literal["auto", "fp32"] = "auto"
+    # recompute DenseNet bottlenecks in backward instead of keeping them: less memory,
+    # more compute, bit-identical results (cxr.models.layers.CheckpointedDenseLayer)
+    memory_efficient: bool = speed_knob(False)
+
+    def __post_init__(self) -> None:
+        if self.memory_efficient and self.arch == "resnet50":
+            raise InputError(
+                "model.memory_efficient = true checkpoints DenseNet layers; model.arch = "
+                "resnet50 has none: turn memory_efficient off or use densenet121 or dualpath"
+            )
 
     @property
     def uses_detail(self) -> bool:

@@ -38,6 +38,13 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` on ``device`` with its 4-d weights channels_last, as every stage runs it:
+    training, validation, evaluation, GradCAM and prediction then compute alike (the
+    same convolution kernels, so evaluate's validation logits are the training loop's)."""
+    return model.to(device).to(memory_format=torch.channels_last)
+
+
 def cpu_has_bf16(flags: set[str] | None = None, environ: Mapping[str, str] = os.environ) -> bool:
     """Whether this CPU computes bf16 natively and PyTorch may use it: a flag of
     :data:`~cxr.cpu_kernels.BF16_FLAGS` and no oneDNN cap below it (``CXR_CPU_KERNELS=avx2``

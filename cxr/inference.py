@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path
 from cxr.config import PreprocessConfig
-from cxr.device import compute_dtype
+from cxr.device import compute_dtype, place
 from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
@@ -92,7 +92,7 @@ class Predictor:
                 f"{calibration_file}: damaged or lacks {err}; rerun evaluate"
             ) from None
         device = device or torch.device("cpu")
-        model.to(device).eval()
+        place(model, device).eval()
         return cls(
             model=model,
             preprocess=record.preprocess,

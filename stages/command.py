@@ -1,13 +1,27 @@
-"""Run stage functions as commands: bad input exits 2 with a message; bugs keep a traceback."""
+"""Run stage functions as commands: bad input exits 2 with a message, running out of GPU
+memory exits 3 with the knobs to turn; bugs keep a traceback."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 
+import torch
 import typer
 
 from cxr.errors import InputError
+
+#: What lowers a stage's GPU memory, most effective first (docs/performance.md, "GPU memory").
+MEMORY_KNOBS = {
+    "train": (
+        "lower train.batch_size; set model.memory_efficient: true (about half the "
+        "activations, same results, slower); for the dual path lower preprocess.detail_size "
+        "or model.local_size"
+    ),
+    "evaluate": "lower evaluate.batch_size",
+    "explain": "lower explain.batch_size (GradCAM keeps a batch's graph for its backward)",
+    "predict": "lower --batch-size",
+}
 
 
 def guarded(command: Callable[..., None]) -> Callable[..., None]:
@@ -20,6 +34,16 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
         except InputError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except torch.OutOfMemoryError as err:
+            stage = command.__module__.rsplit(".", 1)[-1]
+            advice = MEMORY_KNOBS.get(stage, "use a smaller batch")
+            first = str(err).strip().splitlines()[0] if str(err).strip() else "no detail"
+            typer.echo(
+                f"error: {stage} ran out of GPU memory ({first}). To fit: {advice}. "
+                "docs/performance.md lists what each setting needs.",
+                err=True,
+            )
+            raise typer.Exit(3) from None
 
     return wrapper
 

@@ -13,7 +13,7 @@ import typer
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.batches import SplitArrays
 from cxr.config import EvaluateConfig
-from cxr.device import compute_dtype, pick_device, precision_name
+from cxr.device import compute_dtype, pick_device, place, precision_name
 from cxr.evaluation.evaluate import (
     SplitOutputs,
     evaluate,
@@ -46,7 +46,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     source = data_source(value(all_params, "ingest.raw_dir", str))
     device = pick_device(config.device)
     model, record = load_model(paths.MODEL)
-    model.to(device)
+    place(model, device)
     dtype = compute_dtype(device, record.model_config.precision)
     outputs = {}
     for split in ("val", "test"):

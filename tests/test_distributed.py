@@ -101,8 +101,13 @@ TOLERANCE = {"densenet121": 0.03, "dualpath": 0.08}
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
-def test_two_gloo_processes_match_one_process(tiny, arch):
+def test_two_gloo_processes_match_one_process(tiny, arch, monkeypatch):
     mp.spawn(_worker, args=(arch, str(tiny), str(tiny / "store")), nprocs=2, join=True)
+    import cxr.training.loop as loop
+
+    # _record_draws replaces the loop's augment_views; undo it after this test (a later
+    # test counting the loop's host reads saw the recorder's).
+    monkeypatch.setattr(loop, "augment_views", loop.augment_views)
     _record_draws(str(tiny), "draws_one")
     _fit(MODELS[arch], str(tiny), str(tiny / "one"), batch_size=16)
     _save_draws()

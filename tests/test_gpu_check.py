@@ -41,6 +41,18 @@ def test_it_times_the_bare_step_and_the_dual_path_with_detail_and_gives_their_ra
     )
 
 
+def test_it_measures_memory_per_image_with_and_without_checkpointing(check):
+    out, _ = check
+    memory = json.loads((out / "memory.json").read_text())
+    rows = {r["memory_efficient"]: r for r in memory["rows"]}
+    assert set(rows) == {False, True} and all(r["arch"] == "densenet121" for r in rows.values())
+    for row in rows.values():
+        assert [p["batch"] for p in row["points"]] == [2, 4] and row["images_per_second"] > 0
+        assert row["parameters"] > 6_000_000  # DenseNet121's features and the head
+    # What autograd keeps for backward, per image: checkpointing keeps less.
+    assert rows[True]["saved_per_image_mib"] < rows[False]["saved_per_image_mib"]
+
+
 def test_it_runs_every_stage_and_predict_with_the_detail_model(check):
     out, stdout = check
     pipeline = json.loads((out / "pipeline.json").read_text())

@@ -1,6 +1,7 @@
 """What the first GPU user would hit, tested on the CPU with CUDA mocked: the current device
 for ``cuda:N``, only this device's RNG state in ``last.pt``, sync_bn with compile refused,
-and the precision chosen by compute capability (fp16 with loss scaling before Ampere)."""
+the precision chosen by compute capability (fp16 with loss scaling before Ampere), and
+running out of GPU memory ending in the knobs to turn."""
 
 import pytest
 import torch
@@ -99,3 +100,37 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_lowered(
     train_step(*args, torch.float16, scaler)
     assert scaler.get_scale() == 2.0**8  # no overflow: applied, scale kept
     assert not torch.equal(model.classifier.weight, before["classifier.weight"])
+
+
+@pytest.mark.parametrize(
+    ("stage", "inside", "knobs"),
+    [
+        ("train", "_train", ["train.batch_size", "model.memory_efficient: true", "detail_size"]),
+        ("evaluate", "load_model", ["evaluate.batch_size"]),
+        ("explain", "load_model", ["explain.batch_size"]),
+    ],
+)
+def test_running_out_of_gpu_memory_names_the_knobs_to_turn(monkeypatch, stage, inside, knobs):
+    import importlib
+
+    import typer
+    from typer.testing import CliRunner
+
+    from stages.command import guarded
+
+    module = importlib.import_module(f"stages.{stage}")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+            "15.77 GiB of which 1.02 GiB is free.\nOf the allocated memory ..."
+        )
+
+    monkeypatch.setattr(module, inside, out_of_memory)
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(guarded(module.main))
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert f"error: {stage} ran out of GPU memory (CUDA out of memory." in result.output
+    for knob in knobs:
+        assert knob in result.output, result.output

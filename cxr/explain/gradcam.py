@@ -22,7 +22,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from tqdm.auto import tqdm
 
-from cxr.device import autocast
+from cxr.device import autocast, place
 
 
 class _WithDetail(nn.Module):
@@ -59,7 +59,7 @@ def gradcam_maps(
     map resized to the input side and their mean rescaled, pytorch-grad-cam's rule."""
     if len(images) != len(classes):
         raise ValueError(f"{len(images)} images but {len(classes)} classes: one class per image")
-    model = model.to(device).eval()
+    model = place(model, device).eval()
     wrapped = _WithDetail(model, dtype)
     out = np.zeros(images.shape, dtype=np.float32)
     layers = layers or model.cam_layers()
@@ -71,7 +71,17 @@ def gradcam_maps(
             wrapped.detail = None if detail is None else _float(detail[s : s + batch_size], device)
             targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
+            _release(cam)
     return out
+
+
+def _release(cam: GradCAM) -> None:
+    """Drop what pytorch-grad-cam keeps of the batch it just explained: its output, whose
+    graph backward retained, and the hooked activations and gradients. Otherwise they
+    live on while the next batch builds its own graph, doubling the peak memory."""
+    cam.outputs = None
+    cam.activations_and_grads.activations = []
+    cam.activations_and_grads.gradients = []
 
 
 def has_local_map(model: nn.Module) -> bool:
@@ -156,7 +166,7 @@ def _fp32(t: torch.Tensor) -> torch.Tensor:
 def _float(rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 rows ``[B, S, S]`` -> float ``[B, 1, S, S]`` in [0, 1] on ``device``."""
     x = torch.from_numpy(np.ascontiguousarray(rows)).float().div_(255.0)
-    return x.unsqueeze(1).to(device)
+    return x.unsqueeze(1).to(device).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

@@ -1,16 +1,19 @@
 """What both classifiers are built from: the gray-to-ImageNet input step, torchvision's
-DenseNet121 features (run whole, or block by block with a hook between blocks), CBAM, and
-a linear layer kept in fp32.
+DenseNet121 features (run whole, or block by block with a hook between blocks; optionally
+checkpointed to save memory), CBAM, and a linear layer kept in fp32.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 import torchvision
 from timm.layers.cbam import CbamModule
 from torch import nn
+from torch.utils import checkpoint
+from torchvision.models.densenet import _DenseLayer
 
 #: Channels of DenseNet121's last feature map (dense block 4 after ``norm5``).
 FEATURES = 1024
@@ -55,6 +58,52 @@ def densenet121_features(output_stride: int = 16) -> nn.Sequential:
     if output_stride == 16:
         features.transition3.pool = nn.Identity()
     return features
+
+
+class CheckpointedDenseLayer(_DenseLayer):
+    """torchvision's dense layer with its bottleneck (concatenation, BatchNorm, ReLU, 1x1
+    convolution) recomputed in backward instead of kept: the memory of the concatenated
+    inputs, which grows with the square of the block's depth, is not held (torchvision's
+    ``memory_efficient``, Pleiss et al. 2017).
+
+    One fix over torchvision's: its recomputation runs ``norm1`` in training mode a
+    second time, so every step counts the batch twice in that layer's running statistics
+    and the evaluated model differs from the unchecked one. Here the recomputation's
+    update of them is undone, so training gives bit-identical weights and statistics
+    with and without it.
+    """
+
+    def call_checkpoint_bottleneck(self, input: list[torch.Tensor]) -> torch.Tensor:
+        def closure(*inputs: torch.Tensor) -> torch.Tensor:
+            return self.bn_function(list(inputs))
+
+        def contexts():
+            return contextlib.nullcontext(), _statistics_frozen(self.norm1)
+
+        return checkpoint.checkpoint(closure, *input, use_reentrant=False, context_fn=contexts)
+
+
+@contextlib.contextmanager
+def _statistics_frozen(norm: nn.BatchNorm2d) -> Iterator[None]:
+    """Whatever ``norm`` does to its running statistics inside is undone on the way out
+    (the recomputation must save the same tensors as the forward, so it runs alike)."""
+    kept = [b.clone() for b in norm.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(norm.buffers(), kept, strict=True):
+                buffer.copy_(value)
+
+
+def checkpoint_dense_layers(module: nn.Module) -> int:
+    """Make every DenseNet layer of ``module`` a :class:`CheckpointedDenseLayer`, in place
+    (parameter names and values unchanged); return how many."""
+    layers = [m for m in module.modules() if isinstance(m, _DenseLayer)]
+    for layer in layers:
+        layer.__class__ = CheckpointedDenseLayer
+        layer.memory_efficient = True
+    return len(layers)
 
 
 def run_blocks(

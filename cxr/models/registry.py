@@ -22,11 +22,20 @@ from cxr.config import ARCHS, ModelConfig
 from cxr.errors import InputError
 from cxr.models.densenet import DenseNet121Classifier
 from cxr.models.dualpath import DualPathClassifier
+from cxr.models.layers import checkpoint_dense_layers
 from cxr.models.resnet import ResNet50Classifier
 
 
 def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
-    """A randomly initialised model of ``config.arch``."""
+    """A randomly initialised model of ``config.arch``, its DenseNet layers checkpointed with
+    ``config.memory_efficient``."""
+    model = _build(config, num_classes)
+    if config.memory_efficient:
+        checkpoint_dense_layers(model)
+    return model
+
+
+def _build(config: ModelConfig, num_classes: int) -> nn.Module:
     common = {
         "num_classes": num_classes,
         "dropout": config.dropout,

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from cxr import distributed
 from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.config import TrainConfig
-from cxr.device import autocast, compute_dtype, needs_loss_scaling
+from cxr.device import autocast, compute_dtype, needs_loss_scaling, place
 from cxr.evaluation.metrics import auroc, nan_mean
 from cxr.evaluation.predict import predict_logits
 from cxr.findings import FINDINGS
@@ -91,7 +91,7 @@ def fit(
     log row (replayed on resume)."""
     world = distributed.current()
     dtype = _compute_dtype(device, files.record.model_config.precision)
-    model.to(device).to(memory_format=torch.channels_last)
+    place(model, device)
     if isinstance(criterion, nn.Module):
         criterion = criterion.to(device)  # its class weights
     net = _training_module(model, world, device, config)  # what the training steps call
