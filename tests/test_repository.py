@@ -180,7 +180,7 @@ LAYERS = [
         "errors", "findings", "atomic", "parallel", "storage", "cpu_kernels", "device",
         "environment", "splits", "processed", "knobs", "config", "numbers",
     },
-    {"imaging", "nih", "distributed"},
+    {"imaging", "nih", "distributed", "external"},
     {"demo", "ingest", "preprocess", "batches", "models"},
     {"evaluation"},
     {"explain"},

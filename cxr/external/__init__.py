@@ -1,0 +1,1 @@
+"""Other hospitals' data sets read into cxr's terms, for external validation."""
