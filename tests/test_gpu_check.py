@@ -4,6 +4,7 @@ sizes: its timings, its ratio and every pipeline step, with outputs a person can
 import json
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -87,3 +88,15 @@ def test_it_refuses_cuda_where_there_is_none(tmp_path):
     )
     assert run.returncode != 0 and "torch sees no CUDA device" in run.stderr
     assert not (tmp_path / "throughput.json").exists()
+
+
+def test_the_throughput_bench_refuses_the_detail_model_without_a_detail_size(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable, "bench/train_throughput.py", "--archs", "dualpath-detail", "--device",
+            "cpu", "--out", tmp_path / "t.json",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2 and "dualpath-detail needs --detail-size" in run.stderr
+    assert not (tmp_path / "t.json").exists()

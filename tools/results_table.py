@@ -36,15 +36,17 @@ def main() -> None:
             with_interval(per[k]["value"], per[k], 2) if k in per else ""
             for k in ("pointing", "iou_0.25")
         ]
-        random = [f"{per[k]['value']:.2f}" if k in per else "" for k in ("random_pointing",)]
-        random_iou = [f"{per[k]['value']:.2f}" if k in per else "" for k in ("random_iou_0.25",)]
+        random, random_iou = (
+            f"{per[k]['value']:.2f}" if k in per else ""
+            for k in ("random_pointing", "random_iou_0.25")
+        )
         c = confusion.loc[name]
         rows.append(
             [
                 name, str(test["positives"][name]), _ci(auroc, test["ci"]["auroc"][name]),
                 f"{test['auprc'][name]:.3f}", f"{ece[name]:.3f}",
                 *(str(int(c[k])) for k in ("TP", "FP", "FN")),
-                box[0], *random, box[1], *random_iou,
+                box[0], random, box[1], random_iou,
             ]
         )  # fmt: skip
     header = [
