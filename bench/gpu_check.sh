@@ -50,11 +50,11 @@ EOF
 
 if [ "$tiny" = 1 ]; then
     size=32 detail=64 batch=4 steps=1 warmup=1 repeats=1 workers=0
-    demo_images=100 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0
+    demo_images=100 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0 demo_external=50
     memory=(--archs densenet121 --precisions auto --batches 2,4 --steps 1)
 else  # NIH's sizes for the timings; the demo's own (64 + 128 px) for the pipeline
     size=224 detail=448 batch=128 steps=20 warmup=10 repeats=3 workers=4
-    demo_images=3000 demo_size=128 demo_array=64 demo_detail=128 bootstrap=200
+    demo_images=3000 demo_size=128 demo_array=64 demo_detail=128 bootstrap=200 demo_external=1000
     memory=(--batches 16,32 --steps 10)
 fi
 precisions="bf16+cl"
@@ -92,7 +92,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 compile_flag=$([ "$compile" = 1 ] && echo true || echo false)
 cat > "$work/params.yaml" <<EOF
-demo: {images: $demo_images, size: $demo_size, seed: 0}
+demo: {images: $demo_images, size: $demo_size, seed: 0, external_images: $demo_external}
 ingest: {raw_dir: data/raw/demo, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: $demo_array, detail_size: $demo_detail}
 model: {arch: dualpath, weights: none, local_detail: true}

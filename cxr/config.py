@@ -36,6 +36,8 @@ class DemoConfig:
     workers: int = speed_knob(0, ge=0)  # 0: all cores
     # draw on this grid, then resize to size (0: draw at size)
     render_size: int = knob(0, also=(0,), ge=32, le=4096)
+    # phantoms of a second hospital in CheXpert's layout, for external validation (0: none)
+    external_images: int = knob(1000, also=(0,), ge=50)
 
 
 @dataclass(frozen=True)

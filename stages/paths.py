@@ -7,6 +7,7 @@ METRICS = Path("metrics")
 PARAMS_CHECKED = Path("data/params-checked.txt")
 
 DEMO_DIR = Path("data/raw/demo")
+DEMO_EXTERNAL_DIR = Path("data/raw/demo_external")  # the second hospital, CheXpert layout
 INTERIM = Path("data/interim")
 METADATA = INTERIM / "metadata.parquet"
 BOXES = INTERIM / "boxes.parquet"

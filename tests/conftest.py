@@ -52,7 +52,7 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 TINY_PIPELINE = """
-demo: {images: 160, size: 64, seed: 2, workers: 1}
+demo: {images: 160, size: 64, seed: 2, workers: 1, external_images: 50}
 ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: 32, workers: 1}
 model: {arch: densenet121, weights: none}

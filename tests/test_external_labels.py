@@ -38,14 +38,19 @@ def chexpert():
 
 
 @pytest.fixture(scope="module")
+def chexpert_frontal():
+    return read_chexpert(_real(CHEXPERT_CSV))
+
+
+@pytest.fixture(scope="module")
 def padchest():
     return read_padchest(_real(PADCHEST_CSV), frontal_only=False)
 
 
-def test_chexpert_counts(chexpert):
+def test_chexpert_counts(chexpert, chexpert_frontal):
     assert len(chexpert.images) == 223_414 and chexpert.patients == 64_540  # the paper's
     assert chexpert.scored == tuple(CHEXPERT) and len(chexpert.excluded) == 0
-    frontal = read_chexpert(CHEXPERT_CSV)
+    frontal = chexpert_frontal
     assert len(frontal.images) == 191_027 and frontal.patients == 64_534
     assert frontal.exclusions() == {"lateral view (frontal views only)": 32_387}
     assert frontal.images.view.value_counts().to_dict() == {
@@ -65,8 +70,8 @@ def test_chexpert_counts(chexpert):
     assert frontal.images[unscored].isna().all().all() and len(unscored) == 7
 
 
-def test_chexpert_uncertain_labels_follow_the_policy():
-    ignore = read_chexpert(CHEXPERT_CSV)
+def test_chexpert_uncertain_labels_follow_the_policy(chexpert_frontal):
+    ignore = chexpert_frontal
     for policy, becomes in (("positive", 1.0), ("negative", 0.0)):
         other = read_chexpert(CHEXPERT_CSV, uncertain=policy)
         for finding in ignore.scored:

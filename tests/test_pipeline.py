@@ -14,7 +14,7 @@ from stages.cli import app
 from tests.conftest import ROOT
 
 TINY = """
-demo: {images: 48, size: 96, seed: 1, workers: 1}
+demo: {images: 48, size: 96, seed: 1, workers: 1, external_images: 0}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0, val_fraction: 0.2, test_fraction: 0.2}
 preprocess: {size: 64, workers: 1}
 """

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from cxr.demo import shapes
+from cxr.demo.site import NIH_LIKE, Site
 
 SIDES = ("R", "L")  # patient's right (image left), patient's left (image right)
 AP_HEART_MAGNIFICATION = 1.1  # AP films magnify the heart (it is far from the detector)
@@ -254,18 +255,19 @@ class Film:
     blur: float  # in pixels at 1024 px, scaled with the image
 
     @staticmethod
-    def sample(rng: np.random.Generator) -> Film:
+    def sample(rng: np.random.Generator, site: Site = NIH_LIKE) -> Film:
+        """A film of ``site``: the same draws for every site, scaled by its factors."""
         return Film(
             angle_deg=rng.uniform(-4, 4),
             scale=rng.uniform(0.93, 1.04),
             shift_u=rng.uniform(-0.03, 0.03),
             shift_v=rng.uniform(-0.03, 0.03),
-            mu=rng.uniform(1.0, 1.25),
+            mu=rng.uniform(1.0, 1.25) * site.exposure,
             gamma=rng.uniform(0.85, 1.15),
             contrast=rng.uniform(0.9, 1.1),
             brightness=rng.uniform(-0.05, 0.05),
-            noise=rng.uniform(0.008, 0.02),
-            blur=rng.uniform(0.8, 2.0),
+            noise=rng.uniform(0.008, 0.02) * site.noise,
+            blur=rng.uniform(0.8, 2.0) * site.blur,
         )
 
     def matrix(self, size: int) -> np.ndarray:

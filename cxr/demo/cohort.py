@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from cxr.demo.site import NIH_LIKE, Site
 from cxr.findings import FINDINGS
 
 PREVALENCE = {
@@ -70,8 +71,9 @@ def correlation_matrix() -> np.ndarray:
     return c / d[:, None] / d[None, :]
 
 
-def sample_cohort(n_images: int, seed: int) -> pd.DataFrame:
-    """Rows in NIH's vocabulary: image id, patient, follow-up, age, sex, view, 14 labels."""
+def sample_cohort(n_images: int, seed: int, site: Site = NIH_LIKE) -> pd.DataFrame:
+    """Rows in NIH's vocabulary: image id, patient, follow-up, age, sex, view, 14 labels;
+    ``site`` scales the prevalences and sets the AP share."""
     rng = np.random.default_rng([seed, 0xC0FFEE])
     counts = []
     while sum(counts) < n_images:
@@ -88,13 +90,14 @@ def sample_cohort(n_images: int, seed: int) -> pd.DataFrame:
         [PATIENT_SHARE_CHRONIC if f in CHRONIC else PATIENT_SHARE_ACUTE for f in FINDINGS]
     )
     z = np.sqrt(share) * z_patient[patient - 1] + np.sqrt(1 - share) * z_image
-    threshold = norm.ppf(1 - np.array([PREVALENCE[f] for f in FINDINGS]))
+    threshold = norm.ppf(1 - np.array([PREVALENCE[f] * site.prevalence for f in FINDINGS]))
     labels = (z > threshold).astype(np.uint8)
 
     sex = np.where(rng.random(n_pat) < 0.56, "M", "F")[patient - 1]
     first_age = rng.integers(18, 86, n_pat)[patient - 1]
     age = first_age + np.floor(follow_up * rng.uniform(0.0, 0.6, n_images)).astype(int)
-    view = np.where(rng.random(n_images) < AP_SHARE, "AP", "PA")
+    ap_share = AP_SHARE if site.ap_share is None else site.ap_share
+    view = np.where(rng.random(n_images) < ap_share, "AP", "PA")
     frame = pd.DataFrame(
         {
             "image_id": [f"{p:08d}_{f:03d}.png" for p, f in zip(patient, follow_up, strict=True)],

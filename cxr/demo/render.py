@@ -9,6 +9,7 @@ import numpy as np
 
 from cxr.demo.anatomy import AP_HEART_MAGNIFICATION, SIDES, Film, Scene, sample_anatomy
 from cxr.demo.lesions import LESIONS
+from cxr.demo.site import NIH_LIKE, Site
 from cxr.findings import FINDINGS
 
 
@@ -34,9 +35,10 @@ class RenderedBox:
 
 
 def render(
-    spec: ImageSpec, size: int, seed: int, render_size: int = 0
+    spec: ImageSpec, size: int, seed: int, render_size: int = 0, site: Site = NIH_LIKE
 ) -> tuple[np.ndarray, list[RenderedBox], Scene]:
-    """Pixels (``uint8 [size, size]``), true boxes in pixels, and the scene drawn.
+    """Pixels (``uint8 [size, size]``), true boxes in pixels, and the scene drawn, on a film
+    of ``site``.
 
     ``render_size`` (0: ``size``) draws the anatomy and findings on a coarser
     grid, resized to ``size`` before the film is exposed, so film noise and blur
@@ -57,7 +59,7 @@ def render(
             LESIONS[name].prepare(anatomy, rng, sides[name])
     scene = Scene(anatomy, render_size if 0 < render_size < size else size)
     drawn = [(name, LESIONS[name].draw(scene, rng, sides[name])) for name in present]
-    film = Film.sample(film_rng)
+    film = Film.sample(film_rng, site)
     attenuation = scene.compose()
     if scene.size != size:
         attenuation = cv2.resize(attenuation, (size, size), interpolation=cv2.INTER_CUBIC)
