@@ -219,7 +219,13 @@ class ExplainConfig:
 def check_together(configs: dict[str, object]) -> None:
     """Rules across sections (``configs``: section name -> its config); an
     :class:`InputError` names the keys."""
-    model, preprocess = configs["model"], configs["preprocess"]
+    model, preprocess, train = configs["model"], configs["preprocess"], configs["train"]
+    if model.memory_efficient and train.compile:
+        raise InputError(
+            "model.memory_efficient = true with train.compile = true: torch.compile cannot "
+            "trace the checkpointed DenseNet layers' BatchNorm fix (it refuses their "
+            "context_fn); turn one of them off"
+        )
     if model.uses_detail and not preprocess.detail_size:
         raise InputError(
             "model.local_detail = true, but preprocess.detail_size = 0: the local path crops "

@@ -70,12 +70,23 @@ T = TypeVar("T")
 
 def from_main(compute: Callable[[], T], world: World) -> T:
     """``compute()`` run on rank 0 only, its result returned on every process (one
-    broadcast of the pickled value; tensors in it arrive where rank 0 had them)."""
-    value = compute() if world.main else None
-    if world.active:
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        value = box[0]
+    broadcast of the pickled value; tensors in it arrive where rank 0 had them). An error
+    on rank 0 is raised on every process, so none waits for a broadcast that never comes."""
+    if not world.active:
+        return compute()
+    outcome: tuple[bool, object] = (True, None)
+    if world.main:
+        try:
+            outcome = (True, compute())
+        except Exception as err:  # handed to the others, then raised here too
+            outcome = (False, err)
+    box = [outcome]
+    dist.broadcast_object_list(box, src=0)
+    ok, value = box[0]
+    if not ok:
+        if world.main:
+            raise value
+        raise RuntimeError(f"rank 0 failed: {type(value).__name__}: {value}") from value
     return value
 
 

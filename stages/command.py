@@ -4,6 +4,7 @@ memory exits 3 with the knobs to turn; bugs keep a traceback."""
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import torch
@@ -15,13 +16,21 @@ from cxr.errors import InputError
 MEMORY_KNOBS = {
     "train": (
         "lower train.batch_size; set model.memory_efficient: true (about half the "
-        "activations, same results, slower); for the dual path lower preprocess.detail_size "
-        "or model.local_size"
+        "activations, same results, slower); for the dual path lower model.local_size (the "
+        "crop's side)"
     ),
     "evaluate": "lower evaluate.batch_size",
     "explain": "lower explain.batch_size (GradCAM keeps a batch's graph for its backward)",
     "predict": "lower --batch-size",
 }
+
+
+def stage_name(command: Callable[..., None]) -> str:
+    """``train`` for ``stages.train.main``, also when run as ``python -m stages.train`` (where
+    its module is ``__main__``, whose spec still names it)."""
+    module = sys.modules.get(command.__module__)
+    spec = getattr(module, "__spec__", None)
+    return (spec.name if spec is not None else command.__module__).rsplit(".", 1)[-1]
 
 
 def guarded(command: Callable[..., None]) -> Callable[..., None]:
@@ -35,7 +44,7 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
         except torch.OutOfMemoryError as err:
-            stage = command.__module__.rsplit(".", 1)[-1]
+            stage = stage_name(command)
             advice = MEMORY_KNOBS.get(stage, "use a smaller batch")
             first = str(err).strip().splitlines()[0] if str(err).strip() else "no detail"
             typer.echo(

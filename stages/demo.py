@@ -30,8 +30,9 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     typer.echo(f"demo: {metrics['images']} images of {metrics['patients']} patients in {OUT_DIR}")
     if config.external_images:
         external = generate_second_hospital(
-            EXTERNAL_DIR, config.external_images, config.size, config.seed
-        )
+            EXTERNAL_DIR, config.external_images, config.size, config.seed,
+            render_size=config.render_size,
+        )  # fmt: skip
         metrics["external"] = external
         typer.echo(
             f"demo: a second hospital, {external['images']} images of {external['patients']} "

@@ -101,10 +101,12 @@ def _train(
         weights_used=weights_used,
         environment=environment,
     )
-    precision = precision_name(device, compute_dtype(device, model_config.precision))
-    # Rank 0 hashes the data (about 5 GB on NIH) and tells the others.
+    dtype = compute_dtype(device, model_config.precision)
+    precision = precision_name(device, dtype)
+    # Rank 0 hashes the data (about 5 GB on NIH) and tells the others. The dtype, not the
+    # precision's full name: a bf16 run preempted on an A100 resumes on an H100.
     run_id = distributed.from_main(
-        lambda: fingerprint([model_config, config, preprocess], PROCESSED, precision), world
+        lambda: fingerprint([model_config, config, preprocess], PROCESSED, str(dtype)), world
     )
     files = RunFiles(OUT_DIR, run_id, record)
     criterion = FocalLoss.for_labels(train_set.labels, config.focal_gamma, config.class_weight)

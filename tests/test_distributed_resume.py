@@ -58,6 +58,17 @@ def _decided_by_rank_0(world: distributed.World) -> dict:
     return {"value": distributed.from_main(compute, world), "computed_on": computed_on}
 
 
+def _rank_0_fails(world: distributed.World) -> str:
+    def compute():
+        raise FileNotFoundError("data/processed/train.npy")
+
+    try:
+        distributed.from_main(compute, world)
+    except Exception as err:
+        return f"{type(err).__name__}: {err}"
+    return "no error"
+
+
 def _divergence(world: distributed.World) -> str:
     watch = LossWatch(torch.device("cpu"), world, every=5, epoch=1, first_step=10)
     for step in range(5):
@@ -81,7 +92,11 @@ def _worker(rank: int, folder: str, store: str) -> None:
     root = Path(folder)
     try:
         world = distributed.current()
-        report = {"decided": _decided_by_rank_0(world), "diverged": _divergence(world)}
+        report = {
+            "decided": _decided_by_rank_0(world),
+            "failed": _rank_0_fails(world),
+            "diverged": _divergence(world),
+        }
         whole = _fit(root, root / f"whole{rank}")  # each rank its own folder: nothing shared
         one_epoch = loop.train_one_epoch
 
@@ -131,3 +146,11 @@ def test_a_killed_run_resumes_on_every_rank_without_a_shared_filesystem(reports)
 def test_a_non_finite_loss_on_one_rank_stops_both_naming_it(reports):
     expected = "loss is nan at epoch 2, step 13 on process 1"
     assert [r["diverged"] for r in reports] == [expected, expected]
+
+
+def test_an_error_on_rank_0_is_raised_on_every_rank_not_a_hang(reports):
+    assert reports[0]["failed"] == "FileNotFoundError: data/processed/train.npy"
+    assert (
+        reports[1]["failed"]
+        == "RuntimeError: rank 0 failed: FileNotFoundError: data/processed/train.npy"
+    )

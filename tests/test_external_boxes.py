@@ -108,3 +108,11 @@ def test_rle_round_trip():
     assert rle_box(code, width=5, height=6) == (2, 1, 4, 4)
     with pytest.raises(ValueError, match="empty mask"):
         rle_box("", width=5, height=6)
+
+
+def test_a_blank_siim_cell_is_no_label(tmp_path):
+    (tmp_path / "train-rle.csv").write_text("ImageId, EncodedPixels\na,-1\nb,\nc,5 3\n")
+    read = read_siim(tmp_path / "train-rle.csv")
+    assert read.images.image.tolist() == ["a.dcm", "c.dcm"]
+    assert read.images.Pneumothorax.tolist() == [0.0, 1.0]
+    assert read.exclusions() == {"EncodedPixels is blank (neither -1 nor a mask)": 1}

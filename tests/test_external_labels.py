@@ -101,24 +101,31 @@ def test_chexpert_agrees_with_torchxrayvision_row_by_row_but_for_blanks(chexpert
         assert (np.isnan(theirs) & np.isnan(ours)).sum() == (raw[column] == -1).sum()
 
 
+#: Rows whose labels say nothing of their findings: not negative reports.
+NOT_REPORTS = {
+    "labels say only 'unchanged'": 3_705,
+    "labelled 'exclude'": 1_312,
+    "no findings listed": 777,
+    "no labels (Labels is blank)": 103,
+}
+
+
 def test_padchest_counts(padchest):
-    assert padchest.exclusions() == {"no labels (Labels is blank)": 103}
+    assert padchest.exclusions() == NOT_REPORTS
     assert len(padchest.images) + len(padchest.excluded) == 160_861
-    assert len(padchest.images) == 160_758 and padchest.patients == 67_594
+    assert len(padchest.images) == 154_964 and padchest.patients == 66_363
     assert padchest.scored == FINDINGS  # a report lists what it found: all 14 are scored
     frontal = read_padchest(PADCHEST_CSV)
-    assert len(frontal.images) == 110_554 and frontal.patients == 67_216
+    assert len(frontal.images) == 106_498 and frontal.patients == 65_994
+    views = {"L": 47_841, "COSTAL": 606, "EXCLUDE": 11, "UNK": 8}
     assert frontal.exclusions() == {
-        "view L (frontal views only: PA, AP)": 49_555,
-        "view COSTAL (frontal views only: PA, AP)": 630,
-        "no labels (Labels is blank)": 103,
-        "view EXCLUDE (frontal views only: PA, AP)": 11,
-        "view UNK (frontal views only: PA, AP)": 8,
+        **NOT_REPORTS,
+        **{f"view {v} (frontal only: PA, AP, AP_horizontal)": n for v, n in views.items()},
     }
     assert frontal.positives() == {
-        "Atelectasis": 6_168, "Cardiomegaly": 9_848, "Effusion": 7_021, "Infiltration": 4_605,
+        "Atelectasis": 6_168, "Cardiomegaly": 9_837, "Effusion": 7_019, "Infiltration": 4_604,
         "Mass": 632, "Nodule": 2_549, "Pneumonia": 5_223, "Pneumothorax": 416,
-        "Consolidation": 1_666, "Edema": 1_299, "Emphysema": 933, "Fibrosis": 716,
+        "Consolidation": 1_665, "Edema": 1_299, "Emphysema": 932, "Fibrosis": 715,
         "Pleural_Thickening": 3_373, "Hernia": 1_609,
     }  # fmt: skip
 
@@ -128,7 +135,7 @@ def test_padchest_counts(padchest):
 PEER_ONLY = {
     "Effusion": (39, {"pericardial effusion"}),
     "Infiltration": (
-        13_124,
+        13_121,
         {
             "interstitial pattern", "ground glass pattern", "reticular interstitial pattern",
             "reticulonodular interstitial pattern", "alveolar pattern", "consolidation",
@@ -146,13 +153,21 @@ def test_padchest_agrees_with_torchxrayvision_but_for_its_synonyms(padchest):
     peer = xrv.datasets.PC_Dataset(
         imgpath=tempfile.mkdtemp(), csvpath=str(PADCHEST_CSV), views=["*"], unique_patients=False
     )
-    # It also drops patients under 10 or of unknown age and 21 unreadable images.
+    # It also drops patients under 10 or of unknown age and 21 unreadable images; it keeps
+    # the rows whose labels say nothing (all negative there, left out here).
     assert len(peer) == 158_616
     ours = padchest.images.assign(ImageID=padchest.images.image.str.split("/").str[1])
-    ours = ours.set_index("ImageID").loc[peer.csv.ImageID]
-    labels = peer.csv.Labels.map(lambda s: {x.strip() for x in ast.literal_eval(s)}).to_numpy()
+    common = peer.csv.ImageID.isin(set(ours.ImageID)).to_numpy()
+    left = padchest.excluded.set_index(padchest.excluded.image.str.split("/").str[1])
+    assert left.loc[peer.csv.ImageID[~common]].reason.value_counts().to_dict() == {
+        "labels say only 'unchanged'": 3_685, "labelled 'exclude'": 1_303,
+        "no findings listed": 743,
+    }  # fmt: skip
+    ours = ours.set_index("ImageID").loc[peer.csv.ImageID[common]]
+    labels = peer.csv.Labels[common].map(lambda s: {x.strip() for x in ast.literal_eval(s)})
+    labels = labels.to_numpy()
     for finding in FINDINGS:
-        theirs = peer.labels[:, peer.pathologies.index(finding)]
+        theirs = peer.labels[common, peer.pathologies.index(finding)]
         mine = ours[finding].to_numpy()
         assert not ((theirs == 0) & (mine == 1)).any(), finding  # never positive only here
         only = np.flatnonzero((theirs == 1) & (mine == 0))
@@ -162,15 +177,17 @@ def test_padchest_agrees_with_torchxrayvision_but_for_its_synonyms(padchest):
 
 
 def test_a_bad_label_or_a_missing_column_is_named(tmp_path):
-    good = pd.read_csv(CHEXPERT_CSV, nrows=5)
+    good = pd.read_csv(CHEXPERT_CSV, nrows=5).astype({"Cardiomegaly": object})
     good.loc[2, "Edema"] = 2.0
     good.loc[3, "Path"] = "CheXpert-v1.0/train/no-patient-here/view1_frontal.jpg"
+    good.loc[0, "Cardiomegaly"], good.loc[2, "Cardiomegaly"] = -1.0, "x"  # text in the column
     good.to_csv(tmp_path / "train.csv", index=False)
     read = read_chexpert(tmp_path / "train.csv", frontal_only=False)
     assert len(read.images) == 3
+    assert np.isnan(read.images.Cardiomegaly[0])  # uncertain: ignored, never -1
     assert dict(zip(read.excluded.source_row, read.excluded.reason, strict=True)) == {
-        5: "no patient folder in Path",
-        4: "Edema is 2.0, not 1, 0, -1 or blank",
+        4: "no patient folder in Path",
+        3: "Edema is 2.0, not 1, 0, -1 or blank",
     }
     good.drop(columns=["AP/PA"]).to_csv(tmp_path / "cut.csv", index=False)
     with pytest.raises(InputError, match=r"cut\.csv: lacks column\(s\) AP/PA"):

@@ -109,16 +109,29 @@ def test_agrees_with_torchxrayvision_but_for_blanks(mimic):
     theirs = pd.DataFrame(peer.labels, columns=peer.pathologies, index=peer.csv.dicom_id)
     mine = ours.images.set_index(ours.images.image.str.extract(r"/([^/]+)\.jpg$", expand=False))
     theirs = theirs.loc[mine.index]
-    healthy = peer.csv.set_index("dicom_id").loc[mine.index, "No Finding"] == 1
-    for finding in TO_NIH:
+    rows = peer.csv.set_index("dicom_id").loc[mine.index]
+    healthy = (rows["No Finding"] == 1).to_numpy()
+    for finding, column in TO_NIH.items():
         a, b = theirs[finding].to_numpy(), mine[finding].to_numpy()
         known = ~np.isnan(a) & ~np.isnan(b)
         assert (a[known] == b[known]).all(), finding
         # Only blanks differ: unknown to torchxrayvision (unless "No Finding"), negative here.
-        assert not (np.isnan(b) & ~np.isnan(a) & ~healthy.to_numpy()).any(), finding
+        blank = rows[column].isna().to_numpy() & ~healthy
+        assert ((np.isnan(a) & (b == 0)) == blank).all(), finding
+        uncertain = (rows[column] == -1).to_numpy()
+        assert (np.isnan(b) == uncertain).all(), finding
 
 
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"neither mimic-cxr-2.0.0-metadata.csv nor"):
         (tmp_path / LABELS).write_text("subject_id,study_id\n")
         read_mimic(tmp_path)
+
+
+def test_a_repeated_study_or_image_is_an_error_naming_the_file(mimic):
+    from cxr.errors import InputError
+
+    folder, labelled, _ = mimic
+    pd.concat([labelled, labelled.iloc[:1]]).to_csv(folder / LABELS, index=False)
+    with pytest.raises(InputError, match=r"chexpert\.csv: 2 rows repeat a subject_id/study_id"):
+        read_mimic(folder)

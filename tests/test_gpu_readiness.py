@@ -105,7 +105,7 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_lowered(
 @pytest.mark.parametrize(
     ("stage", "inside", "knobs"),
     [
-        ("train", "_train", ["train.batch_size", "model.memory_efficient: true", "detail_size"]),
+        ("train", "_train", ["train.batch_size", "memory_efficient: true", "model.local_size"]),
         ("evaluate", "load_model", ["evaluate.batch_size"]),
         ("explain", "load_model", ["explain.batch_size"]),
     ],
@@ -134,3 +134,21 @@ def test_running_out_of_gpu_memory_names_the_knobs_to_turn(monkeypatch, stage, i
     assert f"error: {stage} ran out of GPU memory (CUDA out of memory." in result.output
     for knob in knobs:
         assert knob in result.output, result.output
+
+
+def test_the_stage_is_named_when_run_as_python_dash_m(monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    from stages.command import stage_name
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec("stages.train", None)  # python -m stages.train
+
+    def command():
+        pass
+
+    command.__module__ = "__main__"
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert stage_name(command) == "train"

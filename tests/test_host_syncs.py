@@ -12,6 +12,7 @@ waits for the GPU.
 import dataclasses
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,6 +127,7 @@ def test_the_watch_reports_per_window_and_per_epoch_means():
         if watch.due():
             means.append(watch.check())
     assert means == pytest.approx([0.4, 1.5]) and watch.epoch_mean() == pytest.approx(0.95)
+    assert np.isnan(LossWatch(CPU, World(), 2, 0, 0).epoch_mean())  # no step: no loss
     watch.add(torch.tensor(float("inf")))
     with pytest.raises(TrainingDiverged, match=r"loss is inf at epoch 5, step 25$"):
         watch.check()

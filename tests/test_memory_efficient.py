@@ -88,3 +88,12 @@ def test_memory_efficient_is_a_speed_knob_and_needs_a_densenet():
     assert result_settings(ModelConfig(memory_efficient=True)) == result_settings(ModelConfig())
     with pytest.raises(InputError, match=r"memory_efficient = true .* resnet50 has none"):
         ModelConfig(arch="resnet50", memory_efficient=True)
+
+
+def test_memory_efficient_with_compile_is_refused_when_params_load():
+    from cxr.config import PreprocessConfig, check_together
+
+    configs = {"model": ModelConfig(memory_efficient=True), "preprocess": PreprocessConfig()}
+    with pytest.raises(InputError, match=r"memory_efficient = true with train.compile = true"):
+        check_together({**configs, "train": TrainConfig(compile=True)})
+    check_together({**configs, "train": TrainConfig()})  # either alone is fine

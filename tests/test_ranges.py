@@ -128,7 +128,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 60 draws, about 30 s of the 10-minute suite; the issue table of keys is refused by name below.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(setting=bad_setting(), stage=st.sampled_from(sorted(STAGES)))
 def test_every_stage_refuses_an_out_of_range_value_before_touching_an_output(setting, stage):
     key, value = setting

@@ -51,7 +51,12 @@ OBSERVATIONS = (
 
 
 def generate_second_hospital(
-    out_dir: str | Path, images: int, size: int, seed: int, site: Site = SECOND_HOSPITAL
+    out_dir: str | Path,
+    images: int,
+    size: int,
+    seed: int,
+    site: Site = SECOND_HOSPITAL,
+    render_size: int = 0,
 ) -> dict:
     """Render ``images`` phantoms of ``site`` into ``out_dir`` in CheXpert's layout; return
     the counts for the demo's metrics."""
@@ -73,7 +78,7 @@ def generate_second_hospital(
         for r in rows:
             labels = tuple(int(getattr(r, f)) for f in FINDINGS)
             spec = ImageSpec(r.path, int(r.patient_id), int(r.follow_up), r.sex, r.view, labels)
-            pixels, _, _ = render(spec, size, seed, site=site)
+            pixels, _, _ = render(spec, size, seed, render_size, site)
             ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:
                 raise RuntimeError(f"could not encode {r.path}")

@@ -53,7 +53,7 @@ def read_chexpert(
     (``train/patient00001/study1/view1_frontal.jpg``)."""
     table = pd.read_csv(csv)
     require_columns(table, ["Path", "Frontal/Lateral", "AP/PA", *TO_NIH.values()], csv)
-    table["source_row"] = np.arange(len(table)) + 2  # the file's line: 1 is the header
+    table["source_row"] = np.arange(len(table)) + 1  # data row in the file, from 1
     table["image"] = table.Path.str.replace(r"^CheXpert-v1\.0[^/]*/", "", regex=True)
     table["patient_id"] = table.Path.str.extract(r"(patient\d+)", expand=False)
     table["frontal"] = table["Frontal/Lateral"].eq("Frontal")
@@ -74,7 +74,7 @@ def nih_labels(table: pd.DataFrame, uncertain: Uncertain) -> pd.DataFrame:
     MIMIC-CXR's): blank is 0 (not in the report), -1 follows ``uncertain``."""
     table = table.copy()
     for finding, column in TO_NIH.items():
-        value = table[column].fillna(0.0)  # blank: not mentioned in the report
+        value = pd.to_numeric(table[column], errors="coerce").fillna(0.0)  # blank: not mentioned
         table[finding] = value.where(value != -1.0, UNCERTAIN_VALUE[uncertain])
     return table
 

@@ -5,7 +5,8 @@ A finding a data set has no label for is *unscored*: NaN in every row, never a
 negative, so no metric counts it. A scored finding is 1, 0, or NaN where that
 image's label is unknown (an uncertain CheXpert label under ``uncertain:
 ignore``). Nothing read from a file disappears: a row is in ``images`` or in
-``excluded``, with its line in the file and why.
+``excluded``, with its row in the file (data rows counted from 1; a quoted field may
+span several lines, as in PadChest's reports) and why.
 
 Example::
 
@@ -59,6 +60,9 @@ class ExternalLabels:
         unscored = [f for f in FINDINGS if f not in self.scored]
         if self.images[unscored].notna().any().any():
             raise ValueError(f"{self.name}: an unscored finding has a label")
+        values = self.images[list(self.scored)].to_numpy()
+        if not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
+            raise ValueError(f"{self.name}: a scored label is not 1, 0 or NaN")
 
     @property
     def patients(self) -> int:

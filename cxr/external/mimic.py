@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr.errors import InputError
 from cxr.external.chexpert import TO_NIH, bad_labels, nih_labels
 from cxr.external.labels import ExternalLabels, Uncertain, finish, left_out, require_columns
 
@@ -52,11 +53,19 @@ def read_mimic(
     require_columns(meta, ["dicom_id", "subject_id", "study_id", "ViewPosition"], files["meta"])
     require_columns(labels, ["subject_id", "study_id", *TO_NIH.values()], files["labels"])
     require_columns(split, ["dicom_id", "split"], files["split"])
-    meta["source_row"] = np.arange(len(meta)) + 2  # the metadata file's line
+    meta["source_row"] = np.arange(len(meta)) + 1  # data row of the metadata file, from 1
     meta["image"] = [
         f"files/p{str(s)[:2]}/p{s}/s{t}/{d}.jpg"
         for s, t, d in zip(meta.subject_id, meta.study_id, meta.dicom_id, strict=True)
     ]
+    for frame, keys, path in ((split, ["dicom_id"], files["split"]),
+                              (labels, ["subject_id", "study_id"], files["labels"])):  # fmt: skip
+        twice = frame.duplicated(keys, keep=False)
+        if twice.any():
+            raise InputError(
+                f"{path}: {int(twice.sum())} rows repeat a {'/'.join(keys)} (first: "
+                f"{frame.loc[twice, keys].iloc[0].tolist()}); one row each is expected"
+            )
     table = meta.merge(split[["dicom_id", "split"]], on="dicom_id", how="left")
     table = table.merge(labels, on=["subject_id", "study_id"], how="left", indicator=True)
     excluded = [left_out(table, table._merge != "both", f"its study has no row in {LABELS}")]

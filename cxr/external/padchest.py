@@ -63,7 +63,7 @@ def read_padchest(csv: Path, frontal_only: bool = True, name: str = "padchest") 
     and AP supine excluded when ``frontal_only``. ``image`` is ``ImageDir/ImageID``."""
     table = pd.read_csv(csv, low_memory=False)
     require_columns(table, ["ImageID", "ImageDir", "PatientID", "Projection", "Labels"], csv)
-    table["source_row"] = np.arange(len(table)) + 2  # the file's line: 1 is the header
+    table["source_row"] = np.arange(len(table)) + 1  # data row in the file, from 1
     table["image"] = table.ImageDir.astype(str) + "/" + table.ImageID.astype(str)
     table["patient_id"] = table.PatientID.astype(str)
     table["view"] = table.Projection.fillna("UNK")
@@ -73,15 +73,28 @@ def read_padchest(csv: Path, frontal_only: bool = True, name: str = "padchest") 
     reason = np.where(table.Labels.isna(), "no labels (Labels is blank)", "Labels is not a list")
     excluded = [left_out(table, unreadable, pd.Series(reason, index=table.index))]
     table, parsed = table[~unreadable], parsed[~unreadable]
+    # A report that says only "unchanged" (from a prior film), marks the image "exclude",
+    # or lists nothing is not a negative report: its findings are unknown.
+    unknown = parsed.map(lambda labels: _not_a_report({label.strip() for label in labels}))
+    excluded.append(left_out(table, unknown.notna(), unknown))
+    table, parsed = table[unknown.isna()], parsed[unknown.isna()]
     if frontal_only:
         lateral = ~table.frontal
-        excluded.append(
-            left_out(table, lateral, "view " + table.view + " (frontal views only: PA, AP)")
-        )
+        why = "view " + table.view + " (frontal only: PA, AP, AP_horizontal)"
+        excluded.append(left_out(table, lateral, why))
         table, parsed = table[~lateral], parsed[~lateral]
     values = pd.DataFrame([nih_labels(p) for p in parsed], index=table.index)
     table = pd.concat([table, values], axis=1)
     return finish(name, table, list(FINDINGS), excluded)
+
+
+def _not_a_report(labels: set[str]) -> str | None:
+    """Why an image's labels say nothing of its findings (None: they do)."""
+    if "exclude" in labels:
+        return "labelled 'exclude'"
+    if not labels - {"", "unchanged"}:
+        return "labels say only 'unchanged'" if "unchanged" in labels else "no findings listed"
+    return None
 
 
 def _parse(text: object) -> list[str] | None:

@@ -25,7 +25,7 @@ def read_rsna(csv: Path, name: str = "rsna") -> ExternalLabels:
     ``<patientId>.dcm``."""
     rows = pd.read_csv(csv)
     require_columns(rows, ["patientId", "x", "y", "width", "height", "Target"], csv)
-    rows["source_row"] = np.arange(len(rows)) + 2  # the file's line: 1 is the header
+    rows["source_row"] = np.arange(len(rows)) + 1  # data row in the file, from 1
     rows["image"] = rows.patientId.astype(str) + ".dcm"
     bad_target = ~rows.Target.isin([0, 1])
     excluded = [left_out(rows, bad_target, "Target is " + rows.Target.astype(str) + ", not 0 or 1")]

@@ -52,8 +52,11 @@ def read_siim(csv: Path, name: str = "siim") -> ExternalLabels:
     rows = pd.read_csv(csv)
     rows.columns = [c.strip() for c in rows.columns]  # the file writes " EncodedPixels"
     require_columns(rows, ["ImageId", "EncodedPixels"], csv)
-    rows["source_row"] = np.arange(len(rows)) + 2  # the file's line: 1 is the header
+    rows["source_row"] = np.arange(len(rows)) + 1  # data row in the file, from 1
     rows["image"] = rows.ImageId.astype(str) + ".dcm"
+    blank = rows.EncodedPixels.isna() | rows.EncodedPixels.astype(str).str.strip().eq("")
+    excluded = [left_out(rows, blank, "EncodedPixels is blank (neither -1 nor a mask)")]
+    rows = rows[~blank]
     code = rows.EncodedPixels.astype(str).str.strip()
     rows["positive"] = code != "-1"
     boxes, unreadable = [], pd.Series(False, index=rows.index)
@@ -62,7 +65,7 @@ def read_siim(csv: Path, name: str = "siim") -> ExternalLabels:
             boxes.append((rows.image[i], *rle_box(code[i])))
         except ValueError:
             unreadable[i] = True
-    excluded = [left_out(rows, unreadable, "EncodedPixels is not a mask (its label counts)")]
+    excluded.append(left_out(rows, unreadable, "EncodedPixels is not a mask (its label counts)"))
     box_table = pd.DataFrame(boxes, columns=["image", "x0", "y0", "x1", "y1"])
     box_table["finding"], box_table["reader"] = "Pneumothorax", ""
     images = rows.groupby("image", sort=False).agg(

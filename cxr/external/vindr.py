@@ -43,7 +43,7 @@ def read_vindr(csv: Path, name: str = "vindr") -> ExternalLabels:
     of the eight NIH findings. ``image`` is ``<image_id>.dicom``."""
     rows = pd.read_csv(csv)
     require_columns(rows, ["image_id", "class_name", "rad_id", *_CORNERS], csv)
-    rows["source_row"] = np.arange(len(rows)) + 2  # the file's line: 1 is the header
+    rows["source_row"] = np.arange(len(rows)) + 1  # data row in the file, from 1
     rows["image"] = rows.image_id.astype(str) + ".dicom"
     nih = {v: k for k, v in TO_NIH.items()}
     rows["finding"] = rows.class_name.map(nih)

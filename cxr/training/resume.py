@@ -43,8 +43,9 @@ TRAINING_CODE = (
 def fingerprint(configs: list, processed: Path, computed_in: str = "") -> str:
     """What a resumable ``last.pt`` must match: the configs' result settings (not their
     speed knobs: ``cxr.knobs``), the training code, every byte of the training data, and
-    ``computed_in``, the precision the run resolved to (``model.precision: auto`` is bf16
-    on one machine and fp32 on another; a bf16 run must not resume in fp32).
+    ``computed_in``, the dtype the run computes in (``model.precision: auto`` is bf16 on
+    one machine, fp16 or fp32 on another; a bf16 run must not resume in fp32, but may on
+    another bf16 GPU, as a preempted job is rescheduled).
 
     Hashing the arrays costs seconds even on NIH (about 1 GB/s); matching on
     sizes alone once resumed a finished run on re-rendered images, and leaving
@@ -143,11 +144,12 @@ def rng_state() -> dict[str, Any]:
     """Torch's CPU generator state and this process's CUDA device's (dropout and anything
     else drawing from them).
 
-    The loop also reseeds them per epoch; these states make a resumed run exact
-    even for draws a future change might add between epochs. Only the current
-    device's CUDA state is kept: every process of a data-parallel run saves its own
-    device's, and a resume on fewer visible GPUs than the run saved with must not
-    look for the others' (``set_rng_state_all`` raised ``IndexError`` there).
+    The loop also reseeds them per epoch (by rank); these states make a resumed run
+    exact even for draws a future change might add between epochs. Only the current
+    device's CUDA state is kept: rank 0 saves its own device's, every rank restores it
+    (the point is rank 0's, broadcast), and a resume on fewer visible GPUs than the run
+    saved with must not look for the others' (``set_rng_state_all`` raised
+    ``IndexError`` there).
     """
     on_gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
     return {

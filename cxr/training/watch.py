@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 
@@ -71,7 +73,7 @@ class LossWatch:
         """Check as :meth:`check` does; return the mean loss over every step of every process
         (each takes as many steps: ``drop_last`` and equal shards)."""
         table = self._read()
-        return sum(r[3] for r in table) / max(self.steps * len(table), 1)
+        return sum(r[3] for r in table) / (self.steps * len(table)) if self.steps else math.nan
 
     def _read(self) -> list[list[float]]:
         """Rows ``[bad_step, bad_value, window, total]``, one per process, read in one
