@@ -180,13 +180,14 @@ def test_a_bad_label_or_a_missing_column_is_named(tmp_path):
     good = pd.read_csv(CHEXPERT_CSV, nrows=5).astype({"Cardiomegaly": object})
     good.loc[2, "Edema"] = 2.0
     good.loc[3, "Path"] = "CheXpert-v1.0/train/no-patient-here/view1_frontal.jpg"
-    good.loc[0, "Cardiomegaly"], good.loc[2, "Cardiomegaly"] = -1.0, "x"  # text in the column
+    good.loc[0, "Cardiomegaly"], good.loc[1, "Cardiomegaly"] = -1.0, "x"  # text in the column
     good.to_csv(tmp_path / "train.csv", index=False)
     read = read_chexpert(tmp_path / "train.csv", frontal_only=False)
-    assert len(read.images) == 3
+    assert len(read.images) == 2
     assert np.isnan(read.images.Cardiomegaly[0])  # uncertain: ignored, never -1
     assert dict(zip(read.excluded.source_row, read.excluded.reason, strict=True)) == {
         4: "no patient folder in Path",
+        2: "Cardiomegaly is x, not 1, 0, -1 or blank",
         3: "Edema is 2.0, not 1, 0, -1 or blank",
     }
     good.drop(columns=["AP/PA"]).to_csv(tmp_path / "cut.csv", index=False)
