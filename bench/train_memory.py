@@ -27,6 +27,7 @@ Usage (GPU): ``python bench/train_memory.py --batches 16,32``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -54,7 +55,7 @@ def measure(args: argparse.Namespace, batch: int, memory_efficient: bool) -> dic
     device = pick_device(args.device)
     dtype = compute_dtype(device, args.precision)
     config = model_config(args.arch, args.local_size)
-    config = type(config)(**{**config.__dict__, "memory_efficient": memory_efficient})
+    config = dataclasses.replace(config, memory_efficient=memory_efficient)
     torch.manual_seed(0)
     model = build_model(config).to(device).to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

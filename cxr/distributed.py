@@ -90,24 +90,6 @@ def from_main(compute: Callable[[], T], world: World) -> T:
     return value
 
 
-def mean(value: float, world: World, device: torch.device) -> float:
-    """The mean of ``value`` over all processes."""
-    if not world.active:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t.item()) / world.size
-
-
-def any_true(flag: bool, world: World, device: torch.device) -> bool:
-    """Whether any process has ``flag`` set (so all stop together)."""
-    if not world.active:
-        return flag
-    t = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def average_buffers(module: torch.nn.Module, world: World) -> None:
     """Replace ``module``'s floating-point buffers (BatchNorm's running statistics) with
     their mean over all processes, in one all-reduce.

@@ -98,6 +98,12 @@ def test_an_epoch_reads_the_loss_only_at_its_checks(ten_batches, monkeypatch, mo
     assert loss > 0
 
 
+def test_the_epochs_end_reuses_a_check_made_at_its_last_step(ten_batches, monkeypatch):
+    reads = HostReads(monkeypatch)
+    _epoch(ten_batches, ModelConfig(), TrainConfig(batch_size=4, check_every=5, epochs=1), reads)
+    assert reads.count == 2  # after steps 5 and 10; the end reads nothing new
+
+
 def test_checking_less_often_changes_nothing_but_the_reads(ten_batches, monkeypatch):
     every = [
         _epoch(ten_batches, ModelConfig(), TrainConfig(batch_size=4, check_every=k, epochs=1))

@@ -46,8 +46,8 @@ def read_mimic(
 ) -> ExternalLabels:
     """The images of the MIMIC-CXR-JPG folder with their study's NIH-14 labels; views other
     than PA and AP excluded when ``frontal_only``, splits other than ``splits`` always."""
-    files = {k: mimic_file(folder, v) for k, v in (("labels", LABELS), ("meta", METADATA))}
-    files["split"] = mimic_file(folder, SPLIT)
+    names = {"labels": LABELS, "meta": METADATA, "split": SPLIT}
+    files = {k: mimic_file(folder, v) for k, v in names.items()}
     meta, labels = pd.read_csv(files["meta"]), pd.read_csv(files["labels"])
     split = pd.read_csv(files["split"])
     require_columns(meta, ["dicom_id", "subject_id", "study_id", "ViewPosition"], files["meta"])
