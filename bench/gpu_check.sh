@@ -10,7 +10,7 @@
 #      and without model.memory_efficient, and its speed cost.
 #   3. The demo pipeline once on the device, in a scratch folder: demo, ingest,
 #      preprocess (with a detail array), one epoch of train (the dual path with detail,
-#      compile on), evaluate, explain and `cxr predict` with GradCAM overlays. bf16,
+#      compile on), evaluate, explain, the external set and `cxr predict` with GradCAM overlays. bf16,
 #      channels_last, compile, pinned copies and GradCAM on the device have then all run.
 #
 # Everything lands in --out: throughput.json, ratio.json, memory.json, pipeline.json (seconds and
@@ -99,6 +99,7 @@ model: {arch: dualpath, weights: none, local_detail: true}
 train: {epochs: 1, device: "$device", compile: $compile_flag, workers: $workers}
 evaluate: {device: "$device", bootstrap: $bootstrap}
 explain: {device: "$device", bootstrap: $bootstrap}
+external: {device: "$device", bootstrap: $bootstrap}
 EOF
 steps_json="$out/pipeline_steps.jsonl"
 : > "$steps_json"
@@ -115,6 +116,7 @@ step() {  # step NAME COMMAND...: run in the scratch folder, time it, record its
 for stage in check-params demo ingest preprocess train evaluate explain; do
     step "$stage" cxr "$stage"
 done
+step external cxr external demo_hospital   # the demo's second hospital, scored on the device
 step predict cxr predict data/raw/demo/images --device "$device" --out "$work/predict.csv" --cam "$work/cams"
 python - "$out" "$work" <<'EOF'
 import json, sys
@@ -128,6 +130,7 @@ probs = predicted.filter(like="p_")
 summary = {
     "steps": steps,
     "metrics": metrics,
+    "external": json.loads((work / "metrics/external/demo_hospital.json").read_text()),
     "predict": {
         "rows": len(predicted),
         "errors": int((predicted["error"].fillna("") != "").sum()),

@@ -216,6 +216,49 @@ class ExplainConfig:
     device: str = speed_knob("auto", **DEVICE)
 
 
+#: The layouts ``cxr.external`` reads (``external.sets[].format``).
+ExternalFormat = Literal["chexpert", "mimic", "padchest", "vindr", "rsna", "siim"]
+NAME = {"pattern": r"[A-Za-z0-9][A-Za-z0-9_-]*", "meaning": "letters, digits, _ and -"}
+
+
+@dataclass(frozen=True)
+class ExternalSet:
+    """One entry of ``external.sets``: a data set of another hospital, in its public layout."""
+
+    name: str = knob("set", **NAME)  # names metrics/external/<name>.json and its report
+    format: ExternalFormat = "chexpert"
+    folder: str = ""  # the download's top folder (CheXpert-v1.0, mimic-cxr-jpg/2.0.0, ...)
+    labels: str = ""  # its label file below folder; empty: the format's usual one
+
+
+DEMO_HOSPITAL = ExternalSet("demo_hospital", "chexpert", "data/raw/demo_external")
+
+
+@dataclass(frozen=True)
+class ExternalConfig:
+    """``external``: score the trained model on other hospitals' data (``cxr.external``)."""
+
+    sets: tuple[ExternalSet, ...] = (DEMO_HOSPITAL,)
+    uncertain: Literal["ignore", "positive", "negative"] = "ignore"  # CheXpert, MIMIC: -1
+    frontal_only: bool = True  # leave out lateral views (listed with the reason)
+    # patient resamples of the intervals; 0 = no intervals
+    bootstrap: int = knob(1000, also=(0,), ge=100)
+    confidence: float = knob(0.95, gt=0, lt=1)  # level of the intervals
+    seed: int = knob(0, **SEED)  # of the bootstrap
+    workers: int = speed_knob(0, ge=0)  # decoding processes (0: all cores)
+    batch_size: int = speed_knob(128, ge=1)
+    device: str = speed_knob("auto", **DEVICE)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.sets]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(f"external.sets: the name {twice[0]!r} is used twice")
+        unplaced = [s.name for s in self.sets if not s.folder]
+        if unplaced:
+            raise InputError(f"external.sets: {unplaced[0]!r} has no folder")
+
+
 def check_together(configs: dict[str, object]) -> None:
     """Rules across sections (``configs``: section name -> its config); an
     :class:`InputError` names the keys."""
@@ -242,4 +285,5 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
     "explain": ExplainConfig,
+    "external": ExternalConfig,
 }

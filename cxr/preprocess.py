@@ -171,15 +171,15 @@ def preprocess(
         "workers": worker_count(config.workers),
         "images": sum(s["images"] for s in per_split.values()),
         "rejected": len(rejected_frame),
-        "rejected_by_reason": _reason_counts(rejected_frame.reason),
+        "rejected_by_reason": reason_counts(rejected_frame.reason),
         "splits": per_split,
         "seconds": round(seconds, 2),
         "images_per_second": round(len(meta) / seconds, 1) if seconds > 0 else None,
     }
 
 
-def _reason_counts(reasons: pd.Series) -> dict:
-    # Group by the reason's kind (text before any parenthesised detail).
+def reason_counts(reasons: pd.Series) -> dict:
+    """Rows per kind of reason: its text before any parenthesised detail."""
     kinds = reasons.astype(str).str.replace(r"\s*\(.*$", "", regex=True)
     return {k: int(v) for k, v in kinds.value_counts().sort_index().items()}
 

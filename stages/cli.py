@@ -1,41 +1,64 @@
-"""The ``cxr`` command: every pipeline stage plus the commands a user runs by hand."""
+"""The ``cxr`` command: every pipeline stage plus the commands a user runs by hand.
+
+``cxr <command>`` imports only that command's module (``cxr check-params`` does not
+load PyTorch, ``cxr predict`` not Gradio), so each starts in the time its own work
+needs; ``cxr --help`` and :data:`app` hold every command.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import typer
 
-from stages import (
-    check_params,
-    compare,
-    demo,
-    evaluate,
-    explain,
-    ingest,
-    predict,
-    preprocess,
-    profiles,
-    serve,
-    train,
-)
+from stages import profiles
 from stages.command import guarded
 
-app = typer.Typer(
-    help="cxr: chest X-ray classification on NIH ChestX-ray14 and data in its layout.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-)
-app.command("check-params")(guarded(check_params.main))
-app.command("demo")(guarded(demo.main))
-app.command("ingest")(guarded(ingest.main))
-app.command("preprocess")(guarded(preprocess.main))
-app.command("train")(guarded(train.main))
-app.command("evaluate")(guarded(evaluate.main))
-app.command("explain")(guarded(explain.main))
-app.command("compare")(guarded(compare.main))
-app.command("predict")(guarded(predict.main))
-app.command("serve")(guarded(serve.main))
-app.add_typer(profiles.app, name="params")
+#: Each command and the module under ``stages`` whose ``main`` it runs.
+COMMANDS = {
+    "check-params": "check_params",
+    "demo": "demo",
+    "ingest": "ingest",
+    "preprocess": "preprocess",
+    "train": "train",
+    "evaluate": "evaluate",
+    "explain": "explain",
+    "external": "external",
+    "external-report": "external_report",
+    "compare": "compare",
+    "predict": "predict",
+    "serve": "serve",
+}
+
+
+def build(names: list[str]) -> typer.Typer:
+    """The ``cxr`` app with the commands ``names`` (and ``cxr params``)."""
+    cli = typer.Typer(
+        help="cxr: chest X-ray classification on NIH ChestX-ray14 and data in its layout.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_show_locals=False,
+    )
+    cli.callback()(lambda: None)  # a group even with one command: `cxr predict ...` keeps its name
+    for name in names:
+        module = importlib.import_module(f"stages.{COMMANDS[name]}")
+        cli.command(name)(guarded(module.main))
+    cli.add_typer(profiles.app, name="params")
+    return cli
+
+
+def main() -> None:
+    """The ``cxr`` entry point."""
+    wanted = [arg for arg in sys.argv[1:2] if arg in COMMANDS]
+    build(wanted or list(COMMANDS))()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # every command, for tests and `python -m stages.cli`
+        return build(list(COMMANDS))
+    raise AttributeError(name)
+
 
 if __name__ == "__main__":
-    app()
+    main()

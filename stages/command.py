@@ -7,7 +7,6 @@ import functools
 import sys
 from collections.abc import Callable
 
-import torch
 import typer
 
 from cxr.errors import InputError
@@ -43,7 +42,9 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
         except InputError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
-        except torch.OutOfMemoryError as err:
+        except Exception as err:
+            if not _out_of_memory(err):
+                raise
             stage = stage_name(command)
             advice = MEMORY_KNOBS.get(stage, "use a smaller batch")
             first = str(err).strip().splitlines()[0] if str(err).strip() else "no detail"
@@ -55,6 +56,13 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(3) from None
 
     return wrapper
+
+
+def _out_of_memory(err: Exception) -> bool:
+    # torch is not imported here: a stage that never loads it (params, demo, ingest) starts
+    # without its 2 s, and cannot run out of GPU memory.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(err, torch.OutOfMemoryError)
 
 
 def run(command: Callable[..., None]) -> None:

@@ -3,6 +3,8 @@
 Experiments are chosen on validation, so validation is the default; a test
 comparison needs ``--test`` and is printed and saved as a final report, not
 a basis for choosing (choosing on test flatters the winner's test score).
+``--external`` compares two models on an external set (``data/external/<name>``),
+a final report too: each finding on the images whose label is known.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Annotated
 import typer
 
 from cxr.atomic import write_json
-from cxr.evaluation.compare import compare_tables, read_prediction_table
+from cxr.errors import InputError
+from cxr.evaluation.compare import EXTERNAL, compare_tables, read_prediction_table
 from cxr.report.comparison import comparison_table
 
 FINAL_REPORT = (
@@ -21,6 +24,10 @@ FINAL_REPORT = (
     "(choose on validation, then report test once)."
 )
 CHOOSING = "Validation split: compare and choose here; report the chosen run on test once."
+EXTERNAL_REPORT = (
+    "FINAL REPORT on an external set: another hospital's data, not a basis for choosing "
+    "between these runs (choose on validation)."
+)
 
 
 def main(
@@ -28,6 +35,10 @@ def main(
     b: Annotated[Path, typer.Argument(help="run B: the same images")],
     test: Annotated[
         bool, typer.Option("--test", help="compare test predictions: a final report only")
+    ] = False,
+    external: Annotated[
+        bool,
+        typer.Option("--external", help="compare predictions on an external set: a final report"),
     ] = False,
     resamples: Annotated[int, typer.Option(help="patient bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
@@ -37,13 +48,16 @@ def main(
     """Difference in mean and per-class AUROC (B - A), paired over the same patient resamples.
 
     Validation predictions by default (choose experiments there); ``--test`` for the final
-    report. Keep a run's tables with e.g. ``cp -r data/predictions baseline`` before
-    ``dvc exp apply <exp>``, then ``cxr compare baseline data/predictions``.
+    report; ``--external`` for an external set's (``data/external/<name>``). Keep a run's
+    tables with e.g. ``cp -r data/predictions baseline`` before ``dvc exp apply <exp>``,
+    then ``cxr compare baseline data/predictions``.
     """
-    split = "test" if test else "val"
+    if test and external:
+        raise InputError("--test and --external: compare one split at a time")
+    split = EXTERNAL if external else "test" if test else "val"
     tables = read_prediction_table(a, split), read_prediction_table(b, split)
     result = compare_tables(*tables, resamples, seed, level)
-    purpose = FINAL_REPORT if test else CHOOSING
+    purpose = EXTERNAL_REPORT if external else FINAL_REPORT if test else CHOOSING
     typer.echo(
         f"{purpose}\n{result['images']} {split} images of {result['patients']} patients; "
         f"{resamples} paired patient resamples\n"
@@ -56,7 +70,7 @@ def main(
                 "a": str(a),
                 "b": str(b),
                 "split": split,
-                "purpose": "final report" if test else "choosing",
+                "purpose": "final report" if test or external else "choosing",
                 **result,
             },
         )

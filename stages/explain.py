@@ -13,9 +13,9 @@ from cxr.atomic import atomic_path, write_json, write_text
 from cxr.config import ExplainConfig
 from cxr.device import compute_dtype, pick_device, precision_name
 from cxr.evaluation.fitted import read_predictions, read_thresholds
-from cxr.explain.explain import box_cases, case_maps, headline, localisation
+from cxr.explain.explain import headline, localise
 from cxr.explain.gallery import GallerySplit, write_gallery
-from cxr.explain.gradcam import cam_grids, fuse, gradcam_maps, has_local_map
+from cxr.explain.gradcam import gradcam_maps
 from cxr.findings import FINDINGS
 from cxr.imaging.geometry import boxes_to_array
 from cxr.models.checkpoint import load_model
@@ -47,17 +47,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     thresholds = read_thresholds(paths.THRESHOLDS, FINDINGS)
 
     boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
-    cases = box_cases(boxes)
-    cams = case_maps(model, array, cases, config, device, detail, dtype)
-    fused = (
-        fuse(cams, case_maps(model, array, cases, config, device, detail, dtype, local=True))
-        if has_local_map(model)
-        else None  # no local path: GradCAM's map is the whole explanation
-    )
-    grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
-    patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
-    typer.echo(f"explain: scoring {len(cases)} boxed cases, {config.bootstrap} patient resamples")
-    cases, summary = localisation(cams, cases, patients, config, grids, fused)
+    typer.echo(f"explain: scoring the boxed cases, {config.bootstrap} patient resamples")
+    cases, summary = localise(model, array, index, boxes, config, device, detail, dtype)
     summary = {"split": SPLIT, **summary}
 
     split = GallerySplit(SPLIT, array, index, boxes, probs, labels, thresholds)

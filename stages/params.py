@@ -57,13 +57,26 @@ def section(params: dict[str, Any], name: str, cls: type[T]) -> T:
 
 
 def value(params: dict[str, Any], dotted: str, kind: type[T]) -> T:
-    """One key of another stage's section (``"ingest.raw_dir"``), type-checked."""
+    """One key of another stage's section (``"ingest.raw_dir"``), type-checked; a key the
+    file leaves out takes its default, as :func:`section` gives it."""
     node: Any = params
     for key in dotted.split("."):
         if not isinstance(node, dict) or key not in node:
-            raise ParamsError(f"params.yaml: missing key {dotted}")
+            return _default(dotted)
         node = node[key]
     return _coerce(node, kind, dotted)
+
+
+def _default(dotted: str) -> Any:
+    name, *keys = dotted.split(".")
+    if name not in SECTIONS:
+        raise ParamsError(f"params.yaml: missing key {dotted}")
+    node: Any = SECTIONS[name]()
+    for key in keys:
+        if not hasattr(node, key):
+            raise ParamsError(f"params.yaml: missing key {dotted}")
+        node = getattr(node, key)
+    return node
 
 
 def build(cls: type[T], values: dict[str, Any], where: str) -> T:

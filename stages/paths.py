@@ -22,9 +22,15 @@ TRAIN_PLOTS = Path("plots/train")
 EVAL_PLOTS = Path("plots/eval")
 EXPLAIN_PLOTS = Path("plots/explain")
 REPORTS = Path("reports")
+EXTERNAL = Path("data/external")  # per external set: its arrays, predictions, rows left out
 #: The training environment (not a DVC metric: machines differ, results should not).
 ENVIRONMENT = METRICS / "env.json"
 
 
 def metrics_file(stage: str) -> Path:
     return METRICS / f"{stage}.json"
+
+
+def external_metrics(name: str) -> Path:
+    """The headline of the external set ``name`` (stage ``external``)."""
+    return METRICS / "external" / f"{name}.json"

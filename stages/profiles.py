@@ -40,6 +40,11 @@ NIH: dict[str, Any] = {
     "train.schedule": "plateau",
     "train.workers": 4,
 }
+#: external.sets is left as it is (a list keeps its comments only if untouched); this says so.
+EXTERNAL_NOTE = (
+    "note: external.sets still lists the demo's second hospital (phantoms); put your "
+    "CheXpert, MIMIC or other downloads there (README: External validation)"
+)
 
 
 def default(dotted: str) -> Any:
@@ -88,6 +93,7 @@ def nih(
     if not raw_dir.is_dir():
         raise typer.BadParameter(f"{raw_dir} is not a folder", param_hint="--raw-dir")
     _report(apply_profile(params, {"ingest.raw_dir": str(raw_dir), **NIH}))
+    typer.echo(EXTERNAL_NOTE)
 
 
 @app.command("demo")

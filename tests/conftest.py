@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from ruamel.yaml import YAML
 
 from cxr.config import DemoConfig
 from cxr.demo.generate import generate_demo
@@ -17,6 +20,28 @@ ROOT = Path(__file__).resolve().parents[1]
 NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
 
 os.environ.setdefault("COLUMNS", "200")
+
+
+def dvc_stages() -> dict[str, dict]:
+    """dvc.yaml's stages; a ``foreach`` family as its first member (``external@0``), with
+    ``${item.*}`` filled in from the first entry of the params.yaml list it runs over."""
+    yaml = YAML(typ="safe")
+    dvc = yaml.load((ROOT / "dvc.yaml").read_text())
+    params = yaml.load((ROOT / "params.yaml").read_text())
+    out = {}
+    for name, stage in dvc["stages"].items():
+        if "foreach" not in stage:
+            out[name] = stage
+            continue
+        items = params
+        for key in stage["foreach"].removeprefix("${").removesuffix("}").split("."):
+            items = items[key]
+        out[f"{name}@0"] = json.loads(_filled(json.dumps(stage["do"]), items[0]))
+    return out
+
+
+def _filled(text: str, item: dict) -> str:
+    return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m[1]]), text)
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -63,7 +88,8 @@ explain: {gallery_per_kind: 2}
 
 
 def run_stages(root: Path, *stages: str) -> None:
-    """Run ``cxr <stage>`` for each of ``stages`` in ``root``, as ``dvc repro`` would there."""
+    """Run ``cxr <stage>`` for each of ``stages`` (with its arguments: ``"external NAME"``) in
+    ``root``, as ``dvc repro`` would there."""
     from typer.testing import CliRunner
 
     from stages.cli import app
@@ -73,7 +99,7 @@ def run_stages(root: Path, *stages: str) -> None:
     try:
         runner = CliRunner()
         for stage in stages:
-            result = runner.invoke(app, [stage])
+            result = runner.invoke(app, stage.split())
             assert result.exit_code == 0, f"{stage}: {result.output}"
     finally:
         os.chdir(here)
@@ -99,4 +125,5 @@ def tiny_pipeline(tmp_path_factory) -> Path:
         }
     ).to_csv(raw / "google2019_nih-chest-xray-labels.csv", index=False)
     run_stages(root, "ingest", "preprocess", "train", "evaluate", "explain")
+    run_stages(root, "external demo_hospital", "external-report")
     return root

@@ -59,7 +59,8 @@ def test_it_runs_every_stage_and_predict_with_the_detail_model(check):
     pipeline = json.loads((out / "pipeline.json").read_text())
     steps = [s["step"] for s in pipeline["steps"]]
     assert steps == [
-        "check-params", "demo", "ingest", "preprocess", "train", "evaluate", "explain", "predict",
+        "check-params", "demo", "ingest", "preprocess", "train", "evaluate", "explain",
+        "external", "predict",
     ]  # fmt: skip
     assert all(s["rc"] == 0 and s["seconds"] > 0 for s in pipeline["steps"])
     metrics = pipeline["metrics"]
@@ -68,6 +69,7 @@ def test_it_runs_every_stage_and_predict_with_the_detail_model(check):
     assert metrics["train"]["arch"] == "dualpath"
     assert metrics["eval"]["precision"] == metrics["train"]["precision"]
     assert 0 <= metrics["eval"]["val"]["mean_auroc"]["value"] <= 1
+    assert pipeline["external"]["images"] > 0  # the second hospital, scored on the device
     predicted = pipeline["predict"]  # every demo image, each with the 14 probabilities
     assert predicted["rows"] == metrics["demo"]["images"] and predicted["errors"] == 0
     assert predicted["probability_columns"] == 14 and predicted["probabilities_in_0_1"]

@@ -17,6 +17,7 @@ from tests.conftest import digests
 
 PARAMS = """
 demo: {images: 600, size: 128, seed: 4, workers: 1, external_images: 0}
+external: {sets: []}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0}
 preprocess: {size: 64, workers: 1}
 model: {arch: densenet121, weights: none}

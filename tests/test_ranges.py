@@ -24,7 +24,7 @@ from cxr.config import SECTIONS
 from cxr.knobs import ANY, Allowed, allowed
 from stages.command import guarded
 from stages.params import ParamsError, load_params
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dvc_stages
 
 DVC = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
 SHIPPED = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
@@ -106,10 +106,10 @@ def _with(key: str, value) -> dict:
 #: Every stage module with the files and folders it writes (from dvc.yaml).
 STAGES = {
     name: (
-        stage["cmd"].removeprefix("python -m "),
+        stage["cmd"].removeprefix("python -m ").split(),  # the module, then its arguments
         [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])],
     )
-    for name, stage in DVC["stages"].items()
+    for name, stage in dvc_stages().items()
 }
 
 
@@ -133,7 +133,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 @given(setting=bad_setting(), stage=st.sampled_from(sorted(STAGES)))
 def test_every_stage_refuses_an_out_of_range_value_before_touching_an_output(setting, stage):
     key, value = setting
-    module, outs = STAGES[stage]
+    (module, *arguments), outs = STAGES[stage]
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(guarded(importlib.import_module(module).main))
     with tempfile.TemporaryDirectory() as folder:
@@ -142,7 +142,7 @@ def test_every_stage_refuses_an_out_of_range_value_before_touching_an_output(set
             YAML(typ="safe").dump(_with(key, value), f)
         _placeholders(root, outs)
         before = _snapshot(root)
-        result = CliRunner().invoke(app, ["--params", str(root / "params.yaml")])
+        result = CliRunner().invoke(app, [*arguments, "--params", str(root / "params.yaml")])
         after = _snapshot(root)
     assert result.exit_code == 2, (stage, key, value, result.output)
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
@@ -197,7 +197,7 @@ def test_the_params_stage_runs_first_and_checks_every_section():
     gate = DVC["stages"]["params"]
     assert set(gate["params"]) == set(SECTIONS)  # whole sections: speed knobs too
     marker = gate["outs"][0]
-    for name, stage in DVC["stages"].items():
+    for name, stage in dvc_stages().items():
         if name != "params":
             assert marker in stage["deps"], f"{name} can run before the params check"
 

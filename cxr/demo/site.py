@@ -6,6 +6,11 @@ also makes (``cxr.demo.second_hospital``): under-exposed, noisier and blurrier
 films from another scanner, fewer findings, and more bedside AP films. A model
 trained on the first and scored on the second shows the drop a real external
 validation shows, on data whose truth is known.
+
+The factors are large because the demo's model looks at 64-px arrays: a blur of
+16 px at 1,024 px is one pixel there. Milder ones (attenuation x0.75, noise x2,
+blur x1.8) left the demo model's AUROC where it was (a mean drop of +0.001,
+-0.002 to 0.004): at 64 px, after CLAHE, those films look like the NIH-like ones.
 """
 
 from __future__ import annotations
@@ -26,4 +31,4 @@ class Site:
 
 
 NIH_LIKE = Site()
-SECOND_HOSPITAL = Site(exposure=0.75, noise=2.0, blur=1.8, prevalence=0.6, ap_share=0.65)
+SECOND_HOSPITAL = Site(exposure=0.5, noise=5.0, blur=16.0, prevalence=0.6, ap_share=0.65)

@@ -120,10 +120,13 @@ def bootstrap_scores(
     resamples: int = 1000,
     seed: int = 0,
 ) -> BootstrapScores:
-    """Per-resample AUROC and AUPRC of every class, resampling ``groups`` (e.g. patients)."""
-    y = np.asarray(y).astype(bool)
+    """Per-resample AUROC and AUPRC of every class, resampling ``groups`` (e.g. patients);
+    each class on its known labels (NaN: unknown, as an external set's)."""
+    labels = np.asarray(y, dtype=np.float64)
+    known = ~np.isnan(labels)
+    y = labels == 1
     probs = np.asarray(probs, dtype=np.float64)
-    classes = has_both_labels(y)
+    classes = has_both_labels(labels)
     codes = group_codes(groups)
     auroc = np.full((resamples, y.shape[1]), np.nan)
     auprc = np.full((resamples, y.shape[1]), np.nan)
@@ -131,7 +134,8 @@ def bootstrap_scores(
     for counts in resample_counts(codes, resamples, seed):
         rows = slice(done, done + len(counts))
         for k in range(y.shape[1]):
-            auroc[rows, k], auprc[rows, k] = weighted_scores(y[:, k], probs[:, k], counts, codes)
+            m = known[:, k]
+            auroc[rows, k], auprc[rows, k] = weighted_scores(y[m, k], probs[m, k], counts, codes[m])
         done += len(counts)
     return BootstrapScores(auroc=auroc, auprc=auprc, classes=classes)
 

@@ -18,6 +18,9 @@ from cxr.evaluation.bootstrap import bootstrap_scores, interval
 from cxr.evaluation.metrics import auroc, nan_mean, rounded
 from cxr.findings import FINDINGS
 
+#: The split of an external set's prediction table (``cxr.external.prepare.SPLIT``).
+EXTERNAL = "external"
+
 
 def _difference(a: np.ndarray, b: np.ndarray, point: float, level: float) -> dict:
     d = b - a
@@ -73,7 +76,8 @@ def align_predictions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, p
             f"{len(only_b)} only in B, e.g. {only_b[:3]}): compare runs on the same split"
         )
     b = b.set_index("image_id").loc[a.image_id].reset_index()
-    differ = (a[list(FINDINGS)].to_numpy() != b[list(FINDINGS)].to_numpy()).any(1)
+    la, lb = (t[list(FINDINGS)].to_numpy(np.float64) for t in (a, b))
+    differ = ~((la == lb) | (np.isnan(la) & np.isnan(lb))).all(1)  # NaN: unknown in both
     if differ.any():
         raise InputError(
             f"{int(differ.sum())} images have different labels in the two tables, e.g. "
@@ -83,13 +87,18 @@ def align_predictions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, p
 
 
 def read_prediction_table(path: Path, split: str) -> pd.DataFrame:
-    """A prediction table, or ``<split>.parquet`` inside a predictions folder; split checked."""
+    """A prediction table, or ``<split>.parquet`` inside a predictions folder (an external
+    set's folder: its ``predictions.parquet``); split checked."""
     if path.is_dir():
-        path = path / f"{split}.parquet"
+        path = path / ("predictions.parquet" if split == EXTERNAL else f"{split}.parquet")
     if not path.is_file():
-        raise InputError(
-            f"{path}: no such prediction table (evaluate writes data/predictions/{split}.parquet)"
+        external = split != EXTERNAL and (path.parent / "predictions.parquet").is_file()
+        hint = (
+            "an external set's folder: add --external"
+            if external
+            else f"evaluate writes data/predictions/{split}.parquet"
         )
+        raise InputError(f"{path}: no such prediction table ({hint})")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as err:  # pyarrow and pandas raise many types for a bad file
@@ -101,12 +110,11 @@ def read_prediction_table(path: Path, split: str) -> pd.DataFrame:
         )
     found = sorted(set(frame["split"].astype(str)))
     if found != [split]:
-        hint = (
-            "pass the validation tables (data/predictions/val.parquet) to choose, "
-            "or add --test for the final report"
-            if split == "val"
-            else "--test compares test tables only"
-        )
+        hint = {
+            "val": "pass the validation tables (data/predictions/val.parquet) to choose, "
+            "add --test for the final report, or --external for an external set's",
+            "test": "--test compares test tables only",
+        }.get(split, "--external compares external sets' tables (data/external/<name>) only")
         raise InputError(f"{path}: holds the {', '.join(found)} split, not {split}: {hint}")
     return frame
 

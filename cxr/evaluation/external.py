@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from cxr.evaluation.bootstrap import group_codes, interval, resample_counts, weighted_scores
 from cxr.evaluation.calibration import expected_calibration_error
@@ -41,6 +42,15 @@ class Scored:
     probs: np.ndarray
     raw: np.ndarray
     patients: np.ndarray
+
+
+def scores_of_table(table: pd.DataFrame, raw: np.ndarray | None = None) -> Scored:
+    """A prediction table (``cxr.evaluation.evaluate.prediction_table``: the 14 labels and
+    ``p_<finding>``) as :class:`Scored`; ``raw``: the uncalibrated probabilities, when
+    known (the reference's are not needed: its AUROC is the same under calibration)."""
+    labels = table[list(FINDINGS)].to_numpy(np.float64)
+    probs = table[[f"p_{n}" for n in FINDINGS]].to_numpy(np.float64)
+    return Scored(labels, probs, probs if raw is None else raw, table.patient_id.to_numpy())
 
 
 def resampled_scores(
@@ -135,3 +145,16 @@ def _stack_mean(rows: list[np.ndarray], scored: Sequence[str], defined: list[str
     """Per resample, the mean over the classes whose point estimate is defined."""
     chosen = [r for r, n in zip(rows, scored, strict=True) if n in defined]
     return np.mean(np.stack(chosen), axis=0) if chosen else np.zeros(0)
+
+
+def external_headline(metrics: dict) -> dict:
+    """What ``metrics/external/<name>.json`` keeps for ``dvc exp show``: the means with
+    their intervals, and per scored finding its AUROC, the NIH figure and the drop."""
+    keys = ("images", "patients", "mean_auroc", "mean_auroc_ci", "nih_test_mean_auroc")
+    keys += ("mean_drop", "mean_drop_ci", "mean_ece")
+    per_class = metrics["per_class"]
+    return {
+        **{k: metrics[k] for k in keys},
+        "auroc": {n: per_class[n]["auroc"] for n in metrics["scored"]},
+        "drop": {n: per_class[n]["drop"] for n in metrics["scored"]},
+    }

@@ -25,9 +25,11 @@ CURVE_GRID = np.round(np.linspace(0.0, 1.0, 101), 4)
 
 def has_both_labels(y: np.ndarray) -> np.ndarray:
     """Whether labels ``[N]`` (or each column of ``[N, C]``) hold a positive and a negative:
-    what a class needs to be scored, thresholded or calibrated."""
-    positives = np.asarray(y).sum(axis=0)
-    return (positives > 0) & (positives < len(y))
+    what a class needs to be scored, thresholded or calibrated. NaN (an external set's
+    unknown label) is neither."""
+    y = np.asarray(y, dtype=np.float64)
+    positives = (y == 1).sum(axis=0)
+    return (positives > 0) & (positives < (~np.isnan(y)).sum(axis=0))
 
 
 def label_gaps(y: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
@@ -55,11 +57,13 @@ def label_gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
 
 
 def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """``metric(y_k, p_k)`` for every class k; NaN (with a warning) where undefined."""
+    """``metric(y_k, p_k)`` for every class k on its known labels (NaN: unknown); NaN (with a
+    warning) where undefined."""
     out = np.full(y.shape[1], np.nan)
     for k in range(y.shape[1]):
-        if has_both_labels(y[:, k]):
-            out[k] = metric(y[:, k], p[:, k])
+        known = ~np.isnan(np.asarray(y[:, k], dtype=np.float64))  # all, but on external sets
+        if has_both_labels(y[known, k]):
+            out[k] = metric(y[known, k], p[known, k])
         else:
             warnings.warn(
                 f"{names[k]}: only one label value in this split; no {metric.__name__}",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cxr.config import ExplainConfig
-from cxr.explain.gradcam import gradcam_maps, local_maps
+from cxr.explain.gradcam import cam_grids, fuse, gradcam_maps, has_local_map, local_maps
 from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_boxes, random_map
 from cxr.explain.pointing import near_box_mask, pointing_hits
 from cxr.explain.scores import figures_with_intervals
@@ -166,6 +166,31 @@ def localisation(
     )
     summary["classes"] = len(summary["per_class"])
     return pd.concat([cases.reset_index(drop=True), values], axis=1), summary
+
+
+def localise(
+    model: nn.Module,
+    array: np.ndarray,
+    index: pd.DataFrame,
+    boxes: pd.DataFrame,
+    config: ExplainConfig,
+    device: torch.device,
+    detail: np.ndarray | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[pd.DataFrame, dict]:
+    """GradCAM (and, for a model with a local path, the fused map) of every boxed case of a
+    split, scored by :func:`localisation`: ``array`` and ``index`` as preprocess wrote them,
+    ``boxes`` in their pixels (``cxr.imaging.geometry.boxes_to_array``)."""
+    cases = box_cases(boxes)
+    cams = case_maps(model, array, cases, config, device, detail, dtype)
+    fused = (
+        fuse(cams, case_maps(model, array, cases, config, device, detail, dtype, local=True))
+        if has_local_map(model)
+        else None  # no local path: GradCAM's map is the whole explanation
+    )
+    grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
+    patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
+    return localisation(cams, cases, patients, config, grids, fused)
 
 
 def headline(summary: dict) -> dict:

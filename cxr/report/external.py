@@ -1,0 +1,90 @@
+"""The external-validation report: one section per external set (its scores beside the
+model's own NIH test figures, the drop, calibration transfer, the NIH thresholds' operating
+point, and every row left out), gathered under one heading into ``reports/external.md``."""
+
+from __future__ import annotations
+
+from cxr.numbers import number, percent, with_interval
+from cxr.report.localisation import localisation_markdown
+from cxr.report.markdown import table
+
+TITLE = "# External validation"
+
+
+def set_markdown(
+    name: str,
+    source: str,
+    metrics: dict,
+    excluded: dict[str, int],
+    localisation: dict | None = None,
+) -> str:
+    """The section of one set (``cxr.evaluation.external.external_metrics``'s ``metrics``;
+    ``excluded``: rows left out per reason; ``localisation``: the explain stage's summary on
+    the set's boxes, where it has them)."""
+    level, resamples = metrics["level"], metrics["resamples"]
+    lines = [
+        f"## {name}",
+        "",
+        f"{source}: {metrics['images']} images of {metrics['patients']} patients scored; "
+        f"{sum(excluded.values())} rows left out (below). Intervals: {100 * level:g}% from "
+        f"{resamples} resamples of patients; the drop's resamples each set's patients on its "
+        "own (the two sets are independent).",
+        "",
+        f"Mean AUROC over the {len(metrics['scored'])} findings this set scores: "
+        f"**{with_interval(metrics['mean_auroc'], metrics['mean_auroc_ci'])}**, against "
+        f"{number(metrics['nih_test_mean_auroc'])} on the NIH test split: a drop of "
+        f"**{with_interval(metrics['mean_drop'], metrics['mean_drop_ci'])}**.",
+        "",
+    ]
+    header = ["finding", "pos / neg (unknown)", "AUROC", "AUPRC", "NIH test AUROC", "drop"]
+    header += ["ECE (NIH calibration)", "ECE (uncalibrated)", "sensitivity", "specificity"]
+    rows = []
+    for finding in metrics["scored"]:
+        v = metrics["per_class"][finding]
+        rows.append(
+            [
+                finding,
+                f"{v['positives']} / {v['negatives']} ({v['unknown']})",
+                with_interval(v["auroc"], v["auroc_ci"]),
+                with_interval(v["auprc"], v["auprc_ci"]),
+                number(v["nih_test_auroc"]),
+                with_interval(v["drop"], v["drop_ci"]),
+                number(v["ece"]),
+                number(v["ece_uncalibrated"]),
+                percent(v["sensitivity"]),
+                percent(v["specificity"]),
+            ]
+        )
+    lines += [
+        table(header, rows),
+        "ECE under the calibration fitted on the NIH validation split shows whether the "
+        "probabilities transfer; sensitivity and specificity are at the thresholds chosen on "
+        "NIH validation. Unknown labels (uncertain under U-Ignore) are left out of that "
+        "finding only.",
+        "",
+        "Rows left out:",
+        "",
+        table(["reason", "rows"], [[r, str(n)] for r, n in excluded.items()] or [["none", "0"]]),
+    ]
+    if localisation is not None:
+        lines += ["", *_demoted(localisation_markdown(localisation), 2).splitlines()]
+    return "\n".join(lines)
+
+
+def _demoted(markdown: str, levels: int) -> str:
+    """Headings moved ``levels`` down, so a report nests as a subsection."""
+    return "\n".join("#" * levels + line if line.startswith("#") else line
+                     for line in markdown.splitlines())  # fmt: skip
+
+
+def external_markdown(sections: list[str]) -> str:
+    """``reports/external.md``: every set's section, in ``external.sets`` order."""
+    intro = (
+        "The model trained on the NIH-layout data, scored on other hospitals' films without "
+        "any refit: the preprocessing stored in its checkpoint, the calibration and "
+        "thresholds chosen on its own validation split. Findings a set has no label for are "
+        "not scored. docs/external.md has each data set's label mapping."
+    )
+    if not sections:
+        return f"{TITLE}\n\n{intro}\n\nNo external sets in params.yaml (external.sets).\n"
+    return "\n".join([TITLE, "", intro, "", *sections])

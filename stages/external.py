@@ -1,0 +1,147 @@
+"""Stage ``external@N``: score the trained model on one external set of ``external.sets``.
+
+It reads the set's labels in its own layout, finds each image's file, preprocesses
+the images with the preprocessing stored in ``best.pt``, and scores them with
+the calibration and thresholds evaluate chose on NIH validation. It writes
+``data/external/<name>/`` (arrays, predictions, every row left out), the
+headline ``metrics/external/<name>.json``, and ``reports/external/<name>.json``
+and ``.md`` (every figure; ``external_report`` gathers the sections). Where the set has
+boxes (VinDr, RSNA, SIIM), it also scores GradCAM against them with the explain stage's
+pointing game and box overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from cxr.atomic import atomic_path, write_json, write_text
+from cxr.batches import SplitArrays
+from cxr.config import ExplainConfig, ExternalConfig, ExternalSet, PreprocessConfig
+from cxr.device import pick_device
+from cxr.errors import InputError
+from cxr.evaluation.calibration import Calibration
+from cxr.evaluation.evaluate import prediction_table
+from cxr.evaluation.external import external_headline, external_metrics, scores_of_table
+from cxr.evaluation.predict import predict_logits
+from cxr.explain.explain import headline as localisation_headline
+from cxr.explain.explain import localise
+from cxr.external.prepare import SPLIT, array_boxes, prepare_set
+from cxr.external.sets import UNIQUE_NAMES, locate, read_set
+from cxr.findings import FINDINGS
+from cxr.inference import Predictor
+from cxr.preprocess import reason_counts
+from cxr.report.external import set_markdown
+from stages import paths
+from stages.command import run
+from stages.params import PARAMS_FILE, ParamsError, load_params, section, value
+
+
+def chosen(config: ExternalConfig, name: str) -> ExternalSet:
+    """The entry of ``external.sets`` called ``name``."""
+    for item in config.sets:
+        if item.name == name:
+            return item
+    known = ", ".join(s.name for s in config.sets) or "none"
+    raise ParamsError(f"params.yaml: no external set named {name!r} (external.sets: {known})")
+
+
+def main(
+    name: Annotated[str, typer.Argument(help="the set's name in external.sets")],
+    params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE,
+) -> None:
+    """Score the model on the set ``name``; list every row left out, with the reason."""
+    all_params = load_params(params)
+    config = section(all_params, "external", ExternalConfig)
+    bins = value(all_params, "evaluate.calibration_bins", int)
+    pointing = ExplainConfig(  # explain's measures, with this stage's intervals and batch
+        tolerance=value(all_params, "explain.tolerance", float),
+        box_threshold=value(all_params, "explain.box_threshold", float),
+        control_maps=value(all_params, "explain.control_maps", int),
+        bootstrap=config.bootstrap, confidence=config.confidence, seed=config.seed,
+        batch_size=config.batch_size,
+    )  # fmt: skip
+    item = chosen(config, name)
+    folder = Path(item.folder)
+    t0 = time.perf_counter()
+    labels = read_set(item.format, folder, item.labels, config.uncertain, config.frontal_only,
+                      item.name)  # fmt: skip
+    found, missing = locate(labels.images, folder, by_name=item.format in UNIQUE_NAMES)
+    predictor = Predictor.load(paths.MODEL, device=pick_device(config.device))
+    if predictor.classes != list(FINDINGS):
+        raise InputError(f"{paths.MODEL}: its classes are not the NIH-14: {predictor.classes}")
+    with atomic_path(paths.EXTERNAL / item.name) as tmp:
+        index, undecoded = prepare_set(found, folder, tmp, _preprocessing(predictor, config))
+        data = SplitArrays(tmp, SPLIT, with_detail=predictor.uses_detail)
+        logits = predict_logits(predictor.model, data, predictor.device, config.batch_size,
+                                desc=item.name, dtype=predictor.dtype)  # fmt: skip
+        table = prediction_table(index, predictor.calibration.apply(logits), SPLIT)
+        table.to_parquet(tmp / "predictions.parquet", index=False)
+        excluded = pd.concat([labels.excluded, missing, undecoded], ignore_index=True)
+        excluded.to_csv(tmp / "excluded.csv", index=False)
+        boxes = array_boxes(labels.boxes, index)
+        located = _localise(predictor, data, index, boxes, pointing) if len(boxes) else None
+    reference = scores_of_table(pd.read_parquet(paths.PREDICTIONS / "test.parquet"))
+    raw = Calibration.identity(logits.shape[1]).apply(logits)
+    metrics = external_metrics(
+        scores_of_table(table, raw), reference, labels.scored, predictor.thresholds,
+        config.bootstrap, config.confidence, config.seed, bins,
+    )  # fmt: skip
+    _write(item, metrics, excluded, located, round(time.perf_counter() - t0, 1))
+
+
+def _preprocessing(predictor: Predictor, config: ExternalConfig) -> PreprocessConfig:
+    """best.pt's preprocessing, with this stage's workers (and a detail array only for a
+    model that reads one)."""
+    detail_size = predictor.preprocess.detail_size if predictor.uses_detail else 0
+    preprocess = predictor.preprocess
+    return dataclasses.replace(preprocess, workers=config.workers, detail_size=detail_size)
+
+
+def _localise(
+    predictor: Predictor,
+    data: SplitArrays,
+    index: pd.DataFrame,
+    boxes: pd.DataFrame,
+    config: ExplainConfig,
+) -> dict:
+    """The explain stage's pointing game and box overlap on the set's boxed cases."""
+    typer.echo(f"external: GradCAM on the boxed cases, {config.bootstrap} patient resamples")
+    _, summary = localise(predictor.model, data.array, index, boxes, config, predictor.device,
+                          data.detail, predictor.dtype)  # fmt: skip
+    return {"split": SPLIT, **summary}
+
+
+def _write(
+    item: ExternalSet, metrics: dict, excluded: pd.DataFrame, located: dict | None, seconds: float
+) -> None:
+    by_reason = reason_counts(excluded.reason) if len(excluded) else {}
+    source = f"`{item.folder}` ({item.format} layout)"
+    detail = {"name": item.name, "format": item.format, "folder": item.folder, **metrics,
+              "excluded": len(excluded), "excluded_by_reason": by_reason}  # fmt: skip
+    if located is not None:
+        detail["localisation"] = located
+    write_json(paths.REPORTS / "external" / f"{item.name}.json", detail)
+    write_text(
+        paths.REPORTS / "external" / f"{item.name}.md",
+        set_markdown(item.name, source, metrics, by_reason, located),
+    )
+    headline = {**external_headline(metrics), "excluded": len(excluded), "seconds": seconds}
+    if located is not None:
+        headline["localisation"] = localisation_headline(located)
+    write_json(paths.external_metrics(item.name), headline)
+    typer.echo(
+        f"external {item.name}: {metrics['images']} images, mean AUROC "
+        f"{metrics['mean_auroc']} vs NIH test {metrics['nih_test_mean_auroc']} (drop "
+        f"{metrics['mean_drop']}); {len(excluded)} rows left out, listed in "
+        f"{paths.EXTERNAL / item.name / 'excluded.csv'}"
+    )
+
+
+if __name__ == "__main__":
+    run(main)
