@@ -50,8 +50,8 @@ def build(names: list[str]) -> typer.Typer:
 
 def main() -> None:
     """The ``cxr`` entry point."""
-    wanted = [arg for arg in sys.argv[1:2] if arg in COMMANDS]
-    build(wanted or list(COMMANDS))()
+    first = sys.argv[1] if len(sys.argv) > 1 else ""
+    build([first] if first in COMMANDS else [] if first == "params" else list(COMMANDS))()
 
 
 def __getattr__(name: str) -> typer.Typer:

@@ -27,11 +27,16 @@ from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.evaluate import prediction_table
-from cxr.evaluation.external import external_headline, external_metrics, scores_of_table
+from cxr.evaluation.external import (
+    Scored,
+    external_headline,
+    external_metrics,
+    scores_of_table,
+)
 from cxr.evaluation.predict import predict_logits
 from cxr.explain.explain import headline as localisation_headline
 from cxr.explain.explain import localise
-from cxr.external.prepare import SPLIT, array_boxes, prepare_set
+from cxr.external.prepare import BOX_FRAMES, SPLIT, array_boxes, prepare_set
 from cxr.external.sets import UNIQUE_NAMES, locate, read_set
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
@@ -69,30 +74,52 @@ def main(
     item = chosen(config, name)
     folder = Path(item.folder)
     t0 = time.perf_counter()
+    reference = _nih_test()  # first: a stage run before evaluate stops before any work
     labels = read_set(item.format, folder, item.labels, config.uncertain, config.frontal_only,
                       item.name)  # fmt: skip
     found, missing = locate(labels.images, folder, by_name=item.format in UNIQUE_NAMES)
+    if found.empty:
+        raise InputError(
+            f"{folder}: none of the {len(labels.images)} images of {item.name} has a file "
+            f"there ({_commonest(missing)}); is 'folder' the download's top folder?"
+        )
     predictor = Predictor.load(paths.MODEL, device=pick_device(config.device))
     if predictor.classes != list(FINDINGS):
         raise InputError(f"{paths.MODEL}: its classes are not the NIH-14: {predictor.classes}")
     with atomic_path(paths.EXTERNAL / item.name) as tmp:
         index, undecoded = prepare_set(found, folder, tmp, _preprocessing(predictor, config))
+        excluded = pd.concat([labels.excluded, missing, undecoded], ignore_index=True)
+        excluded.to_csv(tmp / "excluded.csv", index=False)
+        if index.empty:
+            raise InputError(
+                f"{folder}: none of {item.name}'s files decodes ({_commonest(undecoded)}); "
+                f"every row is listed in {tmp / 'excluded.csv'}"
+            )
         data = SplitArrays(tmp, SPLIT, with_detail=predictor.uses_detail)
         logits = predict_logits(predictor.model, data, predictor.device, config.batch_size,
                                 desc=item.name, dtype=predictor.dtype)  # fmt: skip
         table = prediction_table(index, predictor.calibration.apply(logits), SPLIT)
         table.to_parquet(tmp / "predictions.parquet", index=False)
-        excluded = pd.concat([labels.excluded, missing, undecoded], ignore_index=True)
-        excluded.to_csv(tmp / "excluded.csv", index=False)
-        boxes = array_boxes(labels.boxes, index)
+        boxes = array_boxes(labels.boxes, index, BOX_FRAMES.get(item.format, 0))
         located = _localise(predictor, data, index, boxes, pointing) if len(boxes) else None
-    reference = scores_of_table(pd.read_parquet(paths.PREDICTIONS / "test.parquet"))
-    raw = Calibration.identity(logits.shape[1]).apply(logits)
-    metrics = external_metrics(
-        scores_of_table(table, raw), reference, labels.scored, predictor.thresholds,
-        config.bootstrap, config.confidence, config.seed, bins,
-    )  # fmt: skip
+        raw = Calibration.identity(logits.shape[1]).apply(logits)
+        metrics = external_metrics(
+            scores_of_table(table, raw), reference, labels.scored, predictor.thresholds,
+            config.bootstrap, config.confidence, config.seed, bins,
+        )  # fmt: skip
     _write(item, metrics, excluded, located, round(time.perf_counter() - t0, 1))
+
+
+def _nih_test() -> Scored:
+    path = paths.PREDICTIONS / "test.parquet"
+    if not path.is_file():
+        raise InputError(f"{path}: missing; the NIH test figures come from evaluate (dvc repro)")
+    return scores_of_table(pd.read_parquet(path))
+
+
+def _commonest(excluded: pd.DataFrame) -> str:
+    reasons = excluded.reason.value_counts()
+    return f"{reasons.iloc[0]} of them: {reasons.index[0]}" if len(reasons) else "none listed"
 
 
 def _preprocessing(predictor: Predictor, config: ExternalConfig) -> PreprocessConfig:

@@ -227,3 +227,55 @@ def test_compare_pairs_two_models_on_an_external_set_on_its_known_labels(tiny_pi
     assert compared["auroc"]["Mass"]["difference"] is None  # unscored here: no figure
     refused = runner.invoke(app, ["compare", str(folder), str(tmp_path / "b.parquet")])
     assert refused.exit_code == 2 and "--external" in refused.output
+
+
+def test_siim_boxes_land_on_the_array_of_a_file_not_at_1024_px(tmp_path):
+    # SIIM's masks are coded on the 1,024-px grid; a 512-px copy of a film keeps its box.
+    from cxr.config import PreprocessConfig
+    from cxr.external.prepare import BOX_FRAMES, array_boxes, prepare_set
+
+    cv2.imwrite(str(tmp_path / "film.png"), np.full((512, 512), 90, np.uint8))
+    found = pd.DataFrame({"source_row": [1], "image": ["film.png"], "path": ["film.png"]})
+    config = PreprocessConfig(size=32, clahe=False, workers=1)
+    index, _ = prepare_set(found, tmp_path, tmp_path / "out", config)
+    boxes = pd.DataFrame({"image": ["film.png"], "finding": ["Pneumothorax"], "x0": [100],
+                          "y0": [200], "x1": [300], "y1": [400], "reader": [""]})  # fmt: skip
+    mapped = array_boxes(boxes, index, BOX_FRAMES["siim"])
+    np.testing.assert_allclose(mapped[["x0", "y0", "x1", "y1"]].iloc[0], [3.125, 6.25, 9.375, 12.5])
+
+
+def test_a_set_with_no_image_file_stops_naming_the_folder_and_writes_nothing(
+    tiny_pipeline, tmp_path
+):
+    folder = tmp_path / "empty_download"
+    folder.mkdir()
+    shutil.copy(tiny_pipeline / "data/raw/demo_external/valid.csv", folder / "valid.csv")
+    entry = {"name": "empty", "format": "chexpert", "folder": str(folder), "labels": ""}
+    root = _scoring_root(tiny_pipeline, tmp_path / "run", entry)
+    with pytest.raises(AssertionError, match=r"empty_download: none of the \d+ images"):
+        run_stages(root, "external empty")
+    assert not (root / "data/external/empty").exists()
+
+
+def test_a_repeated_row_is_listed_not_scored_twice(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x")
+    images = pd.DataFrame({"source_row": [1, 2], "image": ["a.png", "a.png"]})
+    found, left = locate(images, tmp_path)
+    assert list(found.source_row) == [1]
+    assert left.to_dict("records") == [
+        {"source_row": 2, "image": "a.png", "reason": "the image is listed again"}
+    ]
+
+
+def test_a_set_s_folder_and_label_file_are_checked_by_name(tmp_path):
+    from cxr.errors import InputError
+    from cxr.external.sets import read_set
+
+    with pytest.raises(InputError, match="no such folder"):
+        read_set("chexpert", tmp_path / "nowhere")
+    with pytest.raises(InputError, match=r"no such label file for a vindr set"):
+        read_set("vindr", tmp_path)
+    with pytest.raises(InputError, match="leave 'labels' empty"):
+        read_set("mimic", tmp_path, "mimic-cxr-2.0.0-chexpert.csv")
+    with pytest.raises(InputError, match=r"neither mimic-cxr-2\.0\.0-chexpert\.csv nor"):
+        read_set("mimic", tmp_path)  # an InputError (exit 2), not a traceback

@@ -92,12 +92,12 @@ def read_prediction_table(path: Path, split: str) -> pd.DataFrame:
     if path.is_dir():
         path = path / ("predictions.parquet" if split == EXTERNAL else f"{split}.parquet")
     if not path.is_file():
-        external = split != EXTERNAL and (path.parent / "predictions.parquet").is_file()
-        hint = (
-            "an external set's folder: add --external"
-            if external
-            else f"evaluate writes data/predictions/{split}.parquet"
-        )
+        if split == EXTERNAL:
+            hint = "the external stage writes data/external/<name>/predictions.parquet"
+        elif (path.parent / "predictions.parquet").is_file():
+            hint = "an external set's folder: add --external"
+        else:
+            hint = f"evaluate writes data/predictions/{split}.parquet"
         raise InputError(f"{path}: no such prediction table ({hint})")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

@@ -118,11 +118,16 @@ def external_metrics(
         drops.append(boot_roc - ref_roc)
         ext_means.append(boot_roc)
         ref_means.append(ref_roc)
-    defined = [n for n in scored if per_class[n]["auroc"] is not None]
+    # The means cover the findings both sets score, so the drop is their difference.
+    defined = [
+        n for n in scored
+        if per_class[n]["auroc"] is not None and per_class[n]["nih_test_auroc"] is not None
+    ]  # fmt: skip
     return {
         "images": len(external.labels),
         "patients": len(set(external.patients)),
         "scored": list(scored),
+        "classes_in_mean": defined,
         "mean_auroc": _mean(per_class, defined, "auroc"),
         "mean_auroc_ci": interval(_stack_mean(ext_means, scored, defined), level),
         "nih_test_mean_auroc": _mean(per_class, defined, "nih_test_auroc"),

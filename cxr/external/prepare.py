@@ -27,6 +27,8 @@ from cxr.preprocess import preprocess_split
 
 #: The split name of an external set's arrays and prediction table.
 SPLIT = "external"
+#: The grid each format's boxes are given on (``array_boxes``); absent: the file's pixels.
+BOX_FRAMES = {"rsna": 1024, "siim": 1024}
 
 
 def prepare_set(
@@ -50,9 +52,11 @@ def prepare_set(
     return result.index, rejected
 
 
-def array_boxes(boxes: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
-    """A set's boxes (``cxr.external.labels.BOX_COLUMNS``, in each file's own pixels) in the
-    pixels of its arrays, for the images ``index`` holds (``boxes_to_array``'s columns)."""
+def array_boxes(boxes: pd.DataFrame, index: pd.DataFrame, frame: int = 0) -> pd.DataFrame:
+    """A set's boxes (``cxr.external.labels.BOX_COLUMNS``) in the pixels of its arrays, for
+    the images ``index`` holds (``boxes_to_array``'s columns). ``frame``: the boxes' grid
+    (RSNA's and SIIM's are on the 1,024-px grid of their DICOMs, so a resized copy of a
+    file still gets its boxes right); 0: each file's own pixels (VinDr's)."""
     corners = boxes.astype({c: float for c in ("x0", "y0", "x1", "y1")})
     listed = pd.DataFrame(
         {
@@ -62,6 +66,7 @@ def array_boxes(boxes: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
             "y": corners.y0,
             "w": corners.x1 - corners.x0,
             "h": corners.y1 - corners.y0,
+            "frame": frame,
         }
     )
     return boxes_to_array(listed, index)

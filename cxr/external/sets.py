@@ -54,8 +54,17 @@ UNIQUE_NAMES = frozenset({"mimic", "padchest", "vindr", "rsna", "siim"})
 def label_file(format: str, folder: Path, labels: str = "") -> Path:
     """The label file of a set: ``labels`` below ``folder``, or the format's usual one (an
     error naming the path, and the key to set, when it is not there)."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder (its 'folder' in external.sets)")
+    if format == "mimic":
+        if labels:
+            raise InputError(
+                f"external set in {folder}: a mimic set reads its three files from the folder; "
+                f"leave 'labels' empty (it is {labels!r})"
+            )
+        return folder
     path = folder / (labels or LABEL_FILES[format])
-    if not path.exists():
+    if not path.is_file():
         raise InputError(
             f"{path}: no such label file for a {format} set; set its 'labels' in "
             "external.sets to the file's path below the folder"
@@ -77,7 +86,10 @@ def read_set(
     if format == "chexpert":
         return read_chexpert(path, uncertain, frontal_only, name=name)
     if format == "mimic":
-        return read_mimic(path, uncertain, frontal_only, name=name)
+        try:
+            return read_mimic(path, uncertain, frontal_only, name=name)
+        except FileNotFoundError as err:
+            raise InputError(str(err)) from None
     if format == "padchest":
         return read_padchest(path, frontal_only, name=name)
     readers = {"vindr": read_vindr, "rsna": read_rsna, "siim": read_siim}
@@ -92,6 +104,12 @@ def locate(
     """``images`` with a ``path`` (relative to ``folder``) where the file exists, and the
     rest as exclusions (``source_row``, ``image``, ``reason``); ``by_name``: a file not at
     its listed path may be found by its name anywhere below ``folder``, once."""
+    repeated = images.image.duplicated(keep="first")
+    if repeated.any():  # a second row of an image would be scored twice
+        kept, again = locate(images[~repeated], folder, by_name)
+        return kept, pd.concat(
+            [again, left_out(images, repeated, "the image is listed again")], ignore_index=True
+        )
     direct = [(folder / image).is_file() for image in images.image]
     paths = pd.Series(list(images.image), index=images.index, dtype=object)
     reasons = pd.Series("", index=images.index, dtype=object)

@@ -30,7 +30,8 @@ def set_markdown(
         f"{resamples} resamples of patients; the drop's resamples each set's patients on its "
         "own (the two sets are independent).",
         "",
-        f"Mean AUROC over the {len(metrics['scored'])} findings this set scores: "
+        f"Mean AUROC over the {len(metrics['classes_in_mean'])} findings both this set and "
+        "the NIH test split score: "
         f"**{with_interval(metrics['mean_auroc'], metrics['mean_auroc_ci'])}**, against "
         f"{number(metrics['nih_test_mean_auroc'])} on the NIH test split: a drop of "
         f"**{with_interval(metrics['mean_drop'], metrics['mean_drop_ci'])}**.",
@@ -62,7 +63,8 @@ def set_markdown(
         "NIH validation. Unknown labels (uncertain under U-Ignore) are left out of that "
         "finding only.",
         "",
-        "Rows left out:",
+        'Rows left out (a reason that ends "its label counts" drops only that row\'s box; '
+        "every row is listed in the set's `excluded.csv`):",
         "",
         table(["reason", "rows"], [[r, str(n)] for r, n in excluded.items()] or [["none", "0"]]),
     ]

@@ -1,0 +1,71 @@
+"""What every peer model is to cxr: a network, the input its authors gave it, and which of
+its outputs is which NIH finding.
+
+A peer's ``prepare`` turns a decoded 8-bit gray radiograph into exactly the
+tensor the peer's own code makes from that image (tests compare it with the
+installed peer's transforms). ``logits`` runs the network and returns ``[N, 14]``
+in ``FINDINGS`` order, NaN where the peer has no output for a finding, so no
+metric scores it.
+
+Example::
+
+    peer = xrv_peer("densenet121-res224-nih", cache_dir=Path("~/.torchxrayvision/models_data"))
+    x = np.stack([peer.prepare(read_gray8(path)) for path in files])   # [N, 1, 224, 224]
+    peer.logits(x)[:, FINDINGS.index("Hernia")]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from cxr.findings import FINDINGS
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a peer was trained on, and whether a user's test images may have been in it."""
+
+    trained_on: str  # e.g. "NIH ChestX-ray14 (random 70/10/20 image split)"
+    nih_test_overlap: str  # e.g. "likely: its split is not NIH's official one"
+    source: str  # where its weights come from
+
+
+@dataclass
+class Peer:
+    """A published model: ``outputs`` names each of its outputs (``""``: not trained)."""
+
+    name: str
+    model: nn.Module
+    outputs: tuple[str, ...]
+    prepare: Callable[[np.ndarray], np.ndarray]  # uint8 [H, W] -> float32 [C, S, S]
+    provenance: Provenance
+
+    @property
+    def columns(self) -> np.ndarray:
+        """For each finding, the index of the peer's output for it, or -1."""
+        return output_columns(self.outputs)
+
+    @property
+    def scored(self) -> tuple[str, ...]:
+        return tuple(f for f, c in zip(FINDINGS, self.columns, strict=True) if c >= 0)
+
+    @torch.inference_mode()
+    def logits(self, inputs: np.ndarray, device: torch.device | None = None) -> np.ndarray:
+        """``[N, 14]`` logits of prepared inputs ``[N, C, S, S]``, NaN for unscored findings."""
+        device = device or torch.device("cpu")
+        self.model.to(device).eval()
+        raw = self.model(torch.from_numpy(np.ascontiguousarray(inputs)).to(device)).float().cpu()
+        out = np.full((len(inputs), len(FINDINGS)), np.nan, dtype=np.float64)
+        have = self.columns >= 0
+        out[:, have] = raw.numpy()[:, self.columns[have]]
+        return out
+
+
+def output_columns(outputs: Sequence[str]) -> np.ndarray:
+    """Index of each finding's output in ``outputs`` (-1 where there is none)."""
+    return np.array([outputs.index(f) if f in outputs else -1 for f in FINDINGS])
