@@ -21,6 +21,7 @@ MEMORY_KNOBS = {
     "evaluate": "lower evaluate.batch_size",
     "explain": "lower explain.batch_size (GradCAM keeps a batch's graph for its backward)",
     "predict": "lower --batch-size",
+    "score": "lower --batch-size",
     "external": "lower external.batch_size (GradCAM's batch too, on a set with boxes)",
 }
 

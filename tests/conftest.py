@@ -44,6 +44,18 @@ def _filled(text: str, item: dict) -> str:
     return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m[1]]), text)
 
 
+def xrv_data_file(name: str) -> Path:
+    """A real label file of torchxrayvision's package data; the test skips, saying why,
+    where torchxrayvision or the file is absent."""
+    xrv = pytest.importorskip(
+        "torchxrayvision", reason="torchxrayvision (a test dependency) ships the real label files"
+    )
+    path = Path(os.path.dirname(xrv.__file__)) / "data" / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in this torchxrayvision's package data")
+    return path
+
+
 def digests(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder``, by relative path."""
     return {

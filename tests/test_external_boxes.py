@@ -3,9 +3,7 @@ their real label files in torchxrayvision's package data: exact counts of rows, 
 positives and boxes, labels compared image by image with torchxrayvision's dataset classes,
 and SIIM's mask boxes checked against its own mask decoder."""
 
-import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,22 +14,15 @@ from cxr.external.siim import read_siim, rle_box, rle_mask
 from cxr.external.vindr import TO_NIH as VINDR
 from cxr.external.vindr import read_vindr
 from cxr.findings import FINDINGS
+from tests.conftest import xrv_data_file
 
 xrv = pytest.importorskip(
     "torchxrayvision", reason="torchxrayvision (a test dependency) ships the real label files"
 )
-DATA = Path(os.path.dirname(xrv.__file__)) / "data"
-
-
-def _real(name: str) -> Path:
-    path = DATA / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in this torchxrayvision's package data")
-    return path
 
 
 def test_vindr_counts_and_torchxrayvision_agree():
-    csv = _real("vinbigdata-train.csv.gz")
+    csv = xrv_data_file("vinbigdata-train.csv.gz")
     vindr = read_vindr(csv)
     assert len(pd.read_csv(csv)) == 67_914 and len(vindr.excluded) == 0
     assert len(vindr.images) == vindr.patients == 15_000  # no patient IDs: one per image
@@ -56,7 +47,7 @@ def test_vindr_counts_and_torchxrayvision_agree():
 
 
 def test_rsna_counts_and_torchxrayvision_agree():
-    csv = _real("kaggle_stage_2_train_labels.csv.zip")
+    csv = xrv_data_file("kaggle_stage_2_train_labels.csv.zip")
     rsna = read_rsna(csv)
     assert len(pd.read_csv(csv)) == 30_227 and len(rsna.excluded) == 0
     assert len(rsna.images) == rsna.patients == 26_684
@@ -71,7 +62,7 @@ def test_rsna_counts_and_torchxrayvision_agree():
 
 
 def test_siim_counts_boxes_and_torchxrayvision_agree():
-    csv = _real("siim-pneumothorax-train-rle.csv.gz")
+    csv = xrv_data_file("siim-pneumothorax-train-rle.csv.gz")
     siim = read_siim(csv)
     assert len(pd.read_csv(csv)) == 12_954 and len(siim.excluded) == 0
     assert len(siim.images) == siim.patients == 12_047

@@ -3,7 +3,6 @@ pipeline, and crafted images named after real CheXpert and SIIM rows (torchxrayv
 package data) through ingest, preprocess and scoring, with every row accounted for."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from cxr.external.sets import locate
 from cxr.external.siim import read_siim
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
-from tests.conftest import run_stages
+from tests.conftest import run_stages, xrv_data_file
 from tests.test_decode import dicom_bytes
 
 
@@ -76,19 +75,6 @@ def test_external_probabilities_are_what_predict_gives_the_file(tiny_pipeline):
         np.testing.assert_allclose(probs, expected, atol=1e-5)
 
 
-xrv = pytest.importorskip(
-    "torchxrayvision", reason="torchxrayvision (a test dependency) ships the real label files"
-)
-DATA = Path(os.path.dirname(xrv.__file__)) / "data"
-
-
-def _real(name: str) -> Path:
-    path = DATA / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in this torchxrayvision's package data")
-    return path
-
-
 def _scoring_root(tiny_pipeline: Path, root: Path, entry: dict) -> Path:
     """A folder with the tiny pipeline's trained model and NIH test predictions, and a
     params.yaml whose one external set is ``entry``."""
@@ -106,7 +92,7 @@ def _radiograph(nih_dir: Path, k: int) -> np.ndarray:
 
 
 def test_crafted_chexpert_rows_are_scored_or_listed_with_a_reason(tiny_pipeline, nih_dir, tmp_path):
-    rows = pd.read_csv(_real("chexpert_train.csv.gz"), nrows=40)
+    rows = pd.read_csv(xrv_data_file("chexpert_train.csv.gz"), nrows=40)
     folder = tmp_path / "CheXpert-v1.0-small"
     folder.mkdir()
     rows.to_csv(folder / "train.csv", index=False)
@@ -143,7 +129,7 @@ def test_crafted_chexpert_rows_are_scored_or_listed_with_a_reason(tiny_pipeline,
 
 def test_crafted_siim_dicoms_are_found_by_name_below_the_folder(tiny_pipeline, nih_dir, tmp_path):
     # SIIM's label file names images by UID; the DICOMs lie in study/series folders.
-    table = pd.read_csv(_real("siim-pneumothorax-train-rle.csv.gz"))
+    table = pd.read_csv(xrv_data_file("siim-pneumothorax-train-rle.csv.gz"))
     table.columns = [c.strip() for c in table.columns]
     positive = table.EncodedPixels.astype(str).str.strip() != "-1"
     ids = list(dict.fromkeys(table.ImageId[positive]))[:6]

@@ -101,14 +101,14 @@ class BootstrapScores:
 
     @property
     def mean_auroc(self) -> np.ndarray:
-        return _row_mean(self.auroc[:, self.classes])
+        return row_mean(self.auroc[:, self.classes])
 
     @property
     def mean_auprc(self) -> np.ndarray:
-        return _row_mean(self.auprc[:, self.classes])
+        return row_mean(self.auprc[:, self.classes])
 
 
-def _row_mean(values: np.ndarray) -> np.ndarray:
+def row_mean(values: np.ndarray) -> np.ndarray:
     """Mean per resample; NaN where a class it should include is undefined in that resample."""
     return values.mean(1) if values.shape[1] else np.full(len(values), np.nan)
 
@@ -121,19 +121,21 @@ def bootstrap_scores(
     seed: int = 0,
 ) -> BootstrapScores:
     """Per-resample AUROC and AUPRC of every class, resampling ``groups`` (e.g. patients);
-    each class on its known labels (NaN: unknown, as an external set's)."""
+    each class on its known labels (NaN: unknown, as an external set's); NaN throughout for
+    a class whose scores are NaN (a model without that output)."""
     labels = np.asarray(y, dtype=np.float64)
     known = ~np.isnan(labels)
     y = labels == 1
     probs = np.asarray(probs, dtype=np.float64)
-    classes = has_both_labels(labels)
+    unscored = np.isnan(probs).any(axis=0)  # a model without that output (a peer's)
+    classes = has_both_labels(labels) & ~unscored
     codes = group_codes(groups)
     auroc = np.full((resamples, y.shape[1]), np.nan)
     auprc = np.full((resamples, y.shape[1]), np.nan)
     done = 0
     for counts in resample_counts(codes, resamples, seed):
         rows = slice(done, done + len(counts))
-        for k in range(y.shape[1]):
+        for k in np.flatnonzero(~unscored):
             m = known[:, k]
             auroc[rows, k], auprc[rows, k] = weighted_scores(y[m, k], probs[m, k], counts, codes[m])
         done += len(counts)

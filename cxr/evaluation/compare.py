@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cxr.errors import InputError
-from cxr.evaluation.bootstrap import bootstrap_scores, interval
+from cxr.evaluation.bootstrap import bootstrap_scores, interval, row_mean
 from cxr.evaluation.metrics import auroc, nan_mean, rounded
 from cxr.findings import FINDINGS
 
@@ -42,15 +42,19 @@ def paired_difference(
     roc_a, roc_b = auroc(y, p_a, FINDINGS), auroc(y, p_b, FINDINGS)
     boot_a = bootstrap_scores(y, p_a, patients, resamples, seed)
     boot_b = bootstrap_scores(y, p_b, patients, resamples, seed)  # same seed: same resamples
+    # The means cover the classes both models score (a peer may lack some outputs).
+    both = np.isfinite(roc_a) & np.isfinite(roc_b)
+    mean_a, mean_b = nan_mean(roc_a[both]), nan_mean(roc_b[both])
     return {
         "images": len(y),
         "patients": int(pd.Series(patients).nunique()),
         "resamples": resamples,
         "level": level,
-        "mean_auroc_a": rounded(nan_mean(roc_a)),
-        "mean_auroc_b": rounded(nan_mean(roc_b)),
+        "classes_in_mean": [n for n, b in zip(FINDINGS, both, strict=True) if b],
+        "mean_auroc_a": rounded(mean_a),
+        "mean_auroc_b": rounded(mean_b),
         "mean_auroc": _difference(
-            boot_a.mean_auroc, boot_b.mean_auroc, nan_mean(roc_b) - nan_mean(roc_a), level
+            row_mean(boot_a.auroc[:, both]), row_mean(boot_b.auroc[:, both]), mean_b - mean_a, level
         ),
         "auroc": {
             name: _difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k], level)

@@ -58,9 +58,11 @@ def label_gap_warnings(gaps: dict[str, dict[str, list[str]]]) -> list[str]:
 
 def per_class(metric, y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """``metric(y_k, p_k)`` for every class k on its known labels (NaN: unknown); NaN (with a
-    warning) where undefined."""
+    warning) where undefined, and NaN where ``p_k`` is (a model without that output)."""
     out = np.full(y.shape[1], np.nan)
     for k in range(y.shape[1]):
+        if np.isnan(np.asarray(p[:, k], dtype=np.float64)).any():
+            continue  # a model with no output for the class (a peer's): unscored, silently
         known = ~np.isnan(np.asarray(y[:, k], dtype=np.float64))  # all, but on external sets
         if has_both_labels(y[known, k]):
             out[k] = metric(y[known, k], p[known, k])

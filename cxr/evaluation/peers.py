@@ -1,0 +1,110 @@
+"""A published model (``cxr.peers``) scored on cxr's own validation and test images, the way
+cxr's model is: each file decoded and fed as the peer's code feeds it, calibration and
+thresholds fitted on validation, AUROC and AUPRC with patient-bootstrap intervals on test.
+
+The peer reads the original files (``raw_dir`` / the index's ``path``), not cxr's
+arrays: its own size and cropping apply. A finding the peer has no output for
+has NaN probabilities: no metric scores it, and a paired comparison
+(``cxr.evaluation.compare``) leaves it out of both models' means.
+
+Example::
+
+    scored = score_peer(peer, {"val": val_index, "test": test_index}, raw_dir, config)
+    scored.tables["test"]            # a prediction table, as evaluate writes for cxr's model
+    scored.metrics["test"]["mean_auroc"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from cxr.config import EvaluateConfig
+from cxr.errors import InputError
+from cxr.evaluation.calibration import expected_calibration_error, fit_calibration
+from cxr.evaluation.evaluate import prediction_table, scored_metrics
+from cxr.evaluation.metrics import choose_threshold, rounded
+from cxr.findings import FINDINGS
+from cxr.imaging.decode import DecodeError, read_gray8
+from cxr.peers.base import Peer
+
+
+@dataclass
+class PeerScores:
+    """Prediction tables per split, every figure, and the validation-chosen thresholds."""
+
+    tables: dict[str, pd.DataFrame]
+    metrics: dict
+    thresholds: dict[str, float]
+
+
+def peer_logits(
+    peer: Peer,
+    index: pd.DataFrame,
+    raw_dir: Path,
+    device: torch.device | None = None,
+    batch_size: int = 16,
+    desc: str = "peer",
+) -> np.ndarray:
+    """``[N, 14]`` logits of the files ``index`` lists (NaN for unscored findings)."""
+    out = []
+    for start in tqdm(range(0, len(index), batch_size), desc=desc, unit="batch"):
+        batch = []
+        for path in index.path.iloc[start : start + batch_size]:
+            try:
+                batch.append(peer.prepare(read_gray8(Path(raw_dir) / path)))
+            except (DecodeError, OSError) as err:
+                raise InputError(
+                    f"{Path(raw_dir) / path}: preprocess read it, {peer.name} cannot ({err}); "
+                    "has the file changed since?"
+                ) from None
+        out.append(peer.logits(np.stack(batch), device))
+    return np.concatenate(out) if out else np.zeros((0, len(FINDINGS)))
+
+
+def score_peer(
+    peer: Peer,
+    indexes: dict[str, pd.DataFrame],
+    raw_dir: Path,
+    config: EvaluateConfig,
+    device: torch.device | None = None,
+    batch_size: int = 16,
+) -> PeerScores:
+    """Score ``peer`` on the ``val`` and ``test`` indexes (preprocess's split indexes)."""
+    logits = {
+        split: peer_logits(peer, index, raw_dir, device, batch_size, f"{peer.name} {split}")
+        for split, index in indexes.items()
+    }
+    labels = {split: index[list(FINDINGS)].to_numpy() for split, index in indexes.items()}
+    # Fitted on the columns the peer has; an unscored column stays NaN through apply.
+    calibration = fit_calibration(labels["val"], np.nan_to_num(logits["val"]), config.calibration)
+    probs = {split: calibration.apply(z) for split, z in logits.items()}
+    scored = [k for k, f in enumerate(FINDINGS) if f in peer.scored]
+    thresholds = {
+        FINDINGS[k]: choose_threshold(
+            labels["val"][:, k], probs["val"][:, k], config.threshold_policy,
+            config.target_sensitivity,
+        )
+        for k in scored
+    }  # fmt: skip
+    patients = {split: index.patient_id.to_numpy() for split, index in indexes.items()}
+    y_test, p_test, bins = labels["test"], probs["test"], config.calibration_bins
+    ece = {FINDINGS[k]: rounded(expected_calibration_error(y_test[:, k], p_test[:, k], bins))
+           for k in scored}  # fmt: skip
+    metrics = {
+        "peer": peer.name,
+        "scored": list(peer.scored),
+        "trained_on": peer.provenance.trained_on,
+        "nih_test_overlap": peer.provenance.nih_test_overlap,
+        "weights_from": peer.provenance.source,
+        **{s: scored_metrics(labels[s], probs[s], patients[s], config) for s in indexes},
+        "test_ece": ece,
+        "calibration": config.calibration,
+    }
+    tables = {split: prediction_table(indexes[split], probs[split], split) for split in indexes}
+    return PeerScores(tables, metrics, thresholds)

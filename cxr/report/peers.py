@@ -1,0 +1,50 @@
+"""A published model's report beside cxr's model: its training data and NIH test overlap
+first, then per finding both models' test AUROC and the paired difference."""
+
+from __future__ import annotations
+
+from cxr.findings import FINDINGS
+from cxr.numbers import number, with_interval
+from cxr.report.markdown import table
+
+
+def peer_markdown(metrics: dict) -> str:
+    """``cxr score``'s ``metrics.json`` as markdown."""
+    test, versus = metrics["test"], metrics.get("vs_cxr_test")
+    ci = test.get("ci", {})
+    warning = "**Random weights: a smoke test; these numbers mean nothing.**"
+    lines = [
+        f"# {metrics['peer']} on the test split, beside cxr's model",
+        "",
+        *([warning, ""] if metrics["random_init"] else []),
+        f"- Trained on: {metrics['trained_on']}.",
+        f"- NIH test images in its training data: {metrics['nih_test_overlap']}.",
+        f"- Weights: {metrics['weights_from']}. Calibration ({metrics['calibration']}) and "
+        "thresholds fitted on the validation split, as for cxr's model.",
+        "",
+        f"Test mean AUROC over its {test['classes_in_mean']} findings: "
+        f"{with_interval(test['mean_auroc'], ci.get('mean_auroc'))} ({test['images']} images "
+        f"of {test['patients']} patients).",
+        "",
+    ]
+    if versus is None:
+        return "\n".join([*lines, "cxr's own test predictions were not there to compare.", ""])
+    d = versus["mean_auroc"]
+    lines += [
+        f"Paired with cxr's model on the {len(versus['classes_in_mean'])} findings both score "
+        f"({versus['resamples']} patient resamples): mean AUROC {number(versus['mean_auroc_b'])} "
+        f"against cxr's {number(versus['mean_auroc_a'])}, a difference of "
+        f"{with_interval(d['difference'], d)} (p = {number(d['p_value'])}).",
+        "",
+    ]
+    rows = []
+    for finding in FINDINGS:
+        diff = versus["auroc"][finding]
+        peer = test["auroc"][finding]
+        ours = None if peer is None or diff["difference"] is None else peer - diff["difference"]
+        interval = ci.get("auroc", {}).get(finding)
+        theirs = "not scored" if peer is None else with_interval(peer, interval)
+        rows.append([finding, number(ours), theirs, with_interval(diff["difference"], diff)])
+    return "\n".join(
+        [*lines, table(["finding", "cxr AUROC", "peer AUROC", "peer - cxr (paired)"], rows)]
+    )

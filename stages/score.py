@@ -1,0 +1,103 @@
+"""Command ``cxr score``: a published model on cxr's own validation and test images, beside
+cxr's model.
+
+``cxr score --model xrv:densenet121-res224-nih`` (or ``chexnet:<file>``) feeds the
+peer each original file as its own code would (``cxr.peers``), fits its
+calibration and thresholds on validation as evaluate does for cxr's model, and
+writes ``data/peers/<name>/`` (``--out``): ``val.parquet`` and ``test.parquet``
+(prediction tables, so ``cxr compare`` takes them), and ``metrics.json`` with every
+figure, the peer's training data and whether NIH test images may have been in
+it, and the paired comparison with cxr's model on the test split; ``report.md`` puts
+both models' AUROC per finding side by side.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from cxr.atomic import atomic_path, write_json
+from cxr.config import EvaluateConfig
+from cxr.device import pick_device
+from cxr.evaluation.compare import compare_tables
+from cxr.evaluation.peers import score_peer
+from cxr.numbers import with_interval
+from cxr.peers.registry import load_peer
+from cxr.processed import open_split
+from cxr.report.peers import peer_markdown
+from stages import paths
+from stages.params import PARAMS_FILE, load_params, section, value
+
+SPLITS = ("val", "test")
+
+
+def folder_name(spec: str) -> str:
+    """``xrv-densenet121-res224-nih`` for ``xrv:densenet121-res224-nih``; a file's stem."""
+    kind, _, target = spec.partition(":")
+    name = Path(target).name.split(".")[0] if kind == "chexnet" else target
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{name}")
+
+
+def main(
+    model: Annotated[str, typer.Option("--model", help="xrv:<weights> or chexnet:<file>")],
+    xrv_cache: Annotated[
+        Path | None,
+        typer.Option(help="torchxrayvision's weights folder (default ~/.torchxrayvision/...)"),
+    ] = None,
+    random_init: Annotated[
+        bool,
+        typer.Option("--random-init", help="xrv DenseNets at random weights: a smoke test only"),
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="output folder (data/peers/<name>)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 16,
+    params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE,
+) -> None:
+    """Score a published model on the validation and test splits; compare it with cxr's."""
+    all_params = load_params(params)
+    config = section(all_params, "evaluate", EvaluateConfig)
+    raw_dir = Path(value(all_params, "ingest.raw_dir", str))
+    peer = load_peer(model, xrv_cache, random_init)
+    indexes = {split: open_split(paths.PROCESSED, split)[1] for split in SPLITS}
+    scores = score_peer(peer, indexes, raw_dir, config, pick_device(device), batch_size)
+    metrics = {**scores.metrics, "random_init": random_init, "thresholds": scores.thresholds}
+    ours = paths.PREDICTIONS / "test.parquet"
+    if ours.is_file():  # B - A: the peer minus cxr's model, on the same patients' resamples
+        metrics["vs_cxr_test"] = {
+            "a": str(ours), "b": f"{peer.name} (test.parquet)", "purpose": "final report",
+            **compare_tables(pd.read_parquet(ours), scores.tables["test"], config.bootstrap,
+                             config.seed, config.confidence),
+        }  # fmt: skip
+    target = out or paths.PEERS / folder_name(model)
+    with atomic_path(target) as tmp:
+        tmp.mkdir(parents=True)
+        for split, table in scores.tables.items():
+            table.to_parquet(tmp / f"{split}.parquet", index=False)
+        write_json(tmp / "metrics.json", metrics)
+        (tmp / "report.md").write_text(peer_markdown(metrics), encoding="utf-8")
+    _summary(metrics, target)
+
+
+def _summary(metrics: dict, target: Path) -> None:
+    test = metrics["test"]
+    ci = test.get("ci", {}).get("mean_auroc")
+    lines = [
+        f"{metrics['peer']}{' (RANDOM WEIGHTS)' if metrics['random_init'] else ''}: test mean "
+        f"AUROC {with_interval(test['mean_auroc'], ci)} over its {test['classes_in_mean']} "
+        f"findings; trained on {metrics['trained_on']}",
+        f"NIH test images in its training data: {metrics['nih_test_overlap']}",
+    ]
+    versus = metrics.get("vs_cxr_test")
+    if versus:
+        d = versus["mean_auroc"]
+        lines.append(
+            f"minus cxr's model on the {len(versus['classes_in_mean'])} findings both score: "
+            f"{with_interval(d['difference'], d)} (paired over {versus['resamples']} patient "
+            "resamples; a final report, not a basis for choosing)"
+        )
+    lines.append(f"written to {target}; `cxr compare data/predictions {target} --test`")
+    typer.echo("\n".join(lines))

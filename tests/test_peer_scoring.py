@@ -1,0 +1,104 @@
+"""`cxr score`: a torchxrayvision DenseNet (random weights) and a CheXNet-format state dict
+scored on the tiny pipeline's validation and test images, beside cxr's model, and compared
+with it through `cxr compare`: unscored findings stay out of every figure and mean."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torchvision import models
+from typer.testing import CliRunner
+
+from cxr.findings import FINDINGS
+from stages.cli import app
+
+pytest.importorskip("torchxrayvision", reason="torchxrayvision is a test dependency")
+CHEX = {"Atelectasis", "Consolidation", "Pneumothorax", "Edema", "Effusion", "Pneumonia",
+        "Cardiomegaly"}  # fmt: skip
+
+
+def _cxr(root: Path, *args: str):
+    here = Path.cwd()
+    os.chdir(root)
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture(scope="module")
+def xrv_scored(tiny_pipeline, tmp_path_factory):
+    out = tmp_path_factory.mktemp("peer") / "xrv-chex"
+    args = ["score", "--model", "xrv:densenet121-res224-chex", "--random-init", "--out", str(out)]
+    result = _cxr(tiny_pipeline, *args)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_a_peer_scores_the_same_images_and_leaves_what_it_lacks_unscored(tiny_pipeline, xrv_scored):
+    out, output = xrv_scored
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("val", "test"):
+        ours = pd.read_parquet(tiny_pipeline / f"data/predictions/{split}.parquet")
+        peer = pd.read_parquet(out / f"{split}.parquet")
+        assert peer.image_id.tolist() == ours.image_id.tolist() and (peer.split == split).all()
+        for finding in FINDINGS:
+            probs = peer[f"p_{finding}"]
+            if finding in CHEX:
+                assert probs.between(0, 1).all(), finding
+            else:
+                assert probs.isna().all(), finding  # never a zero
+    test = pd.read_parquet(out / "test.parquet")
+    for finding in FINDINGS:
+        figure = metrics["test"]["auroc"][finding]
+        if finding in CHEX and 0 < test[finding].sum() < len(test):
+            assert figure == pytest.approx(
+                roc_auc_score(test[finding], test[f"p_{finding}"]), abs=1e-6
+            )
+        elif finding not in CHEX:
+            assert figure is None
+    assert metrics["trained_on"] == "CheXpert" and metrics["nih_test_overlap"].startswith("none")
+    assert metrics["random_init"] is True and "RANDOM WEIGHTS" in output
+    report = (out / "report.md").read_text()
+    assert "Random weights" in report and "| Infiltration | " in report and "not scored" in report
+
+
+def test_the_comparison_with_cxr_covers_the_findings_both_score(tiny_pipeline, xrv_scored):
+    out, _ = xrv_scored
+    versus = json.loads((out / "metrics.json").read_text())["vs_cxr_test"]
+    ours = json.loads((tiny_pipeline / "reports/evaluation.json").read_text())["test"]["auroc"]
+    theirs = json.loads((out / "metrics.json").read_text())["test"]["auroc"]
+    both = [f for f in FINDINGS if ours[f] is not None and theirs[f] is not None]
+    assert versus["classes_in_mean"] == both and set(both) <= CHEX
+    expected = np.mean([theirs[f] for f in both]) - np.mean([ours[f] for f in both])
+    assert versus["mean_auroc"]["difference"] == pytest.approx(expected, abs=1e-5)
+    assert versus["auroc"]["Infiltration"]["difference"] is None
+    result = _cxr(tiny_pipeline, "compare", "data/predictions", str(out), "--test",
+                  "--resamples", "100")  # fmt: skip
+    assert result.exit_code == 0 and result.output.startswith("FINAL REPORT"), result.output
+
+
+def test_a_chexnet_state_dict_scores_all_fourteen(tiny_pipeline, tmp_path):
+    torch.manual_seed(0)
+    state = models.densenet121(weights=None, num_classes=14).state_dict()
+    torch.save({"state_dict": {f"module.densenet121.{k}": v for k, v in state.items()}},
+               tmp_path / "model.pth.tar")  # fmt: skip
+    out = tmp_path / "chexnet"
+    result = _cxr(tiny_pipeline, "score", "--model", f"chexnet:{tmp_path / 'model.pth.tar'}",
+                  "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out / "test.parquet")
+    assert table[[f"p_{f}" for f in FINDINGS]].notna().all().all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["scored"] == list(FINDINGS) and metrics["nih_test_overlap"].startswith("unknown")
+
+
+def test_missing_weights_stop_with_the_path_looked_in(tiny_pipeline, tmp_path):
+    result = _cxr(tiny_pipeline, "score", "--model", "xrv:densenet121-res224-nih",
+                  "--xrv-cache", str(tmp_path))  # fmt: skip
+    assert result.exit_code == 2 and str(tmp_path) in result.output and "wget" in result.output
