@@ -221,6 +221,13 @@ ExternalFormat = Literal["chexpert", "mimic", "padchest", "vindr", "rsna", "siim
 NAME = {"pattern": r"[A-Za-z0-9][A-Za-z0-9_-]*", "meaning": "letters, digits, _ and -"}
 
 
+def _refuse_repeats(names: list[str], key: str) -> None:
+    """Entries of a params list are found by name: each name once."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{key}: the name {twice[0]!r} is used twice")
+
+
 @dataclass(frozen=True)
 class ExternalSet:
     """One entry of ``external.sets``: a data set of another hospital, in its public layout."""
@@ -250,13 +257,35 @@ class ExternalConfig:
     device: str = speed_knob("auto", **DEVICE)
 
     def __post_init__(self) -> None:
-        names = [s.name for s in self.sets]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise InputError(f"external.sets: the name {twice[0]!r} is used twice")
+        _refuse_repeats([s.name for s in self.sets], "external.sets")
         unplaced = [s.name for s in self.sets if not s.folder]
         if unplaced:
             raise InputError(f"external.sets: {unplaced[0]!r} has no folder")
+
+
+@dataclass(frozen=True)
+class PeerModel:
+    """One entry of ``peers.models``: a published model scored beside cxr's (``cxr.peers``)."""
+
+    name: str = knob("peer", **NAME)  # names data/peers/<name> and metrics/peers/<name>.json
+    # xrv:<torchxrayvision weights> or chexnet:<state dict file>
+    model: str = knob("xrv:densenet121-res224-nih", pattern=r"(xrv|chexnet):.+",
+                      meaning="xrv:<weights> or chexnet:<file>")  # fmt: skip
+    random_init: bool = False  # random weights (a smoke test without the weights: no meaning)
+
+
+@dataclass(frozen=True)
+class PeersConfig:
+    """``peers``: published models scored on the same images as cxr's (docs/peers.md)."""
+
+    models: tuple[PeerModel, ...] = ()
+    xrv_cache: str = ""  # torchxrayvision's weights folder; empty: ~/.torchxrayvision/...
+    external: bool = True  # also score each peer on every set of external.sets
+    batch_size: int = speed_knob(16, ge=1)
+    device: str = speed_knob("auto", **DEVICE)
+
+    def __post_init__(self) -> None:
+        _refuse_repeats([m.name for m in self.models], "peers.models")
 
 
 def check_together(configs: dict[str, object]) -> None:
@@ -286,4 +315,5 @@ SECTIONS: dict[str, type] = {
     "evaluate": EvaluateConfig,
     "explain": ExplainConfig,
     "external": ExternalConfig,
+    "peers": PeersConfig,
 }

@@ -26,6 +26,7 @@ COMMANDS = {
     "explain": "explain",
     "external": "external",
     "external-report": "external_report",
+    "peer": "peer",
     "compare": "compare",
     "score": "score",
     "predict": "predict",

@@ -22,6 +22,7 @@ MEMORY_KNOBS = {
     "explain": "lower explain.batch_size (GradCAM keeps a batch's graph for its backward)",
     "predict": "lower --batch-size",
     "score": "lower --batch-size",
+    "peer": "lower peers.batch_size",
     "external": "lower external.batch_size (GradCAM's batch too, on a set with boxes)",
 }
 

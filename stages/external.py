@@ -44,16 +44,7 @@ from cxr.preprocess import reason_counts
 from cxr.report.external import set_markdown
 from stages import paths
 from stages.command import run
-from stages.params import PARAMS_FILE, ParamsError, load_params, section, value
-
-
-def chosen(config: ExternalConfig, name: str) -> ExternalSet:
-    """The entry of ``external.sets`` called ``name``."""
-    for item in config.sets:
-        if item.name == name:
-            return item
-    known = ", ".join(s.name for s in config.sets) or "none"
-    raise ParamsError(f"params.yaml: no external set named {name!r} (external.sets: {known})")
+from stages.params import PARAMS_FILE, load_params, named, section, value
 
 
 def main(
@@ -71,7 +62,7 @@ def main(
         bootstrap=config.bootstrap, confidence=config.confidence, seed=config.seed,
         batch_size=config.batch_size,
     )  # fmt: skip
-    item = chosen(config, name)
+    item = named(config.sets, name, "external.sets")
     folder = Path(item.folder)
     t0 = time.perf_counter()
     reference = _nih_test()  # first: a stage run before evaluate stops before any work

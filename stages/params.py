@@ -79,6 +79,16 @@ def _default(dotted: str) -> Any:
     return node
 
 
+def named(items: tuple[T, ...], name: str, key: str) -> T:
+    """The entry of the params list ``key`` (``external.sets``, ``peers.models``) whose
+    ``name`` is ``name``."""
+    for item in items:
+        if getattr(item, "name", None) == name:
+            return item
+    known = ", ".join(getattr(i, "name", "?") for i in items) or "none"
+    raise ParamsError(f"params.yaml: no entry named {name!r} in {key} (it lists: {known})")
+
+
 def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))

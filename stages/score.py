@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import torch
 import typer
 
 from cxr.atomic import atomic_path, write_json
-from cxr.config import EvaluateConfig
+from cxr.config import EvaluateConfig, ExternalSet
 from cxr.device import pick_device
-from cxr.evaluation.compare import compare_tables
-from cxr.evaluation.peers import score_peer
+from cxr.errors import InputError
+from cxr.evaluation.compare import EXTERNAL, compare_tables
+from cxr.evaluation.peers import PeerScores, score_peer, score_peer_external
 from cxr.numbers import with_interval
+from cxr.peers.base import Peer
 from cxr.peers.registry import load_peer
 from cxr.processed import open_split
 from cxr.report.peers import peer_markdown
@@ -55,15 +58,47 @@ def main(
     out: Annotated[Path | None, typer.Option(help="output folder (data/peers/<name>)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 16,
+    external: Annotated[
+        list[str] | None,
+        typer.Option("--external", help="also an external set of external.sets (repeatable)"),
+    ] = None,
     params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE,
 ) -> None:
     """Score a published model on the validation and test splits; compare it with cxr's."""
     all_params = load_params(params)
     config = section(all_params, "evaluate", EvaluateConfig)
     raw_dir = Path(value(all_params, "ingest.raw_dir", str))
-    peer = load_peer(model, xrv_cache, random_init)
+    sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
+    target = out or paths.PEERS / folder_name(model)
+    metrics = score_model(
+        model, config, raw_dir, [s for s in sets if s.name in (external or [])],
+        target, xrv_cache, random_init, device, batch_size, missing=external or [],
+    )  # fmt: skip
+    _summary(metrics, target)
+
+
+def score_model(
+    spec: str,
+    config: EvaluateConfig,
+    raw_dir: Path,
+    sets: list[ExternalSet],
+    target: Path,
+    xrv_cache: Path | None = None,
+    random_init: bool = False,
+    device: str = "auto",
+    batch_size: int = 16,
+    missing: list[str] | None = None,
+) -> dict:
+    """Score the peer ``spec`` on val and test (and ``sets``), beside cxr's model; write
+    ``target`` atomically and return its metrics. ``missing``: set names asked for, each of
+    which must be in ``sets``."""
+    named = {s.name: s for s in sets}
+    for name in missing or []:  # before any work: a wrong name stops here
+        _external_index(named, name)
+    peer = load_peer(spec, xrv_cache, random_init)
     indexes = {split: open_split(paths.PROCESSED, split)[1] for split in SPLITS}
-    scores = score_peer(peer, indexes, raw_dir, config, pick_device(device), batch_size)
+    where = pick_device(device)
+    scores = score_peer(peer, indexes, raw_dir, config, where, batch_size)
     metrics = {**scores.metrics, "random_init": random_init, "thresholds": scores.thresholds}
     ours = paths.PREDICTIONS / "test.parquet"
     if ours.is_file():  # B - A: the peer minus cxr's model, on the same patients' resamples
@@ -72,14 +107,41 @@ def main(
             **compare_tables(pd.read_parquet(ours), scores.tables["test"], config.bootstrap,
                              config.seed, config.confidence),
         }  # fmt: skip
-    target = out or paths.PEERS / folder_name(model)
+    tables = dict(scores.tables)
+    for name in named:
+        tables[f"external/{name}"], metrics.setdefault("external", {})[name] = _external(
+            peer, scores, named, name, config, where, batch_size
+        )
     with atomic_path(target) as tmp:
-        tmp.mkdir(parents=True)
-        for split, table in scores.tables.items():
+        (tmp / "external").mkdir(parents=True)
+        for split, table in tables.items():
             table.to_parquet(tmp / f"{split}.parquet", index=False)
         write_json(tmp / "metrics.json", metrics)
         (tmp / "report.md").write_text(peer_markdown(metrics), encoding="utf-8")
-    _summary(metrics, target)
+    return metrics
+
+
+def _external(
+    peer: Peer, scores: PeerScores, sets: dict[str, ExternalSet], name: str,
+    config: EvaluateConfig, device: torch.device, batch_size: int,
+) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """The peer on the external set ``name``, beside cxr's model there."""
+    index = _external_index(sets, name)
+    table, metrics = score_peer_external(
+        peer, scores, index, Path(sets[name].folder), config, device, batch_size
+    )
+    ours = pd.read_parquet(paths.EXTERNAL / name / "predictions.parquet")
+    versus = compare_tables(ours, table, config.bootstrap, config.seed, config.confidence)
+    return table, {**metrics, "vs_cxr": {"purpose": "final report", **versus}}
+
+
+def _external_index(sets: dict[str, ExternalSet], name: str) -> pd.DataFrame:
+    index_file = paths.EXTERNAL / name / f"{EXTERNAL}.parquet"
+    if name not in sets:
+        raise InputError(f"--external {name}: no set of that name in external.sets")
+    if not index_file.is_file():
+        raise InputError(f"--external {name}: {index_file} missing; run dvc repro first")
+    return pd.read_parquet(index_file)
 
 
 def _summary(metrics: dict, target: Path) -> None:

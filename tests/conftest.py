@@ -24,7 +24,8 @@ os.environ.setdefault("COLUMNS", "200")
 
 def dvc_stages() -> dict[str, dict]:
     """dvc.yaml's stages; a ``foreach`` family as its first member (``external@0``), with
-    ``${item.*}`` filled in from the first entry of the params.yaml list it runs over."""
+    ``${item.*}`` filled in from the first entry of the params.yaml list it runs over (or
+    placeholders, for an empty list)."""
     yaml = YAML(typ="safe")
     dvc = yaml.load((ROOT / "dvc.yaml").read_text())
     params = yaml.load((ROOT / "params.yaml").read_text())
@@ -36,12 +37,14 @@ def dvc_stages() -> dict[str, dict]:
         items = params
         for key in stage["foreach"].removeprefix("${").removesuffix("}").split("."):
             items = items[key]
-        out[f"{name}@0"] = json.loads(_filled(json.dumps(stage["do"]), items[0]))
+        out[f"{name}@0"] = json.loads(_filled(json.dumps(stage["do"]), items[0] if items else {}))
     return out
 
 
 def _filled(text: str, item: dict) -> str:
-    return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m[1]]), text)
+    """``${item.key}``: the key's value; ``item-key`` when the list is empty (the default
+    ``peers.models``), so a family with no member is still checked."""
+    return re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item.get(m[1], f"item-{m[1]}")), text)
 
 
 def xrv_data_file(name: str) -> Path:

@@ -34,7 +34,8 @@ def _cxr(root: Path, *args: str):
 @pytest.fixture(scope="module")
 def xrv_scored(tiny_pipeline, tmp_path_factory):
     out = tmp_path_factory.mktemp("peer") / "xrv-chex"
-    args = ["score", "--model", "xrv:densenet121-res224-chex", "--random-init", "--out", str(out)]
+    args = ["score", "--model", "xrv:densenet121-res224-chex", "--random-init", "--out", str(out),
+            "--external", "demo_hospital"]  # fmt: skip
     result = _cxr(tiny_pipeline, *args)
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -102,3 +103,48 @@ def test_missing_weights_stop_with_the_path_looked_in(tiny_pipeline, tmp_path):
     result = _cxr(tiny_pipeline, "score", "--model", "xrv:densenet121-res224-nih",
                   "--xrv-cache", str(tmp_path))  # fmt: skip
     assert result.exit_code == 2 and str(tmp_path) in result.output and "wget" in result.output
+
+
+def test_a_peer_on_an_external_set_is_scored_against_its_own_nih_test(tiny_pipeline, xrv_scored):
+    out, _ = xrv_scored
+    metrics = json.loads((out / "metrics.json").read_text())
+    figures = metrics["external"]["demo_hospital"]
+    ours = pd.read_parquet(tiny_pipeline / "data/external/demo_hospital/predictions.parquet")
+    table = pd.read_parquet(out / "external/demo_hospital.parquet")
+    assert table.image_id.tolist() == ours.image_id.tolist() and (table.split == "external").all()
+    assert set(figures["scored"]) == CHEX  # what CheXpert labels and -chex outputs: here equal
+    for finding in figures["classes_in_mean"]:
+        assert figures["per_class"][finding]["nih_test_auroc"] == metrics["test"]["auroc"][finding]
+        known = table[finding].notna()
+        expected = roc_auc_score(table.loc[known, finding], table.loc[known, f"p_{finding}"])
+        assert figures["per_class"][finding]["auroc"] == pytest.approx(expected, abs=1e-6)
+    assert figures["vs_cxr"]["auroc"]["Infiltration"]["difference"] is None
+    assert "## External set demo_hospital" in (out / "report.md").read_text()
+    wrong = _cxr(tiny_pipeline, "score", "--model", "xrv:densenet121-res224-chex",
+                 "--random-init", "--external", "nowhere")  # fmt: skip
+    assert wrong.exit_code == 2 and "no set of that name" in wrong.output
+
+
+def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
+    from tests.conftest import TINY_PIPELINE
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        TINY_PIPELINE + "peers:\n  models:\n"
+        '  - {name: chex, model: "xrv:densenet121-res224-chex", random_init: true}\n'
+    )
+    result = _cxr(tiny_pipeline, "peer", "chex", "--params", str(params))
+    assert result.exit_code == 0, result.output
+    headline = json.loads((tiny_pipeline / "metrics/peers/chex.json").read_text())
+    metrics = json.loads((tiny_pipeline / "data/peers/chex/metrics.json").read_text())
+    assert headline["test_mean_auroc"] == metrics["test"]["mean_auroc"]
+    assert headline["minus_cxr_test"] == metrics["vs_cxr_test"]["mean_auroc"]
+    assert (
+        headline["external_demo_hospital"]["mean_drop"]
+        == (metrics["external"]["demo_hospital"]["mean_drop"])
+    )  # peers.external: every set of external.sets
+    assert (tiny_pipeline / "data/peers/chex/external/demo_hospital.parquet").is_file()
+    report = (tiny_pipeline / "reports/peers/chex.md").read_text()
+    assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report
+    unknown = _cxr(tiny_pipeline, "peer", "other", "--params", str(params))
+    assert unknown.exit_code == 2 and "no entry named 'other' in peers.models" in unknown.output

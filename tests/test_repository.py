@@ -175,6 +175,7 @@ def test_speed_knobs_change_no_dvc_param_and_no_resume_fingerprint(tmp_path):
     speed = {"demo.workers", "preprocess.workers", "train.workers", "train.device"}
     speed |= {"evaluate.batch_size", "evaluate.device", "explain.batch_size", "explain.device"}
     speed |= {"external.workers", "external.batch_size", "external.device"}
+    speed |= {"peers.batch_size", "peers.device"}
     assert not declared & speed
 
 

@@ -26,8 +26,10 @@ from tqdm.auto import tqdm
 
 from cxr.config import EvaluateConfig
 from cxr.errors import InputError
-from cxr.evaluation.calibration import expected_calibration_error, fit_calibration
+from cxr.evaluation.calibration import Calibration, expected_calibration_error, fit_calibration
+from cxr.evaluation.compare import EXTERNAL
 from cxr.evaluation.evaluate import prediction_table, scored_metrics
+from cxr.evaluation.external import external_metrics, scores_of_table
 from cxr.evaluation.metrics import choose_threshold, rounded
 from cxr.findings import FINDINGS
 from cxr.imaging.decode import DecodeError, read_gray8
@@ -36,11 +38,12 @@ from cxr.peers.base import Peer
 
 @dataclass
 class PeerScores:
-    """Prediction tables per split, every figure, and the validation-chosen thresholds."""
+    """Prediction tables per split, every figure, and what was fitted on validation."""
 
     tables: dict[str, pd.DataFrame]
     metrics: dict
     thresholds: dict[str, float]
+    calibration: Calibration
 
 
 def peer_logits(
@@ -107,4 +110,51 @@ def score_peer(
         "calibration": config.calibration,
     }
     tables = {split: prediction_table(indexes[split], probs[split], split) for split in indexes}
-    return PeerScores(tables, metrics, thresholds)
+    return PeerScores(tables, metrics, thresholds, calibration)
+
+
+def score_peer_external(
+    peer: Peer,
+    scores: PeerScores,
+    index: pd.DataFrame,
+    folder: Path,
+    config: EvaluateConfig,
+    device: torch.device | None = None,
+    batch_size: int = 16,
+) -> tuple[pd.DataFrame, dict]:
+    """The peer on an external set (``index``: the external stage's, files below ``folder``),
+    with its validation calibration and thresholds, against its own NIH test figures: the
+    prediction table and ``external_metrics`` on the findings both the set and it score."""
+    logits = peer_logits(peer, index, folder, device, batch_size, f"{peer.name} external")
+    table = prediction_table(index, scores.calibration.apply(logits), EXTERNAL)
+    raw = Calibration.identity(len(FINDINGS)).apply(logits)
+    scored = [f for f in peer.scored if index[f].notna().any()]
+    thresholds = np.array([scores.thresholds.get(f, np.nan) for f in FINDINGS])
+    metrics = external_metrics(
+        scores_of_table(table, raw), scores_of_table(scores.tables["test"]), scored, thresholds,
+        config.bootstrap, config.confidence, config.seed, config.calibration_bins,
+    )  # fmt: skip
+    return table, metrics
+
+
+def peer_headline(metrics: dict) -> dict:
+    """What ``metrics/peers/<name>.json`` keeps for ``dvc exp show``: the test means with
+    their intervals, the paired difference from cxr's model, and each external set's."""
+    test = metrics["test"]
+    out = {
+        "peer": metrics["peer"],
+        "random_init": metrics["random_init"],
+        "test_mean_auroc": test["mean_auroc"],
+        "test_mean_auroc_ci": test.get("ci", {}).get("mean_auroc"),
+        "classes_in_mean": test["classes_in_mean"],
+    }
+    if "vs_cxr_test" in metrics:
+        out["minus_cxr_test"] = metrics["vs_cxr_test"]["mean_auroc"]
+    for name, figures in metrics.get("external", {}).items():
+        out[f"external_{name}"] = {
+            "mean_auroc": figures["mean_auroc"],
+            "mean_drop": figures["mean_drop"],
+            "mean_drop_ci": figures["mean_drop_ci"],
+            "minus_cxr": figures["vs_cxr"]["mean_auroc"],
+        }
+    return out

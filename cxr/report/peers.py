@@ -45,6 +45,17 @@ def peer_markdown(metrics: dict) -> str:
         interval = ci.get("auroc", {}).get(finding)
         theirs = "not scored" if peer is None else with_interval(peer, interval)
         rows.append([finding, number(ours), theirs, with_interval(diff["difference"], diff)])
-    return "\n".join(
-        [*lines, table(["finding", "cxr AUROC", "peer AUROC", "peer - cxr (paired)"], rows)]
-    )
+    lines.append(table(["finding", "cxr AUROC", "peer AUROC", "peer - cxr (paired)"], rows))
+    for name, figures in metrics.get("external", {}).items():
+        versus, drop = figures["vs_cxr"]["mean_auroc"], figures["mean_drop_ci"]
+        lines += [
+            f"## External set {name}",
+            "",
+            f"Mean AUROC over {len(figures['classes_in_mean'])} findings: "
+            f"{with_interval(figures['mean_auroc'], figures['mean_auroc_ci'])}, against its "
+            f"{number(figures['nih_test_mean_auroc'])} on the NIH test split: a drop of "
+            f"{with_interval(figures['mean_drop'], drop)}. Minus cxr's model on this set "
+            f"(paired): {with_interval(versus['difference'], versus)}.",
+            "",
+        ]
+    return "\n".join(lines)

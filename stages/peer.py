@@ -1,0 +1,48 @@
+"""Stage ``peer@N``: one published model of ``peers.models`` scored beside cxr's model on the
+validation and test images and, with ``peers.external``, on every external set (``cxr score``
+does the same by hand). Writes ``data/peers/<name>/``, the headline
+``metrics/peers/<name>.json`` and ``reports/peers/<name>.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cxr.atomic import write_json, write_text
+from cxr.config import EvaluateConfig, ExternalSet, PeersConfig
+from cxr.evaluation.peers import peer_headline
+from cxr.report.peers import peer_markdown
+from stages import paths
+from stages.command import run
+from stages.params import PARAMS_FILE, load_params, named, section, value
+from stages.score import score_model
+
+
+def main(
+    name: Annotated[str, typer.Argument(help="the peer's name in peers.models")],
+    params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE,
+) -> None:
+    """Score the peer ``name``; write its tables, figures and report."""
+    all_params = load_params(params)
+    config = section(all_params, "peers", PeersConfig)
+    evaluate = section(all_params, "evaluate", EvaluateConfig)
+    raw_dir = Path(value(all_params, "ingest.raw_dir", str))
+    sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
+    item = named(config.models, name, "peers.models")
+    metrics = score_model(
+        item.model, evaluate, raw_dir, list(sets) if config.external else [],
+        paths.PEERS / item.name, Path(config.xrv_cache) if config.xrv_cache else None,
+        item.random_init, config.device, config.batch_size,
+    )  # fmt: skip
+    write_json(paths.METRICS / "peers" / f"{item.name}.json", peer_headline(metrics))
+    write_text(paths.REPORTS / "peers" / f"{item.name}.md", peer_markdown(metrics))
+    typer.echo(
+        f"peer {item.name} ({item.model}): test mean AUROC {metrics['test']['mean_auroc']}; "
+        f"{paths.REPORTS / 'peers' / (item.name + '.md')}"
+    )
+
+
+if __name__ == "__main__":
+    run(main)
