@@ -126,25 +126,30 @@ def test_a_peer_on_an_external_set_is_scored_against_its_own_nih_test(tiny_pipel
 
 
 def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
+    import shutil
+
     from tests.conftest import TINY_PIPELINE
 
-    params = tmp_path / "params.yaml"
+    root = tmp_path / "run"  # a copy: the shared tiny pipeline keeps only its own outputs
+    for part in ("data/raw", "data/processed", "data/predictions", "data/external"):
+        shutil.copytree(tiny_pipeline / part, root / part)
+    params = root / "params.yaml"
     params.write_text(
         TINY_PIPELINE + "peers:\n  models:\n"
         '  - {name: chex, model: "xrv:densenet121-res224-chex", random_init: true}\n'
     )
-    result = _cxr(tiny_pipeline, "peer", "chex", "--params", str(params))
+    result = _cxr(root, "peer", "chex", "--params", str(params))
     assert result.exit_code == 0, result.output
-    headline = json.loads((tiny_pipeline / "metrics/peers/chex.json").read_text())
-    metrics = json.loads((tiny_pipeline / "data/peers/chex/metrics.json").read_text())
+    headline = json.loads((root / "metrics/peers/chex.json").read_text())
+    metrics = json.loads((root / "data/peers/chex/metrics.json").read_text())
     assert headline["test_mean_auroc"] == metrics["test"]["mean_auroc"]
     assert headline["minus_cxr_test"] == metrics["vs_cxr_test"]["mean_auroc"]
     assert (
         headline["external_demo_hospital"]["mean_drop"]
         == (metrics["external"]["demo_hospital"]["mean_drop"])
     )  # peers.external: every set of external.sets
-    assert (tiny_pipeline / "data/peers/chex/external/demo_hospital.parquet").is_file()
-    report = (tiny_pipeline / "reports/peers/chex.md").read_text()
+    assert (root / "data/peers/chex/external/demo_hospital.parquet").is_file()
+    report = (root / "reports/peers/chex.md").read_text()
     assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report
-    unknown = _cxr(tiny_pipeline, "peer", "other", "--params", str(params))
+    unknown = _cxr(root, "peer", "other", "--params", str(params))
     assert unknown.exit_code == 2 and "no entry named 'other' in peers.models" in unknown.output
