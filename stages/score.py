@@ -33,7 +33,7 @@ from cxr.peers.registry import load_peer
 from cxr.processed import open_split
 from cxr.report.peers import peer_markdown
 from stages import paths
-from stages.params import PARAMS_FILE, load_params, section, value
+from stages.params import PARAMS_FILE, load_params, named, section, value
 
 SPLITS = ("val", "test")
 
@@ -70,10 +70,10 @@ def main(
     raw_dir = Path(value(all_params, "ingest.raw_dir", str))
     sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
     target = out or paths.PEERS / folder_name(model)
+    chosen = [named(sets, name, "external.sets") for name in external or []]
     metrics = score_model(
-        model, config, raw_dir, [s for s in sets if s.name in (external or [])],
-        target, xrv_cache, random_init, device, batch_size, missing=external or [],
-    )  # fmt: skip
+        model, config, raw_dir, chosen, target, xrv_cache, random_init, device, batch_size
+    )
     _summary(metrics, target)
 
 
@@ -87,14 +87,10 @@ def score_model(
     random_init: bool = False,
     device: str = "auto",
     batch_size: int = 16,
-    missing: list[str] | None = None,
 ) -> dict:
     """Score the peer ``spec`` on val and test (and ``sets``), beside cxr's model; write
-    ``target`` atomically and return its metrics. ``missing``: set names asked for, each of
-    which must be in ``sets``."""
-    named = {s.name: s for s in sets}
-    for name in missing or []:  # before any work: a wrong name stops here
-        _external_index(named, name)
+    ``target`` atomically and return its metrics."""
+    external = {s.name: (s, _external_index(s.name)) for s in sets}  # before any work
     peer = load_peer(spec, xrv_cache, random_init)
     indexes = {split: open_split(paths.PROCESSED, split)[1] for split in SPLITS}
     where = pick_device(device)
@@ -108,9 +104,9 @@ def score_model(
                              config.seed, config.confidence),
         }  # fmt: skip
     tables = dict(scores.tables)
-    for name in named:
+    for name, (item, index) in external.items():
         tables[f"external/{name}"], metrics.setdefault("external", {})[name] = _external(
-            peer, scores, named, name, config, where, batch_size
+            peer, scores, item, index, config, where, batch_size
         )
     with atomic_path(target) as tmp:
         (tmp / "external").mkdir(parents=True)
@@ -122,25 +118,22 @@ def score_model(
 
 
 def _external(
-    peer: Peer, scores: PeerScores, sets: dict[str, ExternalSet], name: str,
+    peer: Peer, scores: PeerScores, item: ExternalSet, index: pd.DataFrame,
     config: EvaluateConfig, device: torch.device, batch_size: int,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
-    """The peer on the external set ``name``, beside cxr's model there."""
-    index = _external_index(sets, name)
+    """The peer on the external set ``item`` (its prepared ``index``), beside cxr's model."""
     table, metrics = score_peer_external(
-        peer, scores, index, Path(sets[name].folder), config, device, batch_size
+        peer, scores, index, Path(item.folder), config, device, batch_size
     )
-    ours = pd.read_parquet(paths.EXTERNAL / name / "predictions.parquet")
+    ours = pd.read_parquet(paths.EXTERNAL / item.name / "predictions.parquet")
     versus = compare_tables(ours, table, config.bootstrap, config.seed, config.confidence)
     return table, {**metrics, "vs_cxr": {"purpose": "final report", **versus}}
 
 
-def _external_index(sets: dict[str, ExternalSet], name: str) -> pd.DataFrame:
+def _external_index(name: str) -> pd.DataFrame:
     index_file = paths.EXTERNAL / name / f"{EXTERNAL}.parquet"
-    if name not in sets:
-        raise InputError(f"--external {name}: no set of that name in external.sets")
     if not index_file.is_file():
-        raise InputError(f"--external {name}: {index_file} missing; run dvc repro first")
+        raise InputError(f"external set {name}: {index_file} missing; run dvc repro first")
     return pd.read_parquet(index_file)
 
 

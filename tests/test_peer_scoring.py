@@ -122,7 +122,7 @@ def test_a_peer_on_an_external_set_is_scored_against_its_own_nih_test(tiny_pipel
     assert "## External set demo_hospital" in (out / "report.md").read_text()
     wrong = _cxr(tiny_pipeline, "score", "--model", "xrv:densenet121-res224-chex",
                  "--random-init", "--external", "nowhere")  # fmt: skip
-    assert wrong.exit_code == 2 and "no set of that name" in wrong.output
+    assert wrong.exit_code == 2 and "no entry named 'nowhere' in external.sets" in wrong.output
 
 
 def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
