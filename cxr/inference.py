@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -38,9 +38,9 @@ from cxr.preprocess import prepare_arrays
 
 class Views(NamedTuple):
     """Images as the model takes them: the arrays and, for a model that reads it, their
-    detail (both as preprocess makes them, from one decode)."""
+    detail (both as preprocess makes them, from one decode; a peer's: its own input)."""
 
-    images: np.ndarray  # uint8 (N, S, S)
+    images: np.ndarray  # uint8 (N, S, S); a peer's float32 (N, C, S, S)
     detail: np.ndarray | None = None  # uint8 (N, D, D)
 
     def take(self, rows: np.ndarray) -> Views:
@@ -137,8 +137,27 @@ class Predictor:
 
     def findings(self, probs: np.ndarray) -> list[str]:
         """Names of the findings at or over their validation threshold, most probable first."""
-        over = np.flatnonzero(probs >= self.thresholds)
-        return [self.classes[k] for k in over[np.argsort(-probs[over], kind="stable")]]
+        return findings_over(probs, self.thresholds, self.classes)
+
+
+class FilePredictor(Protocol):
+    """What :func:`predict_files` needs: :class:`Predictor`, or a peer's
+    (``cxr.peer_inference.PeerPredictor``)."""
+
+    classes: list[str]
+
+    def prepare(self, path: str | Path) -> Views: ...
+
+    def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray: ...
+
+    def findings(self, probs: np.ndarray) -> list[str]: ...
+
+
+def findings_over(probs: np.ndarray, thresholds: np.ndarray, classes: list[str]) -> list[str]:
+    """``classes`` whose probability is at or over its threshold (never a NaN one), most
+    probable first."""
+    over = np.flatnonzero(probs >= thresholds)
+    return [classes[k] for k in over[np.argsort(-probs[over], kind="stable")]]
 
 
 #: Suffixes taken from a folder (DICOM files often have none, so those are taken too).
@@ -171,12 +190,14 @@ def image_paths(inputs: list[str | Path]) -> list[Path]:
 
 
 def predict_files(
-    predictor: Predictor, files: list[Path], batch_size: int = 32, cam: Path | None = None
+    predictor: FilePredictor, files: list[Path], batch_size: int = 32, cam: Path | None = None
 ) -> pd.DataFrame:
     """One row per file, in ``files``' order: its calibrated probabilities ``p_<finding>``
     and the ``findings`` over their thresholds, or its ``error`` (an unreadable file is a
     row, never a crash). With ``cam``, a GradCAM overlay PNG per positive finding is
-    written there and listed under ``cams``."""
+    written there and listed under ``cams`` (cxr's own model only)."""
+    if cam is not None and not isinstance(predictor, Predictor):
+        raise InputError("GradCAM overlays (--cam) are built for cxr's own model, not a peer")
     rows: list[dict] = []
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch"):
         chunk = files[start : start + batch_size]

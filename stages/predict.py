@@ -1,4 +1,5 @@
-"""Command ``cxr predict``: findings for PNG, JPEG and DICOM files, optionally GradCAM overlays."""
+"""Command ``cxr predict``: findings for PNG, JPEG and DICOM files, optionally GradCAM overlays;
+by cxr's model or by a published one scored with ``cxr score``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import typer
 from cxr.atomic import atomic_path, write_json
 from cxr.device import pick_device
 from cxr.errors import InputError
-from cxr.inference import Predictor, image_paths, predict_files
+from cxr.inference import FilePredictor, Predictor, image_paths, predict_files
+from cxr.peer_inference import PeerPredictor
+from cxr.peers.registry import folder_name, is_peer
 from stages import paths
 
 
@@ -23,8 +26,22 @@ def main(
         "predictions.csv"
     ),
     model: Annotated[
-        Path, typer.Option(help="checkpoint; thresholds and calibration beside it")
-    ] = paths.MODEL,
+        str,
+        typer.Option(
+            help="checkpoint (thresholds and calibration beside it), or a peer: "
+            "xrv:<weights> or chexnet:<file>"
+        ),
+    ] = str(paths.MODEL),
+    scores: Annotated[
+        Path | None,
+        typer.Option(help="a peer's `cxr score` folder (default data/peers/<its name>)"),
+    ] = None,
+    xrv_cache: Annotated[
+        Path | None, typer.Option(help="torchxrayvision's weights folder, for an xrv peer")
+    ] = None,
+    random_init: Annotated[
+        bool, typer.Option("--random-init", help="an xrv peer at cxr score's random weights")
+    ] = False,
     cam: Annotated[
         Path | None, typer.Option(help="folder for GradCAM overlays of the positive findings")
     ] = None,
@@ -32,13 +49,21 @@ def main(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Per image: the 14 calibrated probabilities and the findings over their validation
-    thresholds. Unreadable files get a row with their error; the exit code is 1 only when
-    no file could be read."""
+    thresholds (a peer's from `cxr score`; empty where it has no output). Unreadable files
+    get a row with their error; the exit code is 1 only when no file could be read."""
     if out.suffix.lower() not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
-    predictor = Predictor.load(model, device=pick_device(device))
-    for line in predictor.version_warnings:
-        typer.echo(f"warning: {line}", err=True)
+    predictor: FilePredictor
+    if is_peer(model):
+        if cam is not None:
+            raise InputError("--cam: GradCAM overlays are built for cxr's own model, not a peer")
+        folder = scores or paths.PEERS / folder_name(model)
+        where = pick_device(device)
+        predictor = PeerPredictor.load(model, folder, xrv_cache, random_init, where)
+    else:
+        predictor = Predictor.load(model, device=pick_device(device))
+        for line in predictor.version_warnings:
+            typer.echo(f"warning: {line}", err=True)
     files = image_paths(inputs)
     if not files:
         raise InputError(f"no image files found in {inputs}")

@@ -13,7 +13,6 @@ both models' AUROC per finding side by side.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -27,22 +26,16 @@ from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables
 from cxr.evaluation.peers import PeerScores, score_peer, score_peer_external
+from cxr.findings import FINDINGS
 from cxr.numbers import with_interval
 from cxr.peers.base import Peer
-from cxr.peers.registry import load_peer
+from cxr.peers.registry import folder_name, load_peer
 from cxr.processed import open_split
 from cxr.report.peers import peer_markdown
 from stages import paths
 from stages.params import PARAMS_FILE, load_params, named, section, value
 
 SPLITS = ("val", "test")
-
-
-def folder_name(spec: str) -> str:
-    """``xrv-densenet121-res224-nih`` for ``xrv:densenet121-res224-nih``; a file's stem."""
-    kind, _, target = spec.partition(":")
-    name = Path(target).name.split(".")[0] if kind == "chexnet" else target
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{name}")
 
 
 def main(
@@ -53,7 +46,9 @@ def main(
     ] = None,
     random_init: Annotated[
         bool,
-        typer.Option("--random-init", help="xrv DenseNets at random weights: a smoke test only"),
+        typer.Option(
+            "--random-init", help="an xrv model at seeded random weights: a smoke test only"
+        ),
     ] = False,
     out: Annotated[Path | None, typer.Option(help="output folder (data/peers/<name>)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
@@ -95,7 +90,10 @@ def score_model(
     indexes = {split: open_split(paths.PROCESSED, split)[1] for split in SPLITS}
     where = pick_device(device)
     scores = score_peer(peer, indexes, raw_dir, config, where, batch_size)
-    metrics = {**scores.metrics, "random_init": random_init, "thresholds": scores.thresholds}
+    metrics = {
+        **scores.metrics, "model": spec, "random_init": random_init, "weights": peer.weights,
+        "weights_sha256": peer.fingerprint(), "thresholds": scores.thresholds,
+    }  # fmt: skip
     ours = paths.PREDICTIONS / "test.parquet"
     if ours.is_file():  # B - A: the peer minus cxr's model, on the same patients' resamples
         metrics["vs_cxr_test"] = {
@@ -113,6 +111,16 @@ def score_model(
         for split, table in tables.items():
             table.to_parquet(tmp / f"{split}.parquet", index=False)
         write_json(tmp / "metrics.json", metrics)
+        write_json(
+            tmp / "thresholds.json",
+            {
+                "policy": config.threshold_policy,
+                "chosen_on": "val",
+                "thresholds": scores.thresholds,
+            },
+        )
+        write_json(tmp / "calibration.json",
+                   {"fitted_on": "val", **scores.calibration.to_json(FINDINGS)})  # fmt: skip
         (tmp / "report.md").write_text(peer_markdown(metrics), encoding="utf-8")
     return metrics
 

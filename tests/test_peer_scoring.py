@@ -15,6 +15,7 @@ from torchvision import models
 from typer.testing import CliRunner
 
 from cxr.findings import FINDINGS
+from cxr.processed import open_split
 from stages.cli import app
 
 pytest.importorskip("torchxrayvision", reason="torchxrayvision is a test dependency")
@@ -84,19 +85,69 @@ def test_the_comparison_with_cxr_covers_the_findings_both_score(tiny_pipeline, x
     assert result.exit_code == 0 and result.output.startswith("FINAL REPORT"), result.output
 
 
-def test_a_chexnet_state_dict_scores_all_fourteen(tiny_pipeline, tmp_path):
+def _test_files(root: Path, rows: int) -> tuple[pd.DataFrame, list[str]]:
+    """The first ``rows`` of the test split's index and their original files."""
+    index = open_split(root / "data/processed", "test")[1].head(rows)
+    return index, [str(root / "data/raw/demo" / path) for path in index.path]
+
+
+def _predicted(root: Path, out: Path, *args: str) -> pd.DataFrame:
+    result = _cxr(root, "predict", *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out).set_index("path")
+
+
+def test_a_chexnet_state_dict_scores_all_fourteen_and_predicts_as_scored(tiny_pipeline, tmp_path):
     torch.manual_seed(0)
     state = models.densenet121(weights=None, num_classes=14).state_dict()
     torch.save({"state_dict": {f"module.densenet121.{k}": v for k, v in state.items()}},
                tmp_path / "model.pth.tar")  # fmt: skip
-    out = tmp_path / "chexnet"
-    result = _cxr(tiny_pipeline, "score", "--model", f"chexnet:{tmp_path / 'model.pth.tar'}",
-                  "--out", str(out))  # fmt: skip
+    out, spec = tmp_path / "chexnet", f"chexnet:{tmp_path / 'model.pth.tar'}"
+    result = _cxr(tiny_pipeline, "score", "--model", spec, "--out", str(out))
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out / "test.parquet")
     assert table[[f"p_{f}" for f in FINDINGS]].notna().all().all()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["scored"] == list(FINDINGS) and metrics["nih_test_overlap"].startswith("unknown")
+    index, files = _test_files(tiny_pipeline, 6)
+    predicted = _predicted(tiny_pipeline, tmp_path / "p.csv", *files, "--model", spec,
+                           "--scores", str(out))  # fmt: skip
+    scored = table.set_index("image_id").loc[index.image_id]
+    thresholds = json.loads((out / "thresholds.json").read_text())["thresholds"]
+    for file, (_, row) in zip(files, scored.iterrows(), strict=True):
+        for f in FINDINGS:  # the probability cxr score gave the same image
+            assert predicted.loc[file, f"p_{f}"] == pytest.approx(row[f"p_{f}"], abs=1e-5), f
+        over = {f for f in FINDINGS if row[f"p_{f}"] >= thresholds[f]}
+        assert set(str(predicted.loc[file, "findings"]).split(";")) - {"nan"} == over
+    other = models.densenet121(weights=None, num_classes=14).state_dict()  # other weights
+    torch.save(other, tmp_path / "other.pth")
+    refused = _cxr(tiny_pipeline, "predict", files[0], "--model", f"chexnet:{tmp_path}/other.pth",
+                   "--scores", str(out))  # fmt: skip
+    assert refused.exit_code == 2 and "fitted for other weights" in refused.output
+    no_cam = _cxr(tiny_pipeline, "predict", files[0], "--model", spec, "--scores", str(out),
+                  "--cam", str(tmp_path / "cams"))  # fmt: skip
+    assert no_cam.exit_code == 2 and "cxr's own model" in no_cam.output
+
+
+def test_a_peer_predicts_nothing_for_what_it_lacks(tiny_pipeline, xrv_scored, tmp_path):
+    out, _ = xrv_scored
+    index, files = _test_files(tiny_pipeline, 3)
+    predicted = _predicted(tiny_pipeline, tmp_path / "p.csv", *files, str(tmp_path / "gone.png"),
+                           "--model", "xrv:densenet121-res224-chex", "--random-init",
+                           "--scores", str(out))  # fmt: skip
+    scored = pd.read_parquet(out / "test.parquet").set_index("image_id").loc[index.image_id]
+    for file, (_, row) in zip(files, scored.iterrows(), strict=True):
+        for f in FINDINGS:
+            if f in CHEX:  # the same seeded random weights as cxr score's
+                assert predicted.loc[file, f"p_{f}"] == pytest.approx(row[f"p_{f}"], abs=1e-5)
+            else:
+                assert np.isnan(predicted.loc[file, f"p_{f}"]), f  # empty, never a zero
+    assert "cannot read" in predicted.loc[str(tmp_path / "gone.png"), "error"]
+    unscored = _cxr(tiny_pipeline, "predict", files[0], "--model", "xrv:densenet121-res224-nih",
+                    "--random-init", "--scores", str(tmp_path / "none"))  # fmt: skip
+    assert unscored.exit_code == 2 and "cxr score --model xrv:densenet121-res224-nih" in (
+        unscored.output
+    )
 
 
 def test_missing_weights_stop_with_the_path_looked_in(tiny_pipeline, tmp_path):
@@ -144,6 +195,7 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     metrics = json.loads((root / "data/peers/chex/metrics.json").read_text())
     assert headline["test_mean_auroc"] == metrics["test"]["mean_auroc"]
     assert headline["minus_cxr_test"] == metrics["vs_cxr_test"]["mean_auroc"]
+    assert metrics["weights_sha256"].startswith(headline["weights_sha256"])
     assert (
         headline["external_demo_hospital"]["mean_drop"]
         == (metrics["external"]["demo_hospital"]["mean_drop"])

@@ -96,11 +96,18 @@ def test_chexnet_checkpoints_of_every_form_load_to_the_same_network(tmp_path):
         "plain.pth": source.state_dict(),
         "old.pth.tar": {"epoch": 3, "state_dict": _old_style(source.state_dict())},
     }
+    prints = set()
     for filename, content in forms.items():
         torch.save(content, tmp_path / filename)
         peer = load_peer(f"chexnet:{tmp_path / filename}")
         assert peer.scored == FINDINGS and peer.provenance.nih_test_overlap.startswith("unknown")
         np.testing.assert_allclose(peer.logits(x.numpy()), expected, atol=1e-5)
+        prints.add(peer.fingerprint())
+    assert len(prints) == 1  # the weights, not the file's format
+    with torch.no_grad():
+        source.classifier.bias[3] += 1e-6
+    torch.save(source.state_dict(), tmp_path / "nudged.pth")
+    assert load_peer(f"chexnet:{tmp_path / 'nudged.pth'}").fingerprint() not in prints
 
 
 def test_chexnet_checkpoints_that_do_not_fit_are_refused_by_name(tmp_path):
@@ -153,3 +160,17 @@ def test_xrv_resnet_loads_its_state_dict_and_is_fed_at_512_px(tmp_path):
         expected = net.eval()(torch.from_numpy(x[None])).numpy()[0]
     order = [peer.outputs.index(f) for f in FINDINGS]
     np.testing.assert_allclose(logits[0], expected[order], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["densenet121-res224-all", "resnet50-res512-all"])
+def test_every_xrv_architecture_loads_at_seeded_random_weights(name):
+    peer = load_peer(f"xrv:{name}", random_init=True)
+    again = load_peer(f"xrv:{name}", random_init=True)
+    assert peer.fingerprint() == again.fingerprint() and peer.weights.startswith("random")
+    side = int(xrv.models.model_urls[name].get("input_resolution", 224))
+    x = peer.prepare(np.random.default_rng(1).integers(0, 256, (260, 300), dtype=np.uint8))
+    assert x.shape == (1, side, side)
+    logits = peer.logits(x[None])
+    assert logits.shape == (1, 14) and np.isfinite(logits[0, peer.columns >= 0]).all()
+    first = next(iter(peer.model.state_dict().values()))
+    assert first.float().std() > 0  # initialised, not zeros

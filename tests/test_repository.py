@@ -191,7 +191,7 @@ LAYERS = [
     {"evaluation"},
     {"explain"},
     {"report"},
-    {"inference"},
+    {"inference", "peer_inference"},
     {"app"},
     {"training"},
 ]  # fmt: skip

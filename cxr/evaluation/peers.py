@@ -138,12 +138,14 @@ def score_peer_external(
 
 
 def peer_headline(metrics: dict) -> dict:
-    """What ``metrics/peers/<name>.json`` keeps for ``dvc exp show``: the test means with
-    their intervals, the paired difference from cxr's model, and each external set's."""
+    """What ``metrics/peers/<name>.json`` keeps for ``dvc exp show``: the weights' short
+    fingerprint, the test means with their intervals, the paired difference from cxr's
+    model, and each external set's."""
     test = metrics["test"]
     out = {
         "peer": metrics["peer"],
         "random_init": metrics["random_init"],
+        "weights_sha256": metrics["weights_sha256"][:16],  # dvc metrics diff: other weights
         "test_mean_auroc": test["mean_auroc"],
         "test_mean_auroc_ci": test.get("ci", {}).get("mean_auroc"),
         "classes_in_mean": test["classes_in_mean"],

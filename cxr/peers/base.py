@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,17 @@ class Peer:
     outputs: tuple[str, ...]
     prepare: Callable[[np.ndarray], np.ndarray]  # uint8 [H, W] -> float32 [C, S, S]
     provenance: Provenance
+    weights: str  # the file its weights came from, or how they were made
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the network's state (names, shapes, dtypes and bytes): the same for
+        the same weights in any file format, so fitted calibration can be checked against it."""
+        digest = hashlib.sha256()
+        for key, tensor in sorted(self.model.state_dict().items()):
+            value = tensor.detach().cpu().contiguous()
+            digest.update(f"{key}:{tuple(value.shape)}:{value.dtype};".encode())
+            digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def columns(self) -> np.ndarray:

@@ -93,4 +93,5 @@ def chexnet_peer(path: str | Path) -> Peer:
             f"chexnet:{path}: not a DenseNet121 state dict: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]} (of {len(missing)} and {len(unexpected)})"
         )
-    return Peer(f"chexnet:{path.name}", model.eval(), tuple(FINDINGS), prepare, PROVENANCE)
+    name = f"chexnet:{path.name}"
+    return Peer(name, model.eval(), tuple(FINDINGS), prepare, PROVENANCE, str(path.resolve()))

@@ -2,10 +2,13 @@
 
 >>> kind_and_target("xrv:densenet121-res224-nih")
 ('xrv', 'densenet121-res224-nih')
+>>> folder_name("chexnet:checkpoints/model.pth.tar")
+'chexnet-model'
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cxr.errors import InputError
@@ -22,6 +25,19 @@ def kind_and_target(spec: str) -> tuple[str, str]:
             "chexnet:<state dict file>"
         )
     return kind, target
+
+
+def is_peer(spec: str) -> bool:
+    """Whether ``spec`` names a peer (``xrv:...``, ``chexnet:...``) rather than a file."""
+    return spec.partition(":")[0] in KINDS and ":" in spec
+
+
+def folder_name(spec: str) -> str:
+    """Where ``cxr score`` puts the peer by default, below ``data/peers``: the kind and the
+    weights' name (a file's stem)."""
+    kind, target = kind_and_target(spec)
+    name = Path(target).name.split(".")[0] if kind == "chexnet" else target
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{name}")
 
 
 def load_peer(spec: str, xrv_cache: str | Path | None = None, random_init: bool = False) -> Peer:

@@ -22,9 +22,11 @@ from.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cxr.errors import InputError
 from cxr.peers.base import Peer, Provenance
@@ -34,6 +36,7 @@ XRV_SPLIT = (
     "official train_val/test lists, and kept no record of it (mlmed/torchxrayvision#47), "
     "so NIH official-test images were probably in its training data"
 )
+RANDOM_SEED = 0  # of --random-init's weights
 NO_NIH = "none: no NIH ChestX-ray14 images in its training data"
 #: What each model was trained on, and whether an NIH test image may have been in it.
 PROVENANCE = {
@@ -86,22 +89,44 @@ def weights_file(name: str, cache_dir: str | Path | None = None) -> Path:
 
 def xrv_peer(name: str, cache_dir: str | Path | None = None, random_init: bool = False) -> Peer:
     """torchxrayvision's model ``name`` (e.g. ``densenet121-res224-nih``) from its weights
-    file, or with random weights (``random_init``, DenseNets only: for tests)."""
+    file, or with random weights (``random_init``: for tests and smoke runs; seeded, so
+    ``cxr score`` and ``cxr predict`` get the same ones)."""
     import torchxrayvision as xrv
 
     entry = _entry(name)
     labels = tuple(entry["labels"])
-    if random_init:
-        if not name.startswith("densenet"):
-            raise InputError(f"xrv:{name}: random initialisation is for the DenseNets only")
-        model = xrv.models.DenseNet(num_classes=len(labels))
-    else:
-        folder = weights_file(name, cache_dir).parent
-        model = xrv.models.get_model(name, cache_dir=str(folder) + os.sep)
+    with tempfile.TemporaryDirectory() as scratch:
+        if random_init:  # through the same loading code as a real file
+            path, weights = _random_weights(name, Path(scratch)), f"random (seed {RANDOM_SEED})"
+        else:
+            path = weights_file(name, cache_dir)
+            weights = str(path)
+        model = xrv.models.get_model(name, cache_dir=str(path.parent) + os.sep)
     model.op_threshs = None  # logits, not torchxrayvision's operating-point scores
     model.apply_sigmoid = False
     resolution = int(entry.get("input_resolution", 224))
-    return Peer(f"xrv:{name}", model.eval(), labels, _preparer(resolution), PROVENANCE[name])
+    prepare = _preparer(resolution)
+    return Peer(f"xrv:{name}", model.eval(), labels, prepare, PROVENANCE[name], weights)
+
+
+def _random_weights(name: str, folder: Path) -> Path:
+    """A file of seeded random weights for ``name`` in ``folder``, in torchxrayvision's
+    format: the whole DenseNet module, or the ResNet's state dict."""
+    import torchxrayvision as xrv
+    from torchvision import models
+
+    classes = len(_entry(name)["labels"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        if name.startswith("densenet"):
+            content = xrv.models.DenseNet(num_classes=classes)
+        else:  # torchxrayvision's ResNets: torchvision's, with a one-channel stem
+            net = getattr(models, name.split("-")[0])(weights=None, num_classes=classes)
+            net.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            content = net.state_dict()
+    path = folder / os.path.basename(_entry(name)["weights_url"])
+    torch.save(content, path)
+    return path
 
 
 def _entry(name: str) -> dict:

@@ -1,0 +1,96 @@
+"""Inference with a published model (``cxr.peers``) on new files, with the calibration and
+thresholds ``cxr score`` fitted for it on cxr's validation split.
+
+``cxr predict --model xrv:densenet121-res224-nih`` goes through
+:class:`PeerPredictor`: each file decoded to 8-bit gray (``read_gray8``, as
+``cxr score`` reads the split's files), fed as the peer's own code feeds it
+(``Peer.prepare``), its logits calibrated and thresholded as ``cxr score``
+did, so a file gets the probability ``cxr score`` gave the same image. The
+scores folder records the weights' fingerprint; weights that differ from it
+are refused, since their calibration was fitted to other outputs.
+
+Example::
+
+    predictor = PeerPredictor.load("xrv:densenet121-res224-nih",
+                                   Path("data/peers/xrv-densenet121-res224-nih"))
+    table = predict_files(predictor, [Path("film.png")])   # NaN for unscored findings
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cxr.errors import InputError
+from cxr.evaluation.calibration import Calibration
+from cxr.evaluation.fitted import read_fitted, read_thresholds
+from cxr.findings import FINDINGS
+from cxr.imaging.decode import read_gray8
+from cxr.inference import Views, findings_over
+from cxr.peers.base import Peer
+from cxr.peers.registry import load_peer
+
+
+@dataclass
+class PeerPredictor:
+    """A peer with what ``cxr score`` fitted for it on validation."""
+
+    peer: Peer
+    calibration: Calibration  # [14]
+    thresholds: np.ndarray  # [14]; NaN where the peer has no output
+    device: torch.device
+    classes: list[str] = field(default_factory=lambda: list(FINDINGS))
+
+    @classmethod
+    def load(
+        cls,
+        spec: str,
+        scores: str | Path,
+        xrv_cache: str | Path | None = None,
+        random_init: bool = False,
+        device: torch.device | None = None,
+    ) -> PeerPredictor:
+        """The peer ``spec`` and the fitted files in ``scores`` (``cxr score``'s folder);
+        an error naming the folder when they are missing or were fitted for other weights."""
+        scores = Path(scores)
+        rerun = f"run `cxr score --model {spec} --out {scores}`"
+        if not (scores / "metrics.json").is_file():
+            raise InputError(f"{scores}: no scores of a peer (metrics.json); {rerun} first")
+        peer = load_peer(spec, xrv_cache, random_init)
+        fitted_for = read_fitted(scores / "metrics.json").get("weights_sha256")
+        if fitted_for != peer.fingerprint():
+            raise InputError(
+                f"{scores} was fitted for other weights than {spec}'s ({peer.weights}): its "
+                f"calibration and thresholds do not apply; {rerun} (or point --scores at this "
+                "peer's folder)"
+            )
+        scored = list(peer.scored)
+        thresholds = np.full(len(FINDINGS), np.nan)
+        thresholds[[FINDINGS.index(f) for f in scored]] = read_thresholds(
+            scores / "thresholds.json", scored
+        )
+        try:
+            calibration = Calibration.from_json(read_fitted(scores / "calibration.json"), FINDINGS)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(
+                f"{scores / 'calibration.json'}: damaged or lacks {err}; {rerun}"
+            ) from None
+        return cls(peer, calibration, thresholds, device or torch.device("cpu"))
+
+    def prepare(self, path: str | Path) -> Views:
+        """One file as the peer's input (N = 1); raises ``DecodeError``."""
+        return Views(self.peer.prepare(read_gray8(Path(path)))[None])
+
+    def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
+        """Calibrated probabilities ``[N, 14]``, NaN for the findings the peer lacks."""
+        logits = [
+            self.peer.logits(views.images[s : s + batch_size], self.device)
+            for s in range(0, len(views.images), batch_size)
+        ]
+        return self.calibration.apply(np.concatenate(logits))
+
+    def findings(self, probs: np.ndarray) -> list[str]:
+        return findings_over(probs, self.thresholds, self.classes)
