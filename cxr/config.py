@@ -286,6 +286,8 @@ class PeersConfig:
 
     def __post_init__(self) -> None:
         _refuse_repeats([m.name for m in self.models], "peers.models")
+        if any(m.name.lower() == "readme" for m in self.models):
+            raise InputError("peers.models: 'README' names reports/peers/README.md; pick another")
 
 
 def check_together(configs: dict[str, object]) -> None:

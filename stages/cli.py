@@ -27,6 +27,7 @@ COMMANDS = {
     "external": "external",
     "external-report": "external_report",
     "peer": "peer",
+    "peers-report": "peers_report",
     "compare": "compare",
     "score": "score",
     "predict": "predict",

@@ -1,7 +1,8 @@
 """Stage ``peer@N``: one published model of ``peers.models`` scored beside cxr's model on the
 validation and test images and, with ``peers.external``, on every external set (``cxr score``
 does the same by hand). Writes ``data/peers/<name>/``, the headline
-``metrics/peers/<name>.json`` and ``reports/peers/<name>.md``."""
+``metrics/peers/<name>.json``, and ``reports/peers/<name>.{md,json}`` (every figure, which
+``peers_report`` puts in the same tables as cxr's)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def main(
         item.random_init, config.device, config.batch_size,
     )  # fmt: skip
     write_json(paths.METRICS / "peers" / f"{item.name}.json", peer_headline(metrics))
+    write_json(paths.REPORTS / "peers" / f"{item.name}.json", metrics)  # for peers_report
     write_text(paths.REPORTS / "peers" / f"{item.name}.md", peer_markdown(metrics))
     typer.echo(
         f"peer {item.name} ({item.model}): test mean AUROC {metrics['test']['mean_auroc']}; "

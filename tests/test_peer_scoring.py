@@ -15,6 +15,7 @@ from torchvision import models
 from typer.testing import CliRunner
 
 from cxr.findings import FINDINGS
+from cxr.numbers import with_interval
 from cxr.processed import open_split
 from stages.cli import app
 
@@ -182,7 +183,7 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     from tests.conftest import TINY_PIPELINE
 
     root = tmp_path / "run"  # a copy: the shared tiny pipeline keeps only its own outputs
-    for part in ("data/raw", "data/processed", "data/predictions", "data/external"):
+    for part in ("data/raw", "data/processed", "data/predictions", "data/external", "reports"):
         shutil.copytree(tiny_pipeline / part, root / part)
     params = root / "params.yaml"
     params.write_text(
@@ -205,3 +206,27 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report
     unknown = _cxr(root, "peer", "other", "--params", str(params))
     assert unknown.exit_code == 2 and "no entry named 'other' in peers.models" in unknown.output
+    _the_same_tables_hold_both(root, params, metrics)
+
+
+def _the_same_tables_hold_both(root: Path, params: Path, metrics: dict) -> None:
+    """peers_report: the peer's row and column beside cxr's, from the two stages' figures."""
+    result = _cxr(root, "peers-report", "--params", str(params))
+    assert result.exit_code == 0, result.output
+    lines = (root / "reports/peers.md").read_text().splitlines()
+    ours = json.loads((root / "reports/evaluation.json").read_text())["test"]
+    test, versus = metrics["test"], metrics["vs_cxr_test"]["mean_auroc"]
+    row = next(line for line in lines if line.startswith("| chex (xrv:densenet121-res224-chex"))
+    assert "RANDOM WEIGHTS" in row and "| CheXpert | none |" in row
+    assert with_interval(test["mean_auroc"], test["ci"]["mean_auroc"]) in row
+    assert f"{with_interval(versus['difference'], versus)} over {len(CHEX)} |" in row
+    mine = next(line for line in lines if line.startswith("| cxr (this pipeline) |"))
+    assert with_interval(ours["mean_auroc"], ours["ci"]["mean_auroc"]) in mine
+    infiltration = next(line for line in lines if line.startswith("| Infiltration |"))
+    assert infiltration.endswith("| not scored |")  # the peer's column: no output, no number
+    external = [line for line in lines if line.startswith("| demo_hospital |")]
+    drop = metrics["external"]["demo_hospital"]
+    assert (
+        len(external) == 2
+        and with_interval(drop["mean_drop"], drop["mean_drop_ci"]) in (external[1])
+    )

@@ -174,3 +174,10 @@ def test_every_xrv_architecture_loads_at_seeded_random_weights(name):
     assert logits.shape == (1, 14) and np.isfinite(logits[0, peer.columns >= 0]).all()
     first = next(iter(peer.model.state_dict().values()))
     assert first.float().std() > 0  # initialised, not zeros
+
+
+def test_no_peer_may_be_named_after_the_reports_folder_readme():
+    from cxr.config import PeerModel, PeersConfig
+
+    with pytest.raises(InputError, match="README"):
+        PeersConfig(models=(PeerModel(name="readme"),))
