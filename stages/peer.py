@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cxr.atomic import write_json, write_text
-from cxr.config import EvaluateConfig, ExternalSet, PeersConfig
+from cxr.config import EvaluateConfig, ExternalConfig, PeersConfig
 from cxr.evaluation.peers import peer_headline
 from cxr.report.peers import peer_markdown
 from stages import paths
@@ -30,10 +30,10 @@ def main(
     config = section(all_params, "peers", PeersConfig)
     evaluate = section(all_params, "evaluate", EvaluateConfig)
     raw_dir = Path(value(all_params, "ingest.raw_dir", str))
-    sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
+    external = section(all_params, "external", ExternalConfig)
     item = named(config.models, name, "peers.models")
     metrics = score_model(
-        item.model, evaluate, raw_dir, list(sets) if config.external else [],
+        item.model, evaluate, raw_dir, external, list(external.sets) if config.external else [],
         paths.PEERS / item.name, Path(config.xrv_cache) if config.xrv_cache else None,
         item.random_init, config.device, config.batch_size,
     )  # fmt: skip

@@ -21,7 +21,7 @@ import torch
 import typer
 
 from cxr.atomic import atomic_path, write_json
-from cxr.config import EvaluateConfig, ExternalSet
+from cxr.config import EvaluateConfig, ExternalConfig, ExternalSet
 from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables
@@ -63,11 +63,11 @@ def main(
     all_params = load_params(params)
     config = section(all_params, "evaluate", EvaluateConfig)
     raw_dir = Path(value(all_params, "ingest.raw_dir", str))
-    sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
+    sets = section(all_params, "external", ExternalConfig)
     target = out or paths.PEERS / folder_name(model)
-    chosen = [named(sets, name, "external.sets") for name in external or []]
+    chosen = [named(sets.sets, name, "external.sets") for name in external or []]
     metrics = score_model(
-        model, config, raw_dir, chosen, target, xrv_cache, random_init, device, batch_size
+        model, config, raw_dir, sets, chosen, target, xrv_cache, random_init, device, batch_size
     )
     _summary(metrics, target)
 
@@ -76,6 +76,7 @@ def score_model(
     spec: str,
     config: EvaluateConfig,
     raw_dir: Path,
+    external_config: ExternalConfig,
     sets: list[ExternalSet],
     target: Path,
     xrv_cache: Path | None = None,
@@ -83,8 +84,8 @@ def score_model(
     device: str = "auto",
     batch_size: int = 16,
 ) -> dict:
-    """Score the peer ``spec`` on val and test (and ``sets``), beside cxr's model; write
-    ``target`` atomically and return its metrics."""
+    """Score the peer ``spec`` on val and test (and ``sets``, with ``external_config``'s
+    intervals), beside cxr's model; write ``target`` atomically and return its metrics."""
     external = {s.name: (s, _external_index(s.name)) for s in sets}  # before any work
     peer = load_peer(spec, xrv_cache, random_init)
     indexes = {split: open_split(paths.PROCESSED, split)[1] for split in SPLITS}
@@ -104,7 +105,7 @@ def score_model(
     tables = dict(scores.tables)
     for name, (item, index) in external.items():
         tables[f"external/{name}"], metrics.setdefault("external", {})[name] = _external(
-            peer, scores, item, index, config, where, batch_size
+            peer, scores, item, index, external_config, config.calibration_bins, where, batch_size
         )
     with atomic_path(target) as tmp:
         (tmp / "external").mkdir(parents=True)
@@ -127,11 +128,11 @@ def score_model(
 
 def _external(
     peer: Peer, scores: PeerScores, item: ExternalSet, index: pd.DataFrame,
-    config: EvaluateConfig, device: torch.device, batch_size: int,
+    config: ExternalConfig, bins: int, device: torch.device, batch_size: int,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """The peer on the external set ``item`` (its prepared ``index``), beside cxr's model."""
     table, metrics = score_peer_external(
-        peer, scores, index, Path(item.folder), config, device, batch_size
+        peer, scores, index, Path(item.folder), config, bins, device, batch_size
     )
     ours = pd.read_parquet(paths.EXTERNAL / item.name / "predictions.parquet")
     versus = compare_tables(ours, table, config.bootstrap, config.seed, config.confidence)

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from cxr.config import EvaluateConfig
+from cxr.config import EvaluateConfig, ExternalConfig
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration, expected_calibration_error, fit_calibration
 from cxr.evaluation.compare import EXTERNAL
@@ -118,13 +118,15 @@ def score_peer_external(
     scores: PeerScores,
     index: pd.DataFrame,
     folder: Path,
-    config: EvaluateConfig,
+    external: ExternalConfig,
+    bins: int,
     device: torch.device | None = None,
     batch_size: int = 16,
 ) -> tuple[pd.DataFrame, dict]:
     """The peer on an external set (``index``: the external stage's, files below ``folder``),
     with its validation calibration and thresholds, against its own NIH test figures: the
-    prediction table and ``external_metrics`` on the findings both the set and it score."""
+    prediction table and ``external_metrics`` on the findings both the set and it score,
+    with ``external``'s intervals (as cxr's model's on the set) and ``bins`` for the ECE."""
     logits = peer_logits(peer, index, folder, device, batch_size, f"{peer.name} external")
     table = prediction_table(index, scores.calibration.apply(logits), EXTERNAL)
     raw = Calibration.identity(len(FINDINGS)).apply(logits)
@@ -132,7 +134,7 @@ def score_peer_external(
     thresholds = np.array([scores.thresholds.get(f, np.nan) for f in FINDINGS])
     metrics = external_metrics(
         scores_of_table(table, raw), scores_of_table(scores.tables["test"]), scored, thresholds,
-        config.bootstrap, config.confidence, config.seed, config.calibration_bins,
+        external.bootstrap, external.confidence, external.seed, bins,
     )  # fmt: skip
     return table, metrics
 
