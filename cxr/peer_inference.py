@@ -56,24 +56,32 @@ class PeerPredictor:
         """The peer ``spec`` and the fitted files in ``scores`` (``cxr score``'s folder);
         an error naming the folder when they are missing or were fitted for other weights."""
         scores = Path(scores)
-        rerun = f"run `cxr score --model {spec} --out {scores}`"
+        flags = f"{f' --xrv-cache {xrv_cache}' if xrv_cache else ''}"
+        flags += " --random-init" if random_init else ""
+        rerun = (
+            f"`cxr score --model {spec}{flags} --out {scores}` writes it (`dvc repro` for a "
+            "peer of peers.models)"
+        )
         if not (scores / "metrics.json").is_file():
-            raise InputError(f"{scores}: no scores of a peer (metrics.json); {rerun} first")
+            raise InputError(f"{scores}: no scores of this peer (metrics.json); {rerun}")
         peer = load_peer(spec, xrv_cache, random_init)
-        fitted_for = read_fitted(scores / "metrics.json").get("weights_sha256")
+        fitted_for = read_fitted(scores / "metrics.json", rerun).get("weights_sha256")
+        if fitted_for is None:
+            raise InputError(f"{scores}: scored before weights were fingerprinted; {rerun}")
         if fitted_for != peer.fingerprint():
             raise InputError(
                 f"{scores} was fitted for other weights than {spec}'s ({peer.weights}): its "
-                f"calibration and thresholds do not apply; {rerun} (or point --scores at this "
-                "peer's folder)"
+                f"calibration and thresholds do not apply; {rerun}, or point --scores at the "
+                "folder scored with these weights"
             )
         scored = list(peer.scored)
         thresholds = np.full(len(FINDINGS), np.nan)
         thresholds[[FINDINGS.index(f) for f in scored]] = read_thresholds(
-            scores / "thresholds.json", scored
+            scores / "thresholds.json", scored, rerun
         )
+        fitted = read_fitted(scores / "calibration.json", rerun)
         try:
-            calibration = Calibration.from_json(read_fitted(scores / "calibration.json"), FINDINGS)
+            calibration = Calibration.from_json(fitted, FINDINGS)
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(
                 f"{scores / 'calibration.json'}: damaged or lacks {err}; {rerun}"

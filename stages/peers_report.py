@@ -27,17 +27,17 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     sets = value(all_params, "external.sets", tuple[ExternalSet, ...])
     level = value(all_params, "evaluate.confidence", float)
     ours = _read(paths.REPORTS / "evaluation.json", "evaluate")
-    peers = {m.name: _read(paths.REPORTS / "peers" / f"{m.name}.json", f"peer@ of {m.name}")
-             for m in models}  # fmt: skip
-    external = {s.name: _read(paths.REPORTS / "external" / f"{s.name}.json", f"external@ of "
-                              f"{s.name}") for s in sets}  # fmt: skip
+    peers = {m.name: _read(paths.REPORTS / "peers" / f"{m.name}.json", "peer@N") for m in models}
+    external = {
+        s.name: _read(paths.REPORTS / "external" / f"{s.name}.json", "external@N") for s in sets
+    }
     write_text(REPORT, peers_table_markdown(ours, peers, external, level))
     typer.echo(f"peers_report: cxr's model and {len(peers)} peer(s) in {REPORT}")
 
 
 def _read(path: Path, stage: str) -> dict:
     if not path.is_file():
-        raise InputError(f"{path}: missing; run `dvc repro` (stage {stage})")
+        raise InputError(f"{path}: missing; run `dvc repro` (stage {stage} writes it)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -137,18 +137,46 @@ def test_a_peer_predicts_nothing_for_what_it_lacks(tiny_pipeline, xrv_scored, tm
                            "--model", "xrv:densenet121-res224-chex", "--random-init",
                            "--scores", str(out))  # fmt: skip
     scored = pd.read_parquet(out / "test.parquet").set_index("image_id").loc[index.image_id]
+    thresholds = json.loads((out / "thresholds.json").read_text())["thresholds"]
+    assert set(thresholds) == CHEX
     for file, (_, row) in zip(files, scored.iterrows(), strict=True):
         for f in FINDINGS:
             if f in CHEX:  # the same seeded random weights as cxr score's
                 assert predicted.loc[file, f"p_{f}"] == pytest.approx(row[f"p_{f}"], abs=1e-5)
             else:
                 assert np.isnan(predicted.loc[file, f"p_{f}"]), f  # empty, never a zero
+        over = {f for f in CHEX if row[f"p_{f}"] >= thresholds[f]}  # each its own threshold
+        assert set(str(predicted.loc[file, "findings"]).split(";")) - {"nan"} == over
+    as_json = _cxr(
+        tiny_pipeline,
+        "predict",
+        files[0],
+        "--model",
+        "xrv:densenet121-res224-chex",
+        "--random-init",
+        "--scores",
+        str(out),
+        "--out",
+        str(tmp_path / "p.json"),
+    )
+    assert as_json.exit_code == 0, as_json.output
+    record = json.loads((tmp_path / "p.json").read_text())[0]
+    assert record["p_Infiltration"] is None and record["p_Edema"] is not None
     assert "cannot read" in predicted.loc[str(tmp_path / "gone.png"), "error"]
     unscored = _cxr(tiny_pipeline, "predict", files[0], "--model", "xrv:densenet121-res224-nih",
                     "--random-init", "--scores", str(tmp_path / "none"))  # fmt: skip
-    assert unscored.exit_code == 2 and "cxr score --model xrv:densenet121-res224-nih" in (
-        unscored.output
-    )
+    assert unscored.exit_code == 2
+    assert "cxr score --model xrv:densenet121-res224-nih --random-init" in unscored.output
+    old = tmp_path / "old"  # a folder cxr score wrote before it fingerprinted weights
+    old.mkdir()
+    figures = json.loads((out / "metrics.json").read_text())
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in figures.items()
+                                                  if k != "weights_sha256"}))  # fmt: skip
+    stale = _cxr(tiny_pipeline, "predict", files[0], "--model", "xrv:densenet121-res224-chex",
+                 "--random-init", "--scores", str(old))  # fmt: skip
+    assert stale.exit_code == 2 and "before weights were fingerprinted" in stale.output
+    chexnet = _cxr(tiny_pipeline, "score", "--model", "chexnet:any.pth", "--random-init")
+    assert chexnet.exit_code == 2 and "random weights are for xrv models" in chexnet.output
 
 
 def test_missing_weights_stop_with_the_path_looked_in(tiny_pipeline, tmp_path):
@@ -189,6 +217,7 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     params.write_text(
         TINY_PIPELINE + "peers:\n  models:\n"
         '  - {name: chex, model: "xrv:densenet121-res224-chex", random_init: true}\n'
+        "external: {bootstrap: 200, seed: 3}\n"  # the external figures' own intervals
     )
     result = _cxr(root, "peer", "chex", "--params", str(params))
     assert result.exit_code == 0, result.output
@@ -202,6 +231,9 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
         == (metrics["external"]["demo_hospital"]["mean_drop"])
     )  # peers.external: every set of external.sets
     assert (root / "data/peers/chex/external/demo_hospital.parquet").is_file()
+    on_set = metrics["external"]["demo_hospital"]
+    assert on_set["resamples"] == on_set["vs_cxr"]["resamples"] == 200  # external's, as cxr's
+    assert metrics["vs_cxr_test"]["resamples"] == 1000  # evaluate's, on the NIH test split
     report = (root / "reports/peers/chex.md").read_text()
     assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report
     unknown = _cxr(root, "peer", "other", "--params", str(params))

@@ -20,36 +20,36 @@ from cxr.errors import InputError
 _RERUN = "the evaluate stage writes it (`dvc repro evaluate`)"
 
 
-def read_fitted(path: str | Path) -> dict:
-    """The JSON object in ``path``."""
+def read_fitted(path: str | Path, rerun: str = _RERUN) -> dict:
+    """The JSON object in ``path``; ``rerun``: what makes the file, for the errors."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: not found; {_RERUN}")
+        raise InputError(f"{path}: not found; {rerun}")
     try:
         content = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: damaged, not JSON ({err}); {_RERUN}") from None
+        raise InputError(f"{path}: damaged, not JSON ({err}); {rerun}") from None
     if not isinstance(content, dict):
-        raise InputError(f"{path}: damaged, not a JSON object; {_RERUN}")
+        raise InputError(f"{path}: damaged, not a JSON object; {rerun}")
     return content
 
 
-def read_thresholds(path: str | Path, classes: Sequence[str]) -> np.ndarray:
+def read_thresholds(path: str | Path, classes: Sequence[str], rerun: str = _RERUN) -> np.ndarray:
     """The validation thresholds ``[C]`` of ``classes``, in that order."""
-    table = read_fitted(path).get("thresholds")
+    table = read_fitted(path, rerun).get("thresholds")
     if not isinstance(table, dict):
-        raise InputError(f"{path}: damaged, no 'thresholds' table; {_RERUN}")
+        raise InputError(f"{path}: damaged, no 'thresholds' table; {rerun}")
     missing = [c for c in classes if c not in table]
     if missing:
-        raise InputError(f"{path}: no threshold for {missing}; {_RERUN}")
+        raise InputError(f"{path}: no threshold for {missing}; {rerun}")
     try:
         values = np.array([float(table[c]) for c in classes], np.float64)
     except (TypeError, ValueError) as err:
-        raise InputError(f"{path}: damaged, a threshold is not a number ({err}); {_RERUN}") from (
+        raise InputError(f"{path}: damaged, a threshold is not a number ({err}); {rerun}") from (
             None
         )
     if not np.isfinite(values).all():
-        raise InputError(f"{path}: damaged, a threshold is not finite; {_RERUN}")
+        raise InputError(f"{path}: damaged, a threshold is not finite; {rerun}")
     return values
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
+
 from cxr.errors import InputError
 from cxr.peers.base import Peer
 
@@ -41,12 +43,18 @@ def folder_name(spec: str) -> str:
 
 
 def load_peer(spec: str, xrv_cache: str | Path | None = None, random_init: bool = False) -> Peer:
-    """The peer ``spec`` names; ``xrv_cache``: torchxrayvision's weights folder."""
+    """The peer ``spec`` names; ``xrv_cache``: torchxrayvision's weights folder. Loading
+    leaves torch's global random state as it was."""
     kind, target = kind_and_target(spec)
-    if kind == "xrv":
-        from cxr.peers.xrv import xrv_peer  # torchxrayvision is needed for these only
+    with torch.random.fork_rng(devices=[]):  # builders draw throwaway initial weights
+        if kind == "xrv":
+            from cxr.peers.xrv import xrv_peer  # torchxrayvision is needed for these only
 
-        return xrv_peer(target, xrv_cache, random_init)
-    from cxr.peers.chexnet import chexnet_peer
+            return xrv_peer(target, xrv_cache, random_init)
+        if random_init:
+            raise InputError(
+                f"{spec}: random weights are for xrv models; a CheXNet file has its own"
+            )
+        from cxr.peers.chexnet import chexnet_peer
 
-    return chexnet_peer(target)
+        return chexnet_peer(target)

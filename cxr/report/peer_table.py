@@ -19,7 +19,7 @@ from cxr.report.markdown import table
 TITLE = "# cxr's model beside published models"
 OURS = "cxr (this pipeline)"
 OURS_TRAINED_ON = "this pipeline's train split"
-OURS_OVERLAP = "none: patient-level split"
+OURS_OVERLAP = "none: its test patients were held out"
 
 
 def peers_table_markdown(
@@ -48,7 +48,17 @@ def peers_table_markdown(
         _finding_table(ours["test"], peers),
     ]
     if any(m.get("external") for m in peers.values()) or ours_external:
-        lines += ["## External sets", "", _external_table(ours_external, peers)]
+        levels = {f"{100 * f['level']:g}%" for f in ours_external.values()}
+        levels |= {f"{100 * f['level']:g}%" for m in peers.values()
+                   for f in m.get("external", {}).values()}  # fmt: skip
+        lines += [
+            f"## External sets ({', '.join(sorted(levels))} patient-bootstrap intervals)",
+            "",
+            "Each model with its own validation calibration and thresholds; the drop is from "
+            "its own NIH test figures, over the findings the set and it score.",
+            "",
+            _external_table(ours_external, peers),
+        ]
     return "\n".join(lines)
 
 
@@ -57,7 +67,7 @@ def _label(name: str, metrics: dict) -> str:
 
 
 def _test_table(ours: dict, peers: dict[str, dict]) -> str:
-    header = ["model", "trained on", "NIH test images in its training data", "findings",
+    header = ["model", "trained on", "NIH test images in its training data", "findings in mean",
               "mean AUROC", "mean AUPRC", "minus cxr (paired)"]  # fmt: skip
     ci = ours.get("ci", {})
     rows = [[OURS, OURS_TRAINED_ON, OURS_OVERLAP, ours["classes_in_mean"],
@@ -93,6 +103,9 @@ def _finding_table(ours: dict, peers: dict[str, dict]) -> str:
     for finding in FINDINGS:
         row = [finding, _auroc(ours, finding)]
         for metrics in peers.values():
+            if finding not in metrics["scored"]:
+                row.append("not scored")  # the peer has no output for it
+                continue
             cell = _auroc(metrics["test"], finding)
             d = metrics.get("vs_cxr_test", {}).get("auroc", {}).get(finding)
             if d and d.get("difference") is not None:
@@ -105,7 +118,7 @@ def _finding_table(ours: dict, peers: dict[str, dict]) -> str:
 def _auroc(scored: dict, finding: str) -> str:
     value = scored["auroc"].get(finding)
     if value is None:
-        return "not scored"
+        return "n/a (one label value in test)"
     return with_interval(value, scored.get("ci", {}).get("auroc", {}).get(finding))
 
 
