@@ -61,6 +61,11 @@ def main(
         where = pick_device(device)
         predictor = PeerPredictor.load(model, folder, xrv_cache, random_init, where)
     else:
+        if scores or xrv_cache or random_init:
+            raise InputError(
+                "--scores, --xrv-cache and --random-init are for a peer (--model xrv:... or "
+                f"chexnet:...); {model} is a checkpoint, with its own calibration beside it"
+            )
         predictor = Predictor.load(model, device=pick_device(device))
         for line in predictor.version_warnings:
             typer.echo(f"warning: {line}", err=True)

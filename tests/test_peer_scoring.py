@@ -128,6 +128,8 @@ def test_a_chexnet_state_dict_scores_all_fourteen_and_predicts_as_scored(tiny_pi
     no_cam = _cxr(tiny_pipeline, "predict", files[0], "--model", spec, "--scores", str(out),
                   "--cam", str(tmp_path / "cams"))  # fmt: skip
     assert no_cam.exit_code == 2 and "cxr's own model" in no_cam.output
+    mixed = _cxr(tiny_pipeline, "predict", files[0], "--scores", str(out))  # cxr's checkpoint
+    assert mixed.exit_code == 2 and "are for a peer" in mixed.output
 
 
 def test_a_peer_predicts_nothing_for_what_it_lacks(tiny_pipeline, xrv_scored, tmp_path):
