@@ -279,7 +279,8 @@ class PeersConfig:
     """``peers``: published models scored on the same images as cxr's (docs/peers.md)."""
 
     models: tuple[PeerModel, ...] = ()
-    xrv_cache: str = ""  # torchxrayvision's weights folder; empty: ~/.torchxrayvision/...
+    # torchxrayvision's weights folder (weights/: DVC tracks it); empty: ~/.torchxrayvision/...
+    xrv_cache: str = "weights/xrv"
     external: bool = True  # also score each peer on every set of external.sets
     batch_size: int = speed_knob(16, ge=1)
     device: str = speed_knob("auto", **DEVICE)

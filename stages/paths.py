@@ -22,6 +22,7 @@ TRAIN_PLOTS = Path("plots/train")
 EVAL_PLOTS = Path("plots/eval")
 EXPLAIN_PLOTS = Path("plots/explain")
 REPORTS = Path("reports")
+WEIGHTS = Path("weights")  # peers' weights files, which the peer stages depend on
 PEERS = Path("data/peers")  # `cxr score`: a published model's prediction tables and figures
 EXTERNAL = Path("data/external")  # per external set: its arrays, predictions, rows left out
 #: The training environment (not a DVC metric: machines differ, results should not).

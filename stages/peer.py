@@ -37,13 +37,26 @@ def main(
         paths.PEERS / item.name, Path(config.xrv_cache) if config.xrv_cache else None,
         item.random_init, config.device, config.batch_size,
     )  # fmt: skip
-    write_json(paths.METRICS / "peers" / f"{item.name}.json", peer_headline(metrics))
+    tracked = item.random_init or _in(Path(metrics["weights"]), paths.WEIGHTS)
+    if not tracked:
+        typer.echo(
+            f"warning: {metrics['weights']} lies outside {paths.WEIGHTS}/, so DVC does not "
+            f"track it: replacing it will not rerun this stage. Move it there (see "
+            f"{paths.WEIGHTS / 'README.md'}) and `dvc add` it",
+            err=True,
+        )
+    headline = {**peer_headline(metrics), "weights_tracked_by_dvc": tracked}
+    write_json(paths.METRICS / "peers" / f"{item.name}.json", headline)
     write_json(paths.REPORTS / "peers" / f"{item.name}.json", metrics)  # for peers_report
     write_text(paths.REPORTS / "peers" / f"{item.name}.md", peer_markdown(metrics))
     typer.echo(
         f"peer {item.name} ({item.model}): test mean AUROC {metrics['test']['mean_auroc']}; "
         f"{paths.REPORTS / 'peers' / (item.name + '.md')}"
     )
+
+
+def _in(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ with it through `cxr compare`: unscored findings stay out of every figure and me
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -208,8 +209,6 @@ def test_a_peer_on_an_external_set_is_scored_against_its_own_nih_test(tiny_pipel
 
 
 def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
-    import shutil
-
     from tests.conftest import TINY_PIPELINE
 
     root = tmp_path / "run"  # a copy: the shared tiny pipeline keeps only its own outputs
@@ -238,9 +237,28 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     assert metrics["vs_cxr_test"]["resamples"] == 1000  # evaluate's, on the NIH test split
     report = (root / "reports/peers/chex.md").read_text()
     assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report
+    assert headline["weights_tracked_by_dvc"] is True  # seeded: nothing to track
     unknown = _cxr(root, "peer", "other", "--params", str(params))
     assert unknown.exit_code == 2 and "no entry named 'other' in peers.models" in unknown.output
     _the_same_tables_hold_both(root, params, metrics)
+    _weights_outside_the_weights_folder_are_flagged(root, params, tmp_path)
+
+
+def _weights_outside_the_weights_folder_are_flagged(root: Path, params: Path, tmp: Path) -> None:
+    torch.save(models.densenet121(weights=None, num_classes=14).state_dict(), tmp / "cx.pth")
+    (root / "weights").mkdir()
+    shutil.copy(tmp / "cx.pth", root / "weights/cx.pth")
+    params.write_text(params.read_text().replace("peers:\n  models:\n", (
+        "peers:\n  models:\n"
+        f'  - {{name: outside, model: "chexnet:{tmp / "cx.pth"}"}}\n'
+        '  - {name: inside, model: "chexnet:weights/cx.pth"}\n'
+    )))  # fmt: skip
+    for name, tracked in (("outside", False), ("inside", True)):
+        result = _cxr(root, "peer", name, "--params", str(params))
+        assert result.exit_code == 0, result.output
+        headline = json.loads((root / f"metrics/peers/{name}.json").read_text())
+        assert headline["weights_tracked_by_dvc"] is tracked
+        assert ("DVC does not track it" in result.output) is not tracked
 
 
 def _the_same_tables_hold_both(root: Path, params: Path, metrics: dict) -> None:

@@ -76,6 +76,12 @@ def weights_file(name: str, cache_dir: str | Path | None = None) -> Path:
 
     url = _entry(name)["weights_url"]
     path = cache_folder(cache_dir) / os.path.basename(url)
+    downloaded = cache_folder() / path.name  # torchxrayvision's own cache
+    if not path.is_file() and downloaded.is_file():
+        raise InputError(
+            f"xrv:{name}: no weights at {path}; torchxrayvision's cache has them: "
+            f"`mkdir -p {path.parent} && cp {downloaded} {path}`"
+        )
     if not path.is_file():
         raise InputError(
             f"xrv:{name}: no weights at {path}. With internet, download them there "
