@@ -62,10 +62,8 @@ class PeerPredictor:
             f"`cxr score --model {spec}{flags} --out {scores}` writes it (`dvc repro` for a "
             "peer of peers.models)"
         )
-        if not (scores / "metrics.json").is_file():
-            raise InputError(f"{scores}: no scores of this peer (metrics.json); {rerun}")
-        peer = load_peer(spec, xrv_cache, random_init)
         fitted_for = read_fitted(scores / "metrics.json", rerun).get("weights_sha256")
+        peer = load_peer(spec, xrv_cache, random_init)  # after the cheap checks
         if fitted_for is None:
             raise InputError(f"{scores}: scored before weights were fingerprinted; {rerun}")
         if fitted_for != peer.fingerprint():

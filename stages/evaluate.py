@@ -20,8 +20,8 @@ from cxr.evaluation.evaluate import (
     headline,
     prediction_table,
 )
+from cxr.evaluation.fitted import write_fitted
 from cxr.evaluation.predict import predict_logits
-from cxr.findings import FINDINGS
 from cxr.models.checkpoint import load_model
 from cxr.report.evaluation import evaluation_markdown
 from cxr.report.markdown import confusion_markdown
@@ -60,11 +60,10 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     for split, out in outputs.items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
             prediction_table(out.index, result.probs[split], split).to_parquet(tmp, index=False)
-    write_json(
-        paths.THRESHOLDS,
-        {"policy": config.threshold_policy, "chosen_on": "val", "thresholds": result.thresholds},
-    )
-    write_json(paths.CALIBRATION, {"fitted_on": "val", **result.calibration.to_json(FINDINGS)})
+    write_fitted(
+        paths.THRESHOLDS, paths.CALIBRATION, config.threshold_policy, result.thresholds,
+        result.calibration,
+    )  # fmt: skip
     for name, frame in (
         ("roc", result.roc),
         ("pr", result.pr),

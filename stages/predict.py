@@ -55,8 +55,6 @@ def main(
         raise InputError(f"--out {out}: use a .csv or .json file name")
     predictor: FilePredictor
     if is_peer(model):
-        if cam is not None:
-            raise InputError("--cam: GradCAM overlays are built for cxr's own model, not a peer")
         folder = scores or paths.PEERS / folder_name(model)
         where = pick_device(device)
         predictor = PeerPredictor.load(model, folder, xrv_cache, random_init, where)

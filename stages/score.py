@@ -25,8 +25,8 @@ from cxr.config import EvaluateConfig, ExternalConfig, ExternalSet
 from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables
+from cxr.evaluation.fitted import write_fitted
 from cxr.evaluation.peers import PeerScores, score_peer, score_peer_external
-from cxr.findings import FINDINGS
 from cxr.numbers import with_interval
 from cxr.peers.base import Peer
 from cxr.peers.registry import folder_name, load_peer
@@ -112,16 +112,8 @@ def score_model(
         for split, table in tables.items():
             table.to_parquet(tmp / f"{split}.parquet", index=False)
         write_json(tmp / "metrics.json", metrics)
-        write_json(
-            tmp / "thresholds.json",
-            {
-                "policy": config.threshold_policy,
-                "chosen_on": "val",
-                "thresholds": scores.thresholds,
-            },
-        )
-        write_json(tmp / "calibration.json",
-                   {"fitted_on": "val", **scores.calibration.to_json(FINDINGS)})  # fmt: skip
+        write_fitted(tmp / "thresholds.json", tmp / "calibration.json",
+                     config.threshold_policy, scores.thresholds, scores.calibration)  # fmt: skip
         (tmp / "report.md").write_text(peer_markdown(metrics), encoding="utf-8")
     return metrics
 

@@ -1,5 +1,6 @@
-"""Read back what evaluate fitted on validation (``thresholds.json``, ``calibration.json``)
-and the predictions it wrote (``data/predictions/<split>.parquet``).
+"""Write and read back what was fitted on validation (``thresholds.json``,
+``calibration.json``: evaluate's for cxr's model, ``cxr score``'s for a peer) and the
+predictions evaluate wrote (``data/predictions/<split>.parquet``).
 
 Explain and inference apply these files unchanged; a missing or damaged one
 is an :class:`~cxr.errors.InputError` that names the file and says to rerun
@@ -15,9 +16,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxr.atomic import write_json
 from cxr.errors import InputError
+from cxr.evaluation.calibration import Calibration
+from cxr.findings import FINDINGS
 
 _RERUN = "the evaluate stage writes it (`dvc repro evaluate`)"
+
+
+def write_fitted(
+    thresholds_file: Path,
+    calibration_file: Path,
+    policy: str,
+    thresholds: dict[str, float],
+    calibration: Calibration,
+) -> None:
+    """Write the validation thresholds (chosen by ``policy``) and calibration of the 14
+    findings, each file atomically, as :func:`read_thresholds` and :func:`read_fitted` read them."""
+    write_json(thresholds_file, {"policy": policy, "chosen_on": "val", "thresholds": thresholds})
+    write_json(calibration_file, {"fitted_on": "val", **calibration.to_json(FINDINGS)})
 
 
 def read_fitted(path: str | Path, rerun: str = _RERUN) -> dict:
