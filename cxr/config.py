@@ -101,6 +101,10 @@ class ModelConfig:
     weights: str = "auto"  # auto | imagenet | none | <path>
     dropout: float = knob(0.2, ge=0, lt=1)
     output_stride: Literal[16, 32] = 16  # 16: finer GradCAM maps; 32: torchvision's DenseNet121
+    # stride 16: dense block 4's 3x3 convolutions dilated by 2, so pretrained filters see the
+    # spacing they learned (false: undilated, as checkpoints before 2026-12; the ResNet's
+    # stride 16 always dilates)
+    dilated: bool = True
     # dualpath only: the ablation switches and the local path's crop
     cbam: bool = True
     fpn: bool = True
@@ -125,6 +129,11 @@ class ModelConfig:
             raise InputError(
                 "model.memory_efficient = true checkpoints DenseNet layers; model.arch = "
                 "resnet50 has none: turn memory_efficient off or use densenet121 or dualpath"
+            )
+        if not self.dilated and self.arch == "resnet50" and self.output_stride == 16:
+            raise InputError(
+                "model.dilated = false: resnet50 at output_stride 16 always dilates its last "
+                "stage (torchvision's replace_stride_with_dilation); set dilated: true"
             )
 
     @property

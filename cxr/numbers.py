@@ -11,14 +11,20 @@ def number(value: float | None, digits: int = 3) -> str:
 
 
 def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
-    """``0.812 (0.790-0.833)``, ``-0.020 (-0.041 to 0.001)``; the interval left out where there
-    is none."""
+    """``0.812 (0.790-0.833)``, ``-0.020 (-0.041 to 0.001)``; with the usable share where
+    resamples were dropped (``0.812 (0.790-0.833; 960/1000 resamples)``), and ``0.812 (no
+    interval: only 470 of 1000 resamples define it ...)`` where it was withheld
+    (``cxr.evaluation.bootstrap.interval``); the interval left out where there is none."""
     if value is None:
         return "n/a"
+    if ci and ci.get("withheld"):
+        return f"{value:.{digits}f} (no interval: {ci['withheld']})"
     if not ci or ci.get("low") is None:
         return number(value, digits)
     to = " to " if ci["low"] < 0 else "-"  # "-0.30--0.10" would read as a typo
-    return f"{value:.{digits}f} ({ci['low']:.{digits}f}{to}{ci['high']:.{digits}f})"
+    usable, total = ci.get("usable_resamples"), ci.get("resamples")
+    share = f"; {usable}/{total} resamples" if usable is not None and usable != total else ""
+    return f"{value:.{digits}f} ({ci['low']:.{digits}f}{to}{ci['high']:.{digits}f}{share})"
 
 
 def percent(value: float | None) -> str:

@@ -2,11 +2,10 @@
 thresholds ``cxr score`` fitted for it on cxr's validation split.
 
 ``cxr predict --model xrv:densenet121-res224-nih`` goes through
-:class:`PeerPredictor`: each file decoded to 8-bit gray (``read_gray8``, as
-``cxr score`` reads the split's files), fed as the peer's own code feeds it
-(``Peer.prepare``), its logits calibrated and thresholded as ``cxr score``
-did, so a file gets the probability ``cxr score`` gave the same image. The
-scores folder records the weights' fingerprint; weights that differ from it
+:class:`PeerPredictor`: each file read as ``cxr score`` reads the split's files
+and fed as the peer's own code feeds it (``Peer.load``), its logits calibrated
+and thresholded as ``cxr score`` did, so a file gets the probability ``cxr score``
+gave the same image. The scores folder records the weights' fingerprint; weights that differ from it
 are refused, since their calibration was fitted to other outputs.
 
 Example::
@@ -28,7 +27,6 @@ from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.findings import FINDINGS
-from cxr.imaging.decode import read_gray8
 from cxr.inference import Views, findings_over
 from cxr.peers.base import Peer
 from cxr.peers.registry import load_peer
@@ -88,7 +86,7 @@ class PeerPredictor:
 
     def prepare(self, path: str | Path) -> Views:
         """One file as the peer's input (N = 1); raises ``DecodeError``."""
-        return Views(self.peer.prepare(read_gray8(Path(path)))[None])
+        return Views(self.peer.load(Path(path))[None])
 
     def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
         """Calibrated probabilities ``[N, 14]``, NaN for the findings the peer lacks."""

@@ -25,8 +25,8 @@ FINAL_REPORT = (
 )
 CHOOSING = "Validation split: compare and choose here; report the chosen run on test once."
 EXTERNAL_REPORT = (
-    "FINAL REPORT on an external set: another hospital's data, not a basis for choosing "
-    "between these runs (choose on validation)."
+    "FINAL REPORT on an external set (or an NIH re-read such as RSNA's or SIIM's: NIH's own "
+    "films): not a basis for choosing between these runs (choose on validation)."
 )
 
 
@@ -58,9 +58,9 @@ def main(
     tables = read_prediction_table(a, split), read_prediction_table(b, split)
     result = compare_tables(*tables, resamples, seed, level)
     purpose = EXTERNAL_REPORT if external else FINAL_REPORT if test else CHOOSING
+    units = "patients" if result["unit"] == "patient" else f"{result['unit']}s"
     typer.echo(
-        f"{purpose}\n{result['images']} {split} images of {result['patients']} patients; "
-        f"{resamples} paired patient resamples\n"
+        f"{purpose}\n{result['images']} {split} images; {resamples} paired resamples of {units}\n"
     )
     typer.echo(comparison_table(result, level))
     if json_out is not None:

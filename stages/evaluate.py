@@ -23,6 +23,7 @@ from cxr.evaluation.evaluate import (
 from cxr.evaluation.fitted import write_fitted
 from cxr.evaluation.predict import predict_logits
 from cxr.models.checkpoint import load_model
+from cxr.numbers import with_interval
 from cxr.report.evaluation import evaluation_markdown
 from cxr.report.markdown import confusion_markdown
 from cxr.report.model_card import model_card_markdown
@@ -59,7 +60,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
 
     for split, out in outputs.items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
-            prediction_table(out.index, result.probs[split], split).to_parquet(tmp, index=False)
+            table = prediction_table(out.index, result.probs[split], split, out.logits)
+            table.to_parquet(tmp, index=False)
     write_fitted(
         paths.THRESHOLDS, paths.CALIBRATION, config.threshold_policy, result.thresholds,
         result.calibration,
@@ -94,14 +96,9 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     write_json(paths.REPORTS / "evaluation.json", detail)
     write_json(paths.metrics_file("eval"), {**computed, **headline(detail)})
     test = result.metrics["test"]
-    ci = test.get("ci", {}).get("mean_auroc", {})
-    interval_text = (
-        f" ({100 * config.confidence:.0f}% CI {ci['low']:.4f}-{ci['high']:.4f})"
-        if ci.get("low") is not None
-        else ""
-    )
     typer.echo(
-        f"evaluate: test mean AUROC {test['mean_auroc']:.4f}{interval_text}, "
+        f"evaluate: test mean AUROC "
+        f"{with_interval(test['mean_auroc'], test.get('ci', {}).get('mean_auroc'), 4)}, "
         f"mean AUPRC {test['mean_auprc']:.4f}; reports/evaluation.md, reports/model_card.md"
     )
 

@@ -25,7 +25,6 @@ from cxr.batches import SplitArrays
 from cxr.config import ExplainConfig, ExternalConfig, ExternalSet, PreprocessConfig
 from cxr.device import pick_device
 from cxr.errors import InputError
-from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.evaluate import prediction_table
 from cxr.evaluation.external import (
     Scored,
@@ -36,8 +35,9 @@ from cxr.evaluation.external import (
 from cxr.evaluation.predict import predict_logits
 from cxr.explain.explain import headline as localisation_headline
 from cxr.explain.explain import localise
-from cxr.external.prepare import BOX_FRAMES, SPLIT, array_boxes, prepare_set
-from cxr.external.sets import UNIQUE_NAMES, locate, read_set
+from cxr.external.formats import FORMATS
+from cxr.external.prepare import SPLIT, array_boxes, prepare_set
+from cxr.external.sets import locate, read_set
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
 from cxr.preprocess import reason_counts
@@ -68,7 +68,8 @@ def main(
     reference = _nih_test()  # first: a stage run before evaluate stops before any work
     labels = read_set(item.format, folder, item.labels, config.uncertain, config.frontal_only,
                       item.name)  # fmt: skip
-    found, missing = locate(labels.images, folder, by_name=item.format in UNIQUE_NAMES)
+    form = FORMATS[item.format]
+    found, missing = locate(labels.images, folder, by_name=form.unique_names)
     if found.empty:
         raise InputError(
             f"{folder}: none of the {len(labels.images)} images of {item.name} has a file "
@@ -89,16 +90,18 @@ def main(
         data = SplitArrays(tmp, SPLIT, with_detail=predictor.uses_detail)
         logits = predict_logits(predictor.model, data, predictor.device, config.batch_size,
                                 desc=item.name, dtype=predictor.dtype)  # fmt: skip
-        table = prediction_table(index, predictor.calibration.apply(logits), SPLIT)
+        table = prediction_table(index, predictor.calibration.apply(logits), SPLIT, logits,
+                                 form.resampling_unit)  # fmt: skip
         table.to_parquet(tmp / "predictions.parquet", index=False)
-        boxes = array_boxes(labels.boxes, index, BOX_FRAMES.get(item.format, 0))
-        located = _localise(predictor, data, index, boxes, pointing) if len(boxes) else None
-        raw = Calibration.identity(logits.shape[1]).apply(logits)
+        boxes = array_boxes(labels.boxes, index, form.box_frame)
+        located = (_localise(predictor, data, index, boxes, pointing, form.resampling_unit)
+                   if len(boxes) else None)  # fmt: skip
         metrics = external_metrics(
-            scores_of_table(table, raw), reference, labels.scored, predictor.thresholds,
-            config.bootstrap, config.confidence, config.seed, bins,
+            scores_of_table(table), reference, labels.scored, predictor.thresholds,
+            config.bootstrap, config.confidence, config.seed, bins, form.resampling_unit,
+            form.origin,
         )  # fmt: skip
-    _write(item, metrics, excluded, located, round(time.perf_counter() - t0, 1))
+    _write(item, metrics, excluded, located, round(time.perf_counter() - t0, 1), form.note)
 
 
 def _nih_test() -> Scored:
@@ -127,35 +130,38 @@ def _localise(
     index: pd.DataFrame,
     boxes: pd.DataFrame,
     config: ExplainConfig,
+    unit: str,
 ) -> dict:
     """The explain stage's pointing game and box overlap on the set's boxed cases."""
-    typer.echo(f"external: GradCAM on the boxed cases, {config.bootstrap} patient resamples")
+    typer.echo(f"external: GradCAM on the boxed cases, {config.bootstrap} {unit} resamples")
     _, summary = localise(predictor.model, data.array, index, boxes, config, predictor.device,
-                          data.detail, predictor.dtype)  # fmt: skip
+                          data.detail, predictor.dtype, unit)  # fmt: skip
     return {"split": SPLIT, **summary}
 
 
 def _write(
-    item: ExternalSet, metrics: dict, excluded: pd.DataFrame, located: dict | None, seconds: float
-) -> None:
+    item: ExternalSet, metrics: dict, excluded: pd.DataFrame, located: dict | None,
+    seconds: float, note: str,
+) -> None:  # fmt: skip
     by_reason = reason_counts(excluded.reason) if len(excluded) else {}
     source = f"`{item.folder}` ({item.format} layout)"
-    detail = {"name": item.name, "format": item.format, "folder": item.folder, **metrics,
-              "excluded": len(excluded), "excluded_by_reason": by_reason}  # fmt: skip
+    detail = {"name": item.name, "format": item.format, "folder": item.folder, "note": note,
+              **metrics, "excluded": len(excluded), "excluded_by_reason": by_reason}  # fmt: skip
     if located is not None:
         detail["localisation"] = located
     write_json(paths.REPORTS / "external" / f"{item.name}.json", detail)
     write_text(
         paths.REPORTS / "external" / f"{item.name}.md",
-        set_markdown(item.name, source, metrics, by_reason, located),
+        set_markdown(item.name, source, metrics, by_reason, located, note),
     )
     headline = {**external_headline(metrics), "excluded": len(excluded), "seconds": seconds}
     if located is not None:
         headline["localisation"] = localisation_headline(located)
     write_json(paths.external_metrics(item.name), headline)
+    gap = "difference, an NIH re-read" if metrics["origin"] == "nih_reread" else "drop"
     typer.echo(
         f"external {item.name}: {metrics['images']} images, mean AUROC "
-        f"{metrics['mean_auroc']} vs NIH test {metrics['nih_test_mean_auroc']} (drop "
+        f"{metrics['mean_auroc']} vs NIH test {metrics['nih_test_mean_auroc']} ({gap} "
         f"{metrics['mean_drop']}); {len(excluded)} rows left out, listed in "
         f"{paths.EXTERNAL / item.name / 'excluded.csv'}"
     )

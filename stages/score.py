@@ -27,6 +27,7 @@ from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables
 from cxr.evaluation.fitted import write_fitted
 from cxr.evaluation.peers import PeerScores, score_peer, score_peer_external
+from cxr.external.formats import FORMATS
 from cxr.numbers import with_interval
 from cxr.peers.base import Peer
 from cxr.peers.registry import folder_name, load_peer
@@ -123,8 +124,18 @@ def _external(
     config: ExternalConfig, bins: int, device: torch.device, batch_size: int,
 ) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """The peer on the external set ``item`` (its prepared ``index``), beside cxr's model."""
+    synthetic = Path(item.folder) == paths.DEMO_EXTERNAL_DIR  # the demo's phantoms
     table, metrics = score_peer_external(
-        peer, scores, index, Path(item.folder), config, bins, device, batch_size
+        peer,
+        scores,
+        index,
+        Path(item.folder),
+        FORMATS[item.format],
+        config,
+        bins,
+        device,
+        batch_size,
+        synthetic,
     )
     ours = pd.read_parquet(paths.EXTERNAL / item.name / "predictions.parquet")
     versus = compare_tables(ours, table, config.bootstrap, config.seed, config.confidence)

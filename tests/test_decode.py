@@ -24,9 +24,17 @@ def _png(array) -> bytes:
 
 
 def dicom_bytes(
-    pixels: np.ndarray, photometric="MONOCHROME2", window=None, slope=1.0, intercept=0.0
+    pixels: np.ndarray,
+    photometric="MONOCHROME2",
+    window=None,
+    slope=1.0,
+    intercept=0.0,
+    bits=12,
+    padding=None,
+    voi_function=None,
 ) -> bytes:
-    """A minimal uncompressed single-frame DICOM radiograph."""
+    """A minimal uncompressed single-frame DICOM radiograph of ``bits`` stored bits (8: one
+    byte per pixel, as RSNA's and SIIM's)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -41,14 +49,19 @@ def dicom_bytes(
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
+    ds.BitsAllocated = 8 if bits == 8 else 16
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
     ds.PixelRepresentation = 0
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if (slope, intercept) != (1.0, 0.0) or bits != 8:
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    if voi_function is not None:
+        ds.VOILUTFunction = voi_function
+    if padding is not None:
+        ds.PixelPaddingValue = padding
+    ds.PixelData = pixels.astype(np.uint8 if bits == 8 else np.uint16).tobytes()
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
@@ -98,6 +111,47 @@ def test_dicom_window_is_applied():
     assert (gray[:, g[0] <= 790] == 0).all() and (gray[:, g[0] >= 1210] == 255).all()
     inside = (g[0] > 850) & (g[0] < 1150)
     assert np.all(np.diff(gray[0, inside].astype(int)) >= 0) and 0 < gray[0, inside].mean() < 255
+
+
+def test_the_same_pixels_give_the_same_array_in_a_png_and_a_dicom(nih_dir):
+    # RSNA's and SIIM's DICOMs are 8-bit copies of NIH's PNGs: they must reach the model
+    # as the training PNGs did, not stretched to their own range.
+    for path in sorted((nih_dir / "sample" / "images").glob("*.png"))[:5]:
+        png = read_gray8(path)
+        from_dicom = decode_gray8(dicom_bytes(png, bits=8), "x.dcm")
+        assert from_dicom.dtype == np.uint8 and from_dicom.tobytes() == png.tobytes(), path.name
+    narrow = (_gradient() // 4 + 60).astype(np.uint8)  # 60..123: a stretch would move it
+    assert decode_gray8(dicom_bytes(narrow, bits=8)).tobytes() == narrow.tobytes()
+    assert decode_gray8(_png(narrow)).tobytes() == narrow.tobytes()
+    # More than 8 bits without a window: both stretched from the same range, alike.
+    deep = _gradient().astype(np.uint16) * 9 + 300
+    assert decode_gray8(dicom_bytes(deep)).tobytes() == decode_gray8(_png(deep)).tobytes()
+
+
+def test_a_window_is_the_display_mapping_and_nothing_restretches_it():
+    # Values 900..1100 inside the window 800..1200: the standard maps them to about a
+    # quarter..three quarters of the range; a min-max stretch afterwards made them 0..255.
+    g = np.tile(np.linspace(900, 1100, 64), (8, 1)).astype(np.uint16)
+    gray = decode_gray8(dicom_bytes(g, window=(1000, 400)))
+    expected = np.rint(np.clip((g - 999.5) / 399 + 0.5, 0, 1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(gray, expected)
+    assert 60 < gray.min() < 70 and 185 < gray.max() < 195
+    exact = decode_gray8(dicom_bytes(g, window=(1000, 400), voi_function="LINEAR_EXACT"))
+    linear = np.clip((g.astype(float) - 1000) / 400 + 0.5, 0, 1)
+    np.testing.assert_array_equal(exact, np.rint(linear * 255).astype(np.uint8))
+
+
+def test_padding_pixels_are_black_and_never_set_the_range():
+    image = np.full((20, 40), 65535, np.uint16)  # left half: outside the detector
+    image[:, 20:] = np.linspace(1000, 3000, 20).astype(np.uint16)[None]
+    for photometric in ("MONOCHROME2", "MONOCHROME1"):
+        data = dicom_bytes(image, photometric, bits=16, padding=65535)
+        gray = decode_gray8(data)
+        assert (gray[:, :20] == 0).all(), photometric
+        detector = gray[:, 20:] if photometric == "MONOCHROME2" else 255 - gray[:, 20:]
+        assert detector.min() == 0 and detector.max() == 255, photometric
+    # Without the padding tag the same file is dark: 65535 sets the maximum.
+    assert decode_gray8(dicom_bytes(image, bits=16))[:, 20:].max() < 15
 
 
 @pytest.mark.parametrize(

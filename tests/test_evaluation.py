@@ -6,16 +6,17 @@ import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, roc_auc_score
 
 from cxr.config import EvaluateConfig
+from cxr.evaluation.calibration import bound_hits
 from cxr.evaluation.evaluate import SplitOutputs, evaluate
 from cxr.evaluation.metrics import (
     auroc,
-    choose_threshold,
     confusion_table,
     interpolated_precision,
     nan_mean,
     pr_table,
     roc_table,
 )
+from cxr.evaluation.thresholds import choose_threshold, lowest_called
 from cxr.findings import FINDINGS
 
 
@@ -88,9 +89,14 @@ def test_thresholds_come_from_validation_never_test():
     assert a.thresholds == b.thresholds
     p_val = a.probs["val"]
     assert a.metrics["test"]["mean_auroc"] != b.metrics["test"]["mean_auroc"]
-    # And they are exactly the validation choices.
+    # And they call exactly the validation cases the policy chose, strictly between two of
+    # their scores.
+    z_val = np.log(p_val / (1 - p_val))
     for k, name in enumerate(FINDINGS):
-        assert a.thresholds[name] == choose_threshold(y_val[:, k], p_val[:, k], "max_f1")
+        t = a.thresholds[name]
+        called = p_val[:, k] >= t
+        assert (called == (z_val[:, k] >= lowest_called(y_val[:, k], z_val[:, k], "max_f1"))).all()
+        assert not np.isclose(p_val[:, k], t, rtol=0, atol=1e-12).any(), name
     assert a.metrics["test_at_val_thresholds"]["Hernia"]["TP"] == int(
         ((a.probs["test"][:, 13] >= a.thresholds["Hernia"]) & (y_test[:, 13] == 1)).sum()
     )
@@ -180,3 +186,38 @@ def test_thresholds_validation_cannot_choose_are_reported_not_silent():
     text = json.dumps(result.metrics, allow_nan=False)
     assert result.metrics["val"]["auroc"]["Hernia"] is None and "NaN" not in text
     assert result.metrics["val"]["classes_in_mean"] == 13
+
+
+def test_a_separable_validation_split_gets_finite_calibration_and_thresholds_inside_0_1():
+    # Edema and Hernia in the committed run: validation separated them, Platt's slope hit
+    # its bound of 20, calibrated probabilities tied at 1.0 and the thresholds were 1.0.
+    rng = np.random.default_rng(7)
+    n = 400
+    y_val = (rng.random((n, 14)) < 0.1).astype(np.uint8)
+    y_test = (rng.random((n, 14)) < 0.1).astype(np.uint8)
+    z_val = rng.normal(size=(n, 14)) + 12.0 * y_val  # every positive far above every negative
+    z_test = rng.normal(size=(n, 14)) + 12.0 * y_test
+    z_test[: n // 2] += 0.7 * rng.normal(size=(n // 2, 14))
+    p = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    result = evaluate(
+        outputs(y_val, p(z_val)), outputs(y_test, p(z_test)), EvaluateConfig(bootstrap=100)
+    )
+    assert not bound_hits(result.calibration, FINDINGS)
+    assert result.metrics["calibration"]["on_a_bound"] == []
+    thresholds = np.array(list(result.thresholds.values()))
+    assert ((thresholds > 0) & (thresholds < 1)).all()
+    assert (result.probs["test"] < 1.0).mean() > 0.9  # no mass of ties at exactly 1.0
+    for k, name in enumerate(FINDINGS):  # rank figures: scikit-learn's on the raw scores
+        assert result.metrics["test"]["auroc"][name] == pytest.approx(
+            roc_auc_score(y_test[:, k], z_test[:, k]), abs=1e-6
+        )
+        called = (result.probs["val"][:, k] >= thresholds[k]).astype(int)
+        assert (called == y_val[:, k]).all(), name  # the cut still separates validation
+
+
+def test_a_threshold_lies_between_two_scores_and_below_everything_when_all_are_called():
+    y = np.array([0, 0, 1, 1])
+    z = np.array([-2.0, -1.0, 1.0, 2.0])
+    assert choose_threshold(y, z, "max_f1") == 0.0  # between -1 and 1, not the score 1
+    assert choose_threshold(y, z, "sensitivity", 1.0) == 0.0
+    assert choose_threshold(np.array([1, 1, 0, 1]), z, "sensitivity", 1.0) == -3.0

@@ -19,13 +19,14 @@ def _set(n: int, signal: float, seed: int, unknown: float = 0.0) -> Scored:
     unscored."""
     rng = np.random.default_rng(seed)
     labels = np.full((n, len(FINDINGS)), np.nan)
-    probs = rng.random((n, len(FINDINGS)))
+    logits = rng.normal(size=(n, len(FINDINGS)))
     for k in (EFFUSION, EDEMA):
         y = (rng.random(n) < 0.3).astype(float)
-        probs[:, k] = 1 / (1 + np.exp(-(rng.normal(size=n) + signal * y)))
+        logits[:, k] = rng.normal(size=n) + signal * y
         y[rng.random(n) < unknown] = np.nan
         labels[:, k] = y
-    return Scored(labels, probs, np.clip(probs * 1.2, 0, 1), np.arange(n) // 3)
+    probs = 1 / (1 + np.exp(-(0.8 * logits - 0.3)))  # a calibration: monotone, not identity
+    return Scored(labels, probs, logits, np.arange(n) // 3)
 
 
 def test_each_finding_is_scored_on_its_known_labels_and_the_drop_is_measured():
@@ -70,3 +71,22 @@ def test_a_finding_with_one_kind_of_label_has_no_auroc_and_no_mean_share():
     edema = m["per_class"]["Edema"]
     assert edema["auroc"] is None and edema["sensitivity"] is None
     assert m["mean_auroc"] == m["per_class"]["Effusion"]["auroc"]  # the mean skips it
+
+
+def test_an_nih_reread_has_no_drop_interval_and_image_sets_say_they_resample_images():
+    from cxr.external.formats import FORMATS, IMAGE_UNIT
+
+    assert {f for f, form in FORMATS.items() if form.nih_films} == {"rsna", "siim"}
+    assert {f for f, form in FORMATS.items() if not form.patient_ids} == {"vindr", "rsna", "siim"}
+    external, reference = _set(300, 1.0, seed=3), _set(300, 3.0, seed=4)
+    thresholds = np.full(len(FINDINGS), 0.5)
+    form = FORMATS["rsna"]
+    m = external_metrics(external, reference, ["Effusion"], thresholds, 200,
+                         unit=form.resampling_unit, origin=form.origin)  # fmt: skip
+    assert m["origin"] == "nih_reread" and m["unit"] == IMAGE_UNIT and "patients" not in m
+    assert m["mean_drop"] is not None and m["mean_drop_ci"]["low"] is None
+    assert "not an external drop" in m["mean_drop_ci"]["withheld"]
+    assert m["per_class"]["Effusion"]["drop_ci"]["withheld"]
+    assert m["mean_auroc_ci"]["unit"] == IMAGE_UNIT and m["mean_auroc_ci"]["low"] is not None
+    ordinary = external_metrics(external, reference, ["Effusion"], thresholds, 200)
+    assert ordinary["origin"] == "external" and ordinary["mean_drop_ci"]["low"] is not None

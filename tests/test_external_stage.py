@@ -194,6 +194,7 @@ def test_compare_pairs_two_models_on_an_external_set_on_its_known_labels(tiny_pi
     a = pd.read_parquet(folder / "predictions.parquet")
     b = a.copy()
     b["p_Effusion"] = np.random.default_rng(0).random(len(b))  # model B: other Effusion scores
+    b["logit_Effusion"] = np.log(b.p_Effusion / (1 - b.p_Effusion))  # what compare ranks
     b.to_parquet(tmp_path / "b.parquet")
     runner = CliRunner()
     out = tmp_path / "compare.json"
@@ -218,7 +219,8 @@ def test_compare_pairs_two_models_on_an_external_set_on_its_known_labels(tiny_pi
 def test_siim_boxes_land_on_the_array_of_a_file_not_at_1024_px(tmp_path):
     # SIIM's masks are coded on the 1,024-px grid; a 512-px copy of a film keeps its box.
     from cxr.config import PreprocessConfig
-    from cxr.external.prepare import BOX_FRAMES, array_boxes, prepare_set
+    from cxr.external.formats import FORMATS
+    from cxr.external.prepare import array_boxes, prepare_set
 
     cv2.imwrite(str(tmp_path / "film.png"), np.full((512, 512), 90, np.uint8))
     found = pd.DataFrame({"source_row": [1], "image": ["film.png"], "path": ["film.png"]})
@@ -226,7 +228,7 @@ def test_siim_boxes_land_on_the_array_of_a_file_not_at_1024_px(tmp_path):
     index, _ = prepare_set(found, tmp_path, tmp_path / "out", config)
     boxes = pd.DataFrame({"image": ["film.png"], "finding": ["Pneumothorax"], "x0": [100],
                           "y0": [200], "x1": [300], "y1": [400], "reader": [""]})  # fmt: skip
-    mapped = array_boxes(boxes, index, BOX_FRAMES["siim"])
+    mapped = array_boxes(boxes, index, FORMATS["siim"].box_frame)
     np.testing.assert_allclose(mapped[["x0", "y0", "x1", "y1"]].iloc[0], [3.125, 6.25, 9.375, 12.5])
 
 

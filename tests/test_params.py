@@ -16,7 +16,7 @@ from cxr.config import (
     TrainConfig,
 )
 from stages.params import ParamsError, load_params, section
-from stages.profiles import DEMO, NIH, apply_profile, default
+from stages.profiles import CHEXNET, DEMO, NIH, apply_profile, default
 from tests.conftest import ROOT
 
 
@@ -40,7 +40,8 @@ def test_params_yaml_is_the_dataclass_defaults_key_for_key():
     for name, cls in SECTIONS.items():
         assert set(params[name]) == {f.name for f in dataclasses.fields(cls)}, name
         assert section(params, name, cls) == cls(), name
-    assert all(DEMO[k] == default(k) for k in DEMO) and set(DEMO) == {"ingest.raw_dir", *NIH}
+    assert all(DEMO[k] == default(k) for k in DEMO)
+    assert set(DEMO) == {"ingest.raw_dir", *NIH, *CHEXNET}
 
 
 def _write(tmp_path, text):
@@ -101,3 +102,20 @@ def test_nih_profile_rewrites_values_and_keeps_comments(tmp_path):
     assert path.read_text() == before
     with pytest.raises(ParamsError, match=r"no key 'ingest\.nope'"):
         apply_profile(path, {"ingest.nope": 1})
+
+
+def test_chexnet_profile_sets_chexnets_recipe_and_demo_undoes_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    before = path.read_text()
+    apply_profile(path, {"ingest.raw_dir": "/data/nih", **CHEXNET})
+    train = load_params(path)["train"]
+    # Rajpurkar et al. 2017: Adam at 1e-3 for the whole network, batch 16, weighted BCE,
+    # horizontal flips.
+    assert (train["lr"], train["backbone_lr_mult"], train["weight_decay"]) == (0.001, 1.0, 0.0)
+    assert (train["batch_size"], train["focal_gamma"], train["class_weight"]) == (
+        16, 0.0, "pos_weight"
+    )  # fmt: skip
+    assert train["augment"]["hflip"] == 0.5 and train["augment"]["rotation_deg"] == 0.0
+    apply_profile(path, DEMO)
+    assert path.read_text() == before

@@ -181,3 +181,35 @@ def test_no_peer_may_be_named_after_the_reports_folder_readme():
 
     with pytest.raises(InputError, match="README"):
         PeersConfig(models=(PeerModel(name="readme"),))
+
+
+def test_xrv_reads_a_dicom_as_its_own_dataset_classes_do(nih_dir, tmp_path):
+    from tests.test_decode import dicom_bytes
+
+    peer = load_peer("xrv:densenet121-res224-nih", random_init=True)
+    # RSNA's and SIIM's files: 8-bit copies of NIH's PNGs, which xrv's RSNA and SIIM datasets
+    # read as stored pixels over 255, just as its NIH dataset reads the PNG.
+    for path in _samples(nih_dir, 3):
+        png = read_gray8(path)
+        dicom = tmp_path / f"{path.stem}.dcm"
+        dicom.write_bytes(dicom_bytes(png, bits=8))
+        from_png = peer.prepare(png)
+        for source in ("rsna", "siim"):
+            np.testing.assert_array_equal(peer.load(dicom, source), from_png)
+    # Any other DICOM as its VinDr dataset reads one: modality LUT, window, MONOCHROME1
+    # inverted, over the bit depth; its own dataset class is the oracle.
+    rng = np.random.default_rng(0)
+    twelve = (rng.random((96, 80)) * 4095).astype(np.uint16)
+    (tmp_path / "a.dicom").write_bytes(dicom_bytes(twelve, "MONOCHROME1", window=(2000, 3000)))
+    (tmp_path / "vindr.csv").write_text("image_id,class_name,rad_id\na,No finding,R1\n")
+    transform = xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)
+    dataset = xrv.datasets.VinDr_Dataset(
+        imgpath=str(tmp_path), csvpath=str(tmp_path / "vindr.csv"),
+        transform=lambda img: transform[1](transform[0](img)),
+    )  # fmt: skip
+    theirs = dataset[0]["img"]
+    ours = peer.load(tmp_path / "a.dicom", "vindr")
+    assert ours.shape == theirs.shape == (1, 224, 224)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-3)
+    # Not cxr's decoder: that one maps the window to 0..255 first.
+    assert np.abs(ours - peer.prepare(read_gray8(tmp_path / "a.dicom"))).max() > 1

@@ -88,8 +88,15 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
     # Intervals by patient around every AUROC; calibration; subgroups; expert labels.
     ci = evaluation["test"]["ci"]
     assert ci["unit"] == "patient" and ci["resamples"] == 1000
-    low, high = ci["mean_auroc"]["low"], ci["mean_auroc"]["high"]
-    assert low <= evaluation["test"]["mean_auroc"] <= high
+    # The tiny test split lacks a rare finding's positive in many resamples: the mean's
+    # interval says how many it rests on, and is withheld when that is under 90%.
+    mean_ci = ci["mean_auroc"]
+    assert mean_ci["unit"] == "patient" and mean_ci["resamples"] == 1000
+    if mean_ci["usable_resamples"] >= 900:
+        assert mean_ci["low"] <= evaluation["test"]["mean_auroc"] <= mean_ci["high"]
+    else:
+        assert mean_ci["low"] is None and "resamples define it" in mean_ci["withheld"]
+        assert "no interval" in Path("reports/evaluation.md").read_text()
     assert set(ci["auroc"]) == set(FINDINGS)
     assert json.loads(Path("data/model/calibration.json").read_text())["fitted_on"] == "val"
     assert list(pd.read_csv("plots/eval/calibration.csv").columns[:3]) == [
@@ -108,8 +115,15 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
     assert "| Hernia |" in report and "Radiologist labels" in report
     assert "Intended use" in Path("reports/model_card.md").read_text()
     explain = json.loads(Path("metrics/explain.json").read_text())
-    assert explain["cases"] > 0 and set(explain["pointing"]) == {"value", "low", "high"}
-    assert explain["pointing"]["low"] <= explain["pointing"]["value"] <= explain["pointing"]["high"]
+    pointing = explain["pointing"]
+    assert explain["cases"] > 0 and {"value", "low", "high", "unit", "usable_resamples"} <= set(
+        pointing
+    )
+    assert pointing["unit"] == "patient" and pointing["resamples"] == 1000
+    if pointing["low"] is None:
+        assert pointing["withheld"]
+    else:
+        assert pointing["low"] <= pointing["value"] <= pointing["high"]
     # Every localisation figure, per class and as the mean, carries its interval.
     detail = json.loads(Path("reports/localisation.json").read_text())
     figures = {"pointing", "iobb_0.25", "iou_0.5", "mean_iou", "random_pointing", "mean_iou_gain"}
@@ -131,7 +145,9 @@ def test_tiny_pipeline_through_explain(tiny_pipeline, monkeypatch):
     assert same["split"] == "val" and same["purpose"] == "choosing"
     assert same["images"] == len(pd.read_parquet("data/predictions/val.parquet"))
     diff = same["mean_auroc"]
-    assert diff["difference"] == diff["low"] == diff["high"] == 0.0
+    assert diff["difference"] == 0.0 and diff["p_value"] == 1.0
+    # On the tiny split the mean's interval may rest on too few resamples to be shown.
+    assert diff["low"] == diff["high"] == 0.0 or (diff["low"] is None and diff["withheld"])
     # Test tables need --test, and then the output says it is a final report.
     test_table = "data/predictions/test.parquet"
     result = runner.invoke(app, ["compare", test_table, test_table])

@@ -184,7 +184,7 @@ def test_speed_knobs_change_no_dvc_param_and_no_resume_fingerprint(tmp_path):
 LAYERS = [
     {
         "errors", "findings", "atomic", "parallel", "storage", "cpu_kernels", "device",
-        "environment", "splits", "processed", "knobs", "config", "numbers",
+        "environment", "splits", "processed", "knobs", "config", "numbers", "progress",
     },
     {"imaging", "nih", "distributed"},
     {"demo", "ingest", "preprocess", "batches", "models", "external", "peers"},

@@ -11,7 +11,8 @@ from cxr.evaluation.bootstrap import (
     resample_counts,
     weighted_scores,
 )
-from cxr.evaluation.compare import paired_difference
+from cxr.evaluation.compare import bootstrap_p_value, holm, paired_difference
+from cxr.numbers import with_interval
 
 
 def test_each_resample_equals_sklearn_on_the_repeated_images():
@@ -34,7 +35,9 @@ def test_a_perfect_classifier_has_the_interval_one_to_one():
     p = y * 0.5 + rng.random((200, 3)) * 0.4  # every positive above every negative
     boot = bootstrap_scores(y, p, np.arange(200) // 4, resamples=200)
     for k in range(3):
-        assert interval(boot.auroc[:, k]) == {"low": 1.0, "high": 1.0, "undefined_resamples": 0}
+        assert interval(boot.auroc[:, k]) == {
+            "low": 1.0, "high": 1.0, "unit": "patient", "resamples": 200, "usable_resamples": 200
+        }  # fmt: skip
     assert interval(boot.mean_auroc)["low"] == 1.0
 
 
@@ -63,15 +66,49 @@ def test_patient_bootstrap_has_the_width_of_the_independent_evidence():
     assert 2.0 < by_patient / by_image < 3.6
 
 
-def test_undefined_resamples_are_counted_not_averaged():
+def test_an_interval_on_too_few_usable_resamples_is_withheld_and_says_why():
     y = np.zeros((40, 1), np.uint8)
     y[-1] = 1  # one positive patient (the top score): many resamples miss it
     p = np.linspace(0, 1, 40)[:, None]
     boot = bootstrap_scores(y, p, np.arange(40), resamples=300)
     ci = interval(boot.auroc[:, 0])
     expected_missing = 300 * (1 - 1 / 40) ** 40  # P(that patient never drawn) = 0.36
-    assert ci["undefined_resamples"] == pytest.approx(expected_missing, rel=0.25)
-    assert ci["low"] == ci["high"] == 1.0
+    assert 300 - ci["usable_resamples"] == pytest.approx(expected_missing, rel=0.25)
+    # The usable ones all say 1.0: printed, that would look like a certain AUROC of 1.
+    assert ci["low"] is None and ci["high"] is None
+    assert ci["withheld"].startswith(f"only {ci['usable_resamples']} of 300 resamples")
+    assert "no positive or no negative" in ci["dropped_because"]
+    assert "no interval" in with_interval(1.0, ci)
+
+
+def test_the_mean_over_findings_drops_a_resample_lacking_one_and_counts_it():
+    # 80+ in the committed report: 530 of 1,000 resamples lacked a positive of a rare
+    # finding, and the mean's interval was printed as if whole.
+    rng = np.random.default_rng(6)
+    n = 300
+    y = (rng.random((n, 3)) < 0.3).astype(np.uint8)
+    y[:, 2] = 0
+    y[:4, 2] = 1  # a rare finding: four positive patients, absent from ~2% of resamples
+    p = rng.random((n, 3)) + y
+    boot = bootstrap_scores(y, p, np.arange(n), resamples=500)
+    lacking = int(np.isnan(boot.auroc[:, 2]).sum())
+    assert 0 < lacking < 50
+    ci = interval(boot.mean_auroc)
+    assert ci["usable_resamples"] == 500 - lacking and ci["low"] is not None
+    assert ci["dropped_because"] and f"; {500 - lacking}/500 resamples" in with_interval(0.9, ci)
+    y[1:4, 2] = 0  # one positive: absent from a third of the resamples
+    ci = interval(bootstrap_scores(y, p, np.arange(n), resamples=500).mean_auroc)
+    assert ci["usable_resamples"] < 450 and ci["low"] is None and ci["withheld"]
+
+
+def test_p_values_are_never_zero_and_holm_adjusts_the_family():
+    assert bootstrap_p_value(np.full(999, 0.1)) == pytest.approx(2 / 1000)  # k = 0 of 999
+    assert bootstrap_p_value(np.zeros(50)) == 1.0  # identical models
+    assert np.isnan(bootstrap_p_value(np.full(5, np.nan)))
+    # Hand-worked: m = 3, sorted 0.01, 0.03, 0.04 -> 0.03, 0.06, max(0.06, 0.04) = 0.06.
+    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03])), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(holm(np.array([0.5, np.nan, 0.2])), [0.5, np.nan, 0.4])
+    assert holm(np.array([0.6, 0.7])).tolist() == [1.0, 1.0]  # capped at 1
 
 
 def test_paired_difference_of_identical_models_is_exactly_zero():
@@ -93,6 +130,11 @@ def test_paired_difference_finds_a_better_model_and_pairing_narrows_the_interval
     result = paired_difference(y, a, b, np.arange(n) // 2, resamples=500)
     diff = result["mean_auroc"]
     assert diff["difference"] > 0 and diff["low"] > 0  # B is better, and the interval says so
+    assert diff["p_value"] == pytest.approx(2 / 501, abs=1e-6)  # k = 0, yet never 0
+    holm_p = [d["p_value_holm"] for d in result["auroc"].values()]
+    raw_p = [d["p_value"] for d in result["auroc"].values()]
+    assert all(h >= r for h, r in zip(holm_p, raw_p, strict=True))
+    assert "Holm" in result["multiple_testing"]
     # Unpaired, each model's own interval is wider than the paired difference's.
     alone = interval(bootstrap_scores(y, b, np.arange(n) // 2, 500, seed=9).mean_auroc)
     assert diff["high"] - diff["low"] < alone["high"] - alone["low"]

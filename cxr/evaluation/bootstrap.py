@@ -12,8 +12,12 @@ resample of a class shares one sort of the scores, so 1,000 resamples cost a
 few array passes instead of 1,000 scikit-learn calls.
 
 A resample in which a class has no positive (or no negative) image has no
-AUROC for that class: it is NaN there, percentiles skip it, and the count of
-such resamples is reported beside the interval.
+AUROC for that class: it is NaN there. A mean over classes is over a fixed set
+(the classes the full data scores), so it is undefined in such a resample too;
+:func:`interval` takes the percentiles of the usable resamples only, always
+says how many there were and why the others were dropped, and withholds an
+interval resting on fewer than :data:`MIN_USABLE_SHARE` of them: a resample
+that happens to contain a positive of every rare finding is not a typical one.
 """
 
 from __future__ import annotations
@@ -142,16 +146,40 @@ def bootstrap_scores(
     return BootstrapScores(auroc=auroc, auprc=auprc, classes=classes)
 
 
-def interval(values: np.ndarray, level: float = 0.95) -> dict:
-    """Percentile interval of the defined resamples, and how many were undefined."""
+#: An interval is published only when at least this share of its resamples define the
+#: figure: the percentiles of a smaller subset describe resamples picked for having, say,
+#: a positive of every finding, not the sampling distribution, and would look whole.
+MIN_USABLE_SHARE = 0.9
+#: Why a resample of an AUROC-based figure is undefined (the usual ``dropped_because``).
+NO_BOTH_LABELS = "a finding in the figure had no positive or no negative among the units drawn"
+
+
+def interval(
+    values: np.ndarray, level: float = 0.95, unit: str = "patient", why: str = NO_BOTH_LABELS
+) -> dict:
+    """Percentile interval of the resamples that define the figure, stating what it rests on.
+
+    Always: ``unit`` (what was resampled: ``patient``, or ``image`` where a set has no
+    patient ids), ``resamples`` and ``usable_resamples``; ``dropped_because`` (``why``)
+    when some are undefined; and ``low``/``high`` ``None`` with ``withheld`` saying why,
+    when fewer than :data:`MIN_USABLE_SHARE` of them are usable.
+
+    >>> interval(np.array([0.7, 0.8, np.nan, 0.9]), 0.5)["withheld"]
+    'only 3 of 4 resamples define it (an interval needs 90%)'
+    """
     values = np.asarray(values, dtype=float)
     defined = values[np.isfinite(values)]
+    out: dict = {"low": None, "high": None, "unit": unit, "resamples": len(values),
+                 "usable_resamples": len(defined)}  # fmt: skip
+    if len(defined) < len(values):
+        out["dropped_because"] = why
+    if not len(defined) or len(defined) < MIN_USABLE_SHARE * len(values):
+        out["withheld"] = (
+            f"only {len(defined)} of {len(values)} resamples define it "
+            f"(an interval needs {100 * MIN_USABLE_SHARE:.0f}%)"
+        )
+        return out
     tail = 100 * (1 - level) / 2
-    if not len(defined):
-        return {"low": None, "high": None, "undefined_resamples": len(values)}
     low, high = np.percentile(defined, [tail, 100 - tail])
-    return {
-        "low": round(float(low), 6),
-        "high": round(float(high), 6),
-        "undefined_resamples": int(len(values) - len(defined)),
-    }
+    out["low"], out["high"] = round(float(low), 6), round(float(high), 6)
+    return out

@@ -13,10 +13,23 @@ with a > 0, fitted on *validation* by minimising the binary cross-entropy:
   classes), a bias a slope alone cannot remove.
 * ``temperature`` (Guo et al., ICML 2017): intercept 0, a = 1/T.
 
-Neither changes a ranking, so AUROC and AUPRC stay exactly the same;
-thresholds are chosen after it, on the calibrated validation probabilities.
-Slopes are kept within [1/20, 20] and intercepts within [-20, 20], so a
-class that validation separates perfectly cannot get an infinite slope.
+Both fit Platt's regularised targets, not the bare labels: a positive's target
+is (N+ + 1) / (N+ + 2) and a negative's 1 / (N- + 2) (Platt 1999, section 2.2).
+With 0/1 targets a class that validation separates (nearly) perfectly drives
+the slope to infinity: calibrated probabilities then tie at exactly 1.0 in
+float64 and every threshold or rank figure computed on them is computed on
+ties. With these targets the best slope is finite. Slopes are still kept
+within [1/20, 20] and intercepts within [-20, 20], and a fit that ends on a
+bound is listed by :func:`bound_hits`.
+
+Neither changes a ranking in exact arithmetic, but sigmoids round: rank figures
+(AUROC, AUPRC, curves) are computed on the raw logits, and thresholds are
+chosen on the raw validation logits and then mapped through the calibration
+(``cxr.evaluation.thresholds``).
+
+Example: validation labels ``[0, 0, 1, 1]`` with logits ``[-2, -1, 1, 2]`` are
+separated; with 0/1 targets the slope would run to its bound, with Platt's
+targets (3/4 and 1/4) it stops at about 0.67, so the top case gets 0.79, not 1.0.
 """
 
 from __future__ import annotations
@@ -107,12 +120,22 @@ def _bce(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, s) - y * s))  # log(1 + e^s) - y s, stably
 
 
+def platt_targets(y: np.ndarray) -> np.ndarray:
+    """Platt's regularised targets: (N+ + 1) / (N+ + 2) for a positive, 1 / (N- + 2) for a
+    negative (a Bayesian prior on each class's frequency: never exactly 0 or 1)."""
+    y = np.asarray(y, dtype=float)
+    positives = float(y.sum())
+    negatives = float(len(y) - positives)
+    return np.where(y == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+
 def fit_one(y: np.ndarray, logits: np.ndarray, method: str) -> tuple[float, float]:
     """Slope and intercept of one class; (1, 0) for ``none`` or without both label values."""
     y = np.asarray(y, dtype=float)
     z = np.asarray(logits, dtype=float)
     if method == "none" or not has_both_labels(y):
         return 1.0, 0.0
+    y = platt_targets(y)
     if method == "temperature":
         best = minimize_scalar(
             lambda q: _bce(y, z * np.exp(q)), bounds=_LOG_SLOPE, method="bounded"
@@ -133,3 +156,12 @@ def fit_calibration(y: np.ndarray, logits: np.ndarray, method: str) -> Calibrati
     """Per-class calibration fitted on (validation) labels ``[N, C]`` and logits ``[N, C]``."""
     fitted = np.array([fit_one(y[:, k], logits[:, k], method) for k in range(y.shape[1])])
     return Calibration(method, fitted[:, 0], fitted[:, 1])
+
+
+def bound_hits(calibration: Calibration, names: Sequence[str]) -> list[str]:
+    """The classes whose fitted slope or intercept ended on a bound (the fit was stopped,
+    not finished): listed in the metrics, so a saturated calibration cannot pass unseen."""
+    log_slope = np.log(calibration.slope)
+    hit = (np.isclose(log_slope, _LOG_SLOPE[0]) | np.isclose(log_slope, _LOG_SLOPE[1])
+           | np.isclose(np.abs(calibration.intercept), _INTERCEPT[1]))  # fmt: skip
+    return [n for n, h in zip(names, hit, strict=True) if h]

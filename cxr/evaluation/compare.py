@@ -2,8 +2,19 @@
 
 Both models are scored on the same patient resamples, so what they share
 (hard patients, easy patients) cancels, and the interval of the difference is
-much narrower than either model's own interval. The two-sided bootstrap
-p-value is twice the share of resamples on the far side of zero.
+much narrower than either model's own interval. AUROC ranks each model's raw
+logits where the tables hold them (``rank_scores``).
+
+The two-sided bootstrap p-value counts the usable resamples on the far side of
+zero, k of B, and is ``min(1, 2 (k + 1) / (B + 1))``: never 0, since B
+resamples cannot show a p-value below 1/B. The 14 per-finding tests are one
+family, so each also gets Holm's step-down adjusted p-value (``p_value_holm``),
+which controls the chance of any false finding-level claim at the nominal
+level; the mean's test is the one pre-specified and is not adjusted.
+
+Example (Holm): p-values 0.01, 0.04, 0.03 over three findings adjust to
+0.03 (0.01 x 3), 0.06 (0.03 x 2) and 0.06 (0.04 x 1, raised to the one
+before it, so adjusted values keep the raw order).
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.evaluation.bootstrap import bootstrap_scores, interval, row_mean
+from cxr.evaluation.evaluate import rank_scores
 from cxr.evaluation.metrics import auroc, nan_mean, rounded
 from cxr.findings import FINDINGS
 
@@ -22,11 +34,38 @@ from cxr.findings import FINDINGS
 EXTERNAL = "external"
 
 
-def _difference(a: np.ndarray, b: np.ndarray, point: float, level: float) -> dict:
-    d = b - a
+def bootstrap_p_value(d: np.ndarray) -> float:
+    """Two-sided p-value of resampled differences ``d`` (NaN: undefined, skipped):
+    ``min(1, 2 (k + 1) / (B + 1))``, k the usable resamples on the far side of zero."""
     defined = d[np.isfinite(d)]
-    p = 2 * min((defined <= 0).mean(), (defined >= 0).mean()) if len(defined) else np.nan
-    return {"difference": rounded(point), **interval(d, level), "p_value": rounded(min(p, 1.0))}
+    if not len(defined):
+        return float("nan")
+    far = min(int((defined <= 0).sum()), int((defined >= 0).sum()))
+    return min(1.0, 2 * (far + 1) / (len(defined) + 1))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN, and is not counted in the family).
+
+    The i-th smallest of m p-values is multiplied by m - i + 1, then made no smaller
+    than the adjusted value before it, and capped at 1 (Holm 1979). Written here rather
+    than taking statsmodels as a dependency for one formula; tests check it against
+    hand-worked cases.
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    known = np.flatnonzero(np.isfinite(p))
+    order = known[np.argsort(p[known], kind="stable")]
+    m = len(order)
+    scaled = np.minimum(1.0, p[order] * (m - np.arange(m)))
+    out[order] = np.maximum.accumulate(scaled) if m else scaled
+    return out
+
+
+def _difference(a: np.ndarray, b: np.ndarray, point: float, level: float, unit: str) -> dict:
+    d = b - a
+    return {"difference": rounded(point), **interval(d, level, unit),
+            "p_value": rounded(bootstrap_p_value(d))}  # fmt: skip
 
 
 def paired_difference(
@@ -37,30 +76,38 @@ def paired_difference(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    unit: str = "patient",
 ) -> dict:
-    """AUROC of B minus A: for the mean and per class, with paired bootstrap intervals."""
+    """AUROC of B minus A: for the mean and per class, with paired bootstrap intervals and
+    p-values, Holm-adjusted over the classes; ``unit``: what ``patients`` identifies."""
     roc_a, roc_b = auroc(y, p_a, FINDINGS), auroc(y, p_b, FINDINGS)
     boot_a = bootstrap_scores(y, p_a, patients, resamples, seed)
     boot_b = bootstrap_scores(y, p_b, patients, resamples, seed)  # same seed: same resamples
     # The means cover the classes both models score (a peer may lack some outputs).
     both = np.isfinite(roc_a) & np.isfinite(roc_b)
     mean_a, mean_b = nan_mean(roc_a[both]), nan_mean(roc_b[both])
+    per_class = {
+        name: _difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k], level, unit)
+        for k, name in enumerate(FINDINGS)
+    }
+    raw = np.array([np.nan if d["p_value"] is None else d["p_value"] for d in per_class.values()])
+    for d, adjusted in zip(per_class.values(), holm(raw), strict=True):
+        d["p_value_holm"] = rounded(adjusted)
     return {
         "images": len(y),
-        "patients": int(pd.Series(patients).nunique()),
+        "patients" if unit == "patient" else "patient_ids": int(pd.Series(patients).nunique()),
         "resamples": resamples,
         "level": level,
+        "unit": unit,
         "classes_in_mean": [n for n, b in zip(FINDINGS, both, strict=True) if b],
         "mean_auroc_a": rounded(mean_a),
         "mean_auroc_b": rounded(mean_b),
-        "mean_auroc": _difference(
-            row_mean(boot_a.auroc[:, both]), row_mean(boot_b.auroc[:, both]), mean_b - mean_a, level
-        ),
-        "auroc": {
-            name: _difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k], level)
-            for k, name in enumerate(FINDINGS)
-        },
-    }
+        "mean_auroc": _difference(row_mean(boot_a.auroc[:, both]),
+                                  row_mean(boot_b.auroc[:, both]), mean_b - mean_a, level, unit),
+        "multiple_testing": f"per-finding p-values: Holm over the {int(np.isfinite(raw).sum())} "
+        "findings with one (p_value_holm); the mean's is not adjusted",
+        "auroc": per_class,
+    }  # fmt: skip
 
 
 def align_predictions(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -126,9 +173,12 @@ def read_prediction_table(path: Path, split: str) -> pd.DataFrame:
 def compare_tables(
     a: pd.DataFrame, b: pd.DataFrame, resamples: int, seed: int, level: float
 ) -> dict:
-    """:func:`paired_difference` (B - A) of two prediction tables of the same images."""
+    """:func:`paired_difference` (B - A) of two prediction tables of the same images, each
+    ranked by :func:`~cxr.evaluation.evaluate.rank_scores`, resampling what the tables'
+    ``resampling_unit`` says their ``patient_id`` is (``patient`` for older tables)."""
     left, right = align_predictions(a, b)
     y = left[list(FINDINGS)].to_numpy()
-    p_a = left[[f"p_{n}" for n in FINDINGS]].to_numpy()
-    p_b = right[[f"p_{n}" for n in FINDINGS]].to_numpy()
-    return paired_difference(y, p_a, p_b, left.patient_id.to_numpy(), resamples, seed, level)
+    units = set(left.get("resampling_unit", pd.Series(["patient"])).astype(str))
+    unit = units.pop() if len(units) == 1 else "patient"
+    return paired_difference(y, rank_scores(left), rank_scores(right),
+                             left.patient_id.to_numpy(), resamples, seed, level, unit)  # fmt: skip

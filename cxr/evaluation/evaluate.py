@@ -4,6 +4,9 @@ thresholds from validation, subgroups, expert labels.
 Everything fitted (calibration, thresholds) is fitted on the validation split
 only and then applied, unchanged, to test: fitting on test would flatter every
 number in the report. Intervals resample patients (``cxr.evaluation.bootstrap``).
+Rank figures (AUROC, AUPRC, their intervals and curves) are computed on the raw
+logits: calibration is monotone, but its rounded sigmoid can tie cases that the
+logits order. Calibration figures use the calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cxr.config import EvaluateConfig
 from cxr.evaluation.bootstrap import bootstrap_scores, interval
 from cxr.evaluation.calibration import (
     Calibration,
+    bound_hits,
     expected_calibration_error,
     fit_calibration,
     reliability_table,
@@ -26,7 +30,6 @@ from cxr.evaluation.expert import expert_evaluation
 from cxr.evaluation.metrics import (
     auprc,
     auroc,
-    choose_threshold,
     confusion_table,
     label_gaps,
     nan_mean,
@@ -35,6 +38,7 @@ from cxr.evaluation.metrics import (
     rounded,
 )
 from cxr.evaluation.subgroups import group_order, subgroup_labels
+from cxr.evaluation.thresholds import fit_thresholds
 from cxr.findings import FINDINGS
 
 #: Fewer validation positives than this make a threshold a guess: warned and listed.
@@ -59,17 +63,37 @@ class SplitOutputs:
         return self.index["patient_id"].to_numpy()
 
 
-def prediction_table(index: pd.DataFrame, probs: np.ndarray, split: str) -> pd.DataFrame:
-    """Per image: its split, metadata, the 14 labels and the 14 probabilities (``p_<finding>``).
+def prediction_table(
+    index: pd.DataFrame,
+    probs: np.ndarray,
+    split: str,
+    logits: np.ndarray | None = None,
+    unit: str = "patient",
+) -> pd.DataFrame:
+    """Per image: its split, metadata, the 14 labels, the 14 calibrated probabilities
+    (``p_<finding>``) and, when given, the raw logits (``logit_<finding>``: what rank
+    figures are computed on, :func:`rank_scores`).
 
-    The split travels with the table, so ``cxr compare`` can refuse to choose on test.
+    The split travels with the table, so ``cxr compare`` can refuse to choose on test,
+    and so does ``resampling_unit``, what its ``patient_id`` identifies (``patient``, or
+    ``image ...`` for a set without patient ids), so its intervals say what they resample.
     """
     table = index[[c for c in PREDICTION_META if c in index]].copy()
     table.insert(0, "split", split)
+    table.insert(1, "resampling_unit", unit)
     for k, name in enumerate(FINDINGS):
         table[name] = index[name].to_numpy()
         table[f"p_{name}"] = probs[:, k]
+        if logits is not None:
+            table[f"logit_{name}"] = logits[:, k]
     return table
+
+
+def rank_scores(table: pd.DataFrame) -> np.ndarray:
+    """``[N, 14]`` scores to rank a prediction table's images by: the raw logits where the
+    table has them, else the probabilities (a table written before they were kept)."""
+    prefix = "logit_" if all(f"logit_{n}" in table for n in FINDINGS) else "p_"
+    return table[[f"{prefix}{n}" for n in FINDINGS]].to_numpy(np.float64)
 
 
 def scored_metrics(
@@ -79,7 +103,8 @@ def scored_metrics(
     config: EvaluateConfig,
     class_intervals: bool = True,
 ) -> dict:
-    """AUROC and AUPRC per class and as means, with patient-bootstrap intervals.
+    """AUROC and AUPRC per class and as means, with patient-bootstrap intervals, of the
+    scores ``p`` (raw logits: ranks only matter).
 
     ``class_intervals=False`` keeps only the intervals of the means (subgroup
     tables stay readable in ``dvc metrics show``).
@@ -104,7 +129,7 @@ def scored_metrics(
             "unit": "patient",
             "mean_auroc": interval(boot.mean_auroc, level),
             "mean_auprc": interval(boot.mean_auprc, level),
-        }
+        }  # the means: over the classes_in_mean, the same set in every resample
         if class_intervals:
             out["ci"]["auroc"] = {
                 n: interval(boot.auroc[:, k], level) for k, n in enumerate(FINDINGS)
@@ -196,23 +221,19 @@ def evaluate(
     calibration = fit_calibration(y_val, val.logits, config.calibration)
     p_val = calibration.apply(val.logits)
     p_test = calibration.apply(test.logits)
-    thresholds = np.array(
-        [
-            choose_threshold(
-                y_val[:, k], p_val[:, k], config.threshold_policy, config.target_sensitivity
-            )
-            for k in range(len(FINDINGS))
-        ]
-    )
+    thresholds = fit_thresholds(y_val, val.logits, calibration, FINDINGS,
+                                config.threshold_policy, config.target_sensitivity)  # fmt: skip
     confusion = confusion_table(y_test, p_test, thresholds, FINDINGS)
     raw_test = Calibration.identity(len(FINDINGS)).apply(test.logits)
     threshold_notes = threshold_support(y_val)
     metrics = {
-        "test": scored_metrics(y_test, p_test, test.patients, config),
-        "val": scored_metrics(y_val, p_val, val.patients, config),
+        "test": scored_metrics(y_test, test.logits, test.patients, config),
+        "val": scored_metrics(y_val, val.logits, val.patients, config),
         "calibration": {
             "method": config.calibration,
             "fitted_on": "val",
+            "targets": "Platt's regularised targets",
+            "on_a_bound": bound_hits(calibration, FINDINGS),
             "slope": {
                 n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.slope, strict=True)
             },
@@ -236,7 +257,7 @@ def evaluate(
             }
             for r in confusion.itertuples()
         },
-        "subgroups": subgroup_metrics(test.index, y_test, p_test, config),
+        "subgroups": subgroup_metrics(test.index, y_test, test.logits, config),
         "expert_labels": expert_evaluation(
             expert, test.index, p_test, config.bootstrap, config.seed, config.confidence
         ),
@@ -247,8 +268,8 @@ def evaluate(
         calibration=calibration,
         probs={"val": p_val, "test": p_test},
         confusion=confusion,
-        roc=roc_table(y_test, p_test, FINDINGS),
-        pr=pr_table(y_test, p_test, FINDINGS),
+        roc=roc_table(y_test, test.logits, FINDINGS),
+        pr=pr_table(y_test, test.logits, FINDINGS),
         reliability=reliability_table(y_test, p_test, FINDINGS, config.calibration_bins),
     )
 
@@ -260,12 +281,14 @@ def headline(metrics: dict) -> dict:
     Validation carries what experiments are chosen on: mean AUROC and AUPRC with their
     intervals, and AUROC per class. Test carries the final report only: the means with
     intervals and the calibrated ECE, so ``dvc exp show`` stays readable and no
-    per-class test column invites choosing on test.
+    per-class test column invites choosing on test. Each interval says what it rests
+    on: its resampling unit and how many of its resamples were usable.
     """
 
     def with_ci(split: dict, key: str) -> dict:
         ci = split.get("ci", {}).get(key, {})
-        return {"value": split[key], **{k: ci[k] for k in ("low", "high") if k in ci}}
+        kept = ("low", "high", "unit", "usable_resamples", "resamples", "withheld")
+        return {"value": split[key], **{k: ci[k] for k in kept if k in ci}}
 
     val, test = metrics["val"], metrics["test"]
     return {

@@ -5,16 +5,23 @@ validation split, and sensitivity and specificity at the NIH thresholds.
 
 Each finding is scored on the images whose label is known for it (an uncertain label
 under ``uncertain: ignore`` is left out of that finding only); an unscored finding is
-absent, never a zero. The external and reference sets are independent samples of
-patients, so the drop's interval resamples each set's patients on its own and takes
-the percentiles of the differences.
+absent, never a zero. AUROC and AUPRC rank the raw logits; ECE and the operating
+point use the calibrated probabilities. Intervals resample the set's ``unit``:
+patients, or images where the set has no patient ids
+(``cxr.external.formats.Format.resampling_unit``). The external and reference sets
+are independent samples of patients, so the drop's interval resamples each set on
+its own and takes the percentiles of the differences. That does not hold for an NIH
+re-read (``origin="nih_reread"``: RSNA's and SIIM's films are NIH's own, and may be
+the very patients of the NIH splits): its difference from the NIH test figure is
+reported, but not as a drop, and without an interval.
 
 Example::
 
     metrics = external_metrics(
-        Scored(labels, probs, raw, patients),        # the external set, labels 1 / 0 / NaN
-        Scored(nih_y, nih_probs, nih_raw, nih_pat),  # the NIH test split
+        Scored(labels, probs, logits, patients),        # the external set, labels 1 / 0 / NaN
+        Scored(nih_y, nih_probs, nih_logits, nih_pat),  # the NIH test split
         scored=["Effusion", "Edema"], thresholds=thresholds, resamples=1000,
+        unit="patient", origin="external",
     )
     metrics["per_class"]["Effusion"]["drop"]        # external AUROC - NIH test AUROC
 """
@@ -28,29 +35,40 @@ import numpy as np
 import pandas as pd
 
 from cxr.evaluation.bootstrap import group_codes, interval, resample_counts, weighted_scores
-from cxr.evaluation.calibration import expected_calibration_error
+from cxr.evaluation.calibration import Calibration, expected_calibration_error
+from cxr.evaluation.evaluate import rank_scores
 from cxr.evaluation.metrics import rounded
 from cxr.findings import FINDINGS
+
+#: Why an NIH re-read's difference from the NIH test figure has no interval.
+NOT_INDEPENDENT = (
+    "not an external drop: the set's films are NIH's own, so the two samples are not "
+    "independent and the interval for independent sets does not apply"
+)
 
 
 @dataclass(frozen=True)
 class Scored:
-    """One set's labels ``[N, C]`` (1, 0, NaN: unknown), calibrated and raw probabilities
-    ``[N, C]``, and each image's patient ``[N]``; columns in ``FINDINGS`` order."""
+    """One set's labels ``[N, C]`` (1, 0, NaN: unknown), calibrated probabilities and raw
+    logits ``[N, C]``, and each image's patient ``[N]``; columns in ``FINDINGS`` order."""
 
     labels: np.ndarray
     probs: np.ndarray
-    raw: np.ndarray
+    logits: np.ndarray
     patients: np.ndarray
 
+    @property
+    def raw(self) -> np.ndarray:
+        """The uncalibrated probabilities."""
+        return Calibration.identity(self.logits.shape[1]).apply(self.logits)
 
-def scores_of_table(table: pd.DataFrame, raw: np.ndarray | None = None) -> Scored:
-    """A prediction table (``cxr.evaluation.evaluate.prediction_table``: the 14 labels and
-    ``p_<finding>``) as :class:`Scored`; ``raw``: the uncalibrated probabilities, when
-    known (the reference's are not needed: its AUROC is the same under calibration)."""
+
+def scores_of_table(table: pd.DataFrame) -> Scored:
+    """A prediction table (``cxr.evaluation.evaluate.prediction_table``: the 14 labels,
+    ``p_<finding>`` and ``logit_<finding>``) as :class:`Scored`."""
     labels = table[list(FINDINGS)].to_numpy(np.float64)
     probs = table[[f"p_{n}" for n in FINDINGS]].to_numpy(np.float64)
-    return Scored(labels, probs, probs if raw is None else raw, table.patient_id.to_numpy())
+    return Scored(labels, probs, rank_scores(table), table.patient_id.to_numpy())
 
 
 def resampled_scores(
@@ -61,7 +79,7 @@ def resampled_scores(
     class of a set shares them)."""
     known = ~np.isnan(data.labels[:, k])
     codes = group_codes(data.patients)
-    y, p = data.labels[known, k] == 1, data.probs[known, k]
+    y, p = data.labels[known, k] == 1, data.logits[known, k]
     ones = np.ones((1, int(codes.max()) + 1 if len(codes) else 0))
     point = weighted_scores(y, p, ones, codes[known])
     rocs, prs = [], []
@@ -87,9 +105,19 @@ def external_metrics(
     level: float = 0.95,
     seed: int = 0,
     bins: int = 10,
+    unit: str = "patient",
+    origin: str = "external",
 ) -> dict:
-    """Every figure of the external set, per scored finding and as means over them."""
+    """Every figure of the external set, per scored finding and as means over them;
+    ``unit``: what the set's intervals resample (the reference's are patients);
+    ``origin``: ``external`` or ``nih_reread`` (no interval for the difference)."""
     per_class, drops, ext_means, ref_means = {}, [], [], []
+
+    def drop_interval(values: np.ndarray) -> dict:
+        if origin == "nih_reread":
+            return {"low": None, "high": None, "withheld": NOT_INDEPENDENT}
+        return interval(values, level, f"{unit} (this set), patient (NIH test)")
+
     for name in scored:
         k = FINDINGS.index(name)
         auroc, auprc, boot_roc, boot_pr = resampled_scores(external, k, resamples, seed)
@@ -102,12 +130,12 @@ def external_metrics(
             "negatives": int((~y).sum()),
             "unknown": int((~known).sum()),
             "auroc": rounded(auroc),
-            "auroc_ci": interval(boot_roc, level),
+            "auroc_ci": interval(boot_roc, level, unit),
             "auprc": rounded(auprc),
-            "auprc_ci": interval(boot_pr, level),
+            "auprc_ci": interval(boot_pr, level, unit),
             "nih_test_auroc": rounded(ref_auroc),
             "drop": rounded(auroc - ref_auroc),
-            "drop_ci": interval(boot_roc - ref_roc, level),
+            "drop_ci": drop_interval(boot_roc - ref_roc),
             "ece": rounded(expected_calibration_error(y, p, bins)),
             "ece_uncalibrated": rounded(
                 expected_calibration_error(y, external.raw[known, k], bins)
@@ -124,19 +152,20 @@ def external_metrics(
         if per_class[n]["auroc"] is not None and per_class[n]["nih_test_auroc"] is not None
     ]  # fmt: skip
     return {
+        "origin": origin,
         "images": len(external.labels),
-        "patients": len(set(external.patients)),
+        "patients" if unit == "patient" else "patient_ids": len(set(external.patients)),
         "scored": list(scored),
         "classes_in_mean": defined,
         "mean_auroc": _mean(per_class, defined, "auroc"),
-        "mean_auroc_ci": interval(_stack_mean(ext_means, scored, defined), level),
+        "mean_auroc_ci": interval(_stack_mean(ext_means, scored, defined), level, unit),
         "nih_test_mean_auroc": _mean(per_class, defined, "nih_test_auroc"),
         "mean_drop": _mean(per_class, defined, "drop"),
-        "mean_drop_ci": interval(_stack_mean(drops, scored, defined), level),
+        "mean_drop_ci": drop_interval(_stack_mean(drops, scored, defined)),
         "mean_ece": _mean(per_class, defined, "ece"),
         "resamples": resamples,
         "level": level,
-        "unit": "patient",
+        "unit": unit,
         "per_class": per_class,
     }
 
@@ -155,11 +184,11 @@ def _stack_mean(rows: list[np.ndarray], scored: Sequence[str], defined: list[str
 def external_headline(metrics: dict) -> dict:
     """What ``metrics/external/<name>.json`` keeps for ``dvc exp show``: the means with
     their intervals, and per scored finding its AUROC, the NIH figure and the drop."""
-    keys = ("images", "patients", "mean_auroc", "mean_auroc_ci", "nih_test_mean_auroc")
-    keys += ("mean_drop", "mean_drop_ci", "mean_ece")
+    keys = ("origin", "images", "patients", "patient_ids", "unit", "mean_auroc", "mean_auroc_ci")
+    keys += ("nih_test_mean_auroc", "mean_drop", "mean_drop_ci", "mean_ece")
     per_class = metrics["per_class"]
     return {
-        **{k: metrics[k] for k in keys},
+        **{k: metrics[k] for k in keys if k in metrics},
         "auroc": {n: per_class[n]["auroc"] for n in metrics["scored"]},
         "drop": {n: per_class[n]["drop"] for n in metrics["scored"]},
     }

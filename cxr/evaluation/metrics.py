@@ -94,32 +94,6 @@ def rounded(v) -> float | None:
     return round(v, 6) if np.isfinite(v) else None
 
 
-def choose_threshold(
-    y: np.ndarray, p: np.ndarray, policy: str, target_sensitivity: float = 0.9
-) -> float:
-    """A decision threshold for one class from *validation* labels and probabilities.
-
-    ``max_f1``: the threshold maximising F1; ``youden``: maximising
-    sensitivity + specificity - 1; ``sensitivity``: the highest threshold whose
-    sensitivity reaches ``target_sensitivity``. Without both label values: 0.5.
-    """
-    if not has_both_labels(y):
-        return 0.5
-    if policy == "max_f1":
-        precision, recall, thresholds = precision_recall_curve(y, p)
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-        return float(thresholds[int(np.argmax(f1[:-1]))])
-    fpr, tpr, thresholds = roc_curve(y, p)
-    finite = np.isfinite(thresholds)
-    fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
-    if policy == "youden":
-        return float(thresholds[int(np.argmax(tpr - fpr))])
-    if policy == "sensitivity":
-        ok = np.flatnonzero(tpr >= target_sensitivity)
-        return float(thresholds[ok[0]]) if len(ok) else float(thresholds[-1])
-    raise ValueError(f"unknown threshold policy {policy!r}: use max_f1, youden or sensitivity")
-
-
 def confusion_table(
     y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, names: Sequence[str]
 ) -> pd.DataFrame:

@@ -30,10 +30,12 @@ from cxr.evaluation.calibration import Calibration, expected_calibration_error, 
 from cxr.evaluation.compare import EXTERNAL
 from cxr.evaluation.evaluate import prediction_table, scored_metrics
 from cxr.evaluation.external import external_metrics, scores_of_table
-from cxr.evaluation.metrics import choose_threshold, rounded
+from cxr.evaluation.metrics import rounded
+from cxr.evaluation.thresholds import fit_thresholds
+from cxr.external.formats import Format
 from cxr.findings import FINDINGS
-from cxr.imaging.decode import DecodeError, read_gray8
-from cxr.peers.base import Peer
+from cxr.imaging.decode import DecodeError
+from cxr.peers.base import Peer, Provenance
 
 
 @dataclass
@@ -53,14 +55,16 @@ def peer_logits(
     device: torch.device | None = None,
     batch_size: int = 16,
     desc: str = "peer",
+    source: str = "",
 ) -> np.ndarray:
-    """``[N, 14]`` logits of the files ``index`` lists (NaN for unscored findings)."""
+    """``[N, 14]`` logits of the files ``index`` lists (NaN for unscored findings), each
+    read as the peer's code reads ``source``'s files (``Peer.load``)."""
     out = []
     for start in tqdm(range(0, len(index), batch_size), desc=desc, unit="batch"):
         batch = []
         for path in index.path.iloc[start : start + batch_size]:
             try:
-                batch.append(peer.prepare(read_gray8(Path(raw_dir) / path)))
+                batch.append(peer.load(Path(raw_dir) / path, source))
             except (DecodeError, OSError) as err:
                 raise InputError(
                     f"{Path(raw_dir) / path}: preprocess read it, {peer.name} cannot ({err}); "
@@ -88,13 +92,9 @@ def score_peer(
     calibration = fit_calibration(labels["val"], np.nan_to_num(logits["val"]), config.calibration)
     probs = {split: calibration.apply(z) for split, z in logits.items()}
     scored = [k for k, f in enumerate(FINDINGS) if f in peer.scored]
-    thresholds = {
-        FINDINGS[k]: choose_threshold(
-            labels["val"][:, k], probs["val"][:, k], config.threshold_policy,
-            config.target_sensitivity,
-        )
-        for k in scored
-    }  # fmt: skip
+    cuts = fit_thresholds(labels["val"], logits["val"], calibration, FINDINGS,
+                          config.threshold_policy, config.target_sensitivity)  # fmt: skip
+    thresholds = {FINDINGS[k]: float(cuts[k]) for k in scored}
     patients = {split: index.patient_id.to_numpy() for split, index in indexes.items()}
     y_test, p_test, bins = labels["test"], probs["test"], config.calibration_bins
     ece = {FINDINGS[k]: rounded(expected_calibration_error(y_test[:, k], p_test[:, k], bins))
@@ -103,14 +103,28 @@ def score_peer(
         "peer": peer.name,
         "scored": list(peer.scored),
         "trained_on": peer.provenance.trained_on,
+        "trained_on_datasets": sorted(peer.provenance.datasets),
         "nih_test_overlap": peer.provenance.nih_test_overlap,
         "weights_from": peer.provenance.source,
-        **{s: scored_metrics(labels[s], probs[s], patients[s], config) for s in indexes},
+        **{s: scored_metrics(labels[s], logits[s], patients[s], config) for s in indexes},
         "test_ece": ece,
         "calibration": config.calibration,
     }
-    tables = {split: prediction_table(indexes[split], probs[split], split) for split in indexes}
+    tables = {split: prediction_table(indexes[split], probs[split], split, logits[split])
+              for split in indexes}  # fmt: skip
     return PeerScores(tables, metrics, thresholds, calibration)
+
+
+def training_overlap(provenance: Provenance, form: Format) -> str | None:
+    """Why a peer's figures on a set of ``form`` are not external for it (None: they are):
+    it trained on that data set, or on NIH's films where the set's films are NIH's."""
+    if form.dataset in provenance.datasets:
+        return (f"trained on {form.title}: this set is (or holds) its own training data, "
+                "so its figures here are not external")  # fmt: skip
+    if form.nih_films and "nih" in provenance.datasets:
+        return (f"trained on NIH ChestX-ray14 films, which {form.title}'s are: it may "
+                "have seen these very images")  # fmt: skip
+    return None
 
 
 def score_peer_external(
@@ -118,24 +132,30 @@ def score_peer_external(
     scores: PeerScores,
     index: pd.DataFrame,
     folder: Path,
+    form: Format,
     external: ExternalConfig,
     bins: int,
     device: torch.device | None = None,
     batch_size: int = 16,
+    synthetic: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
-    """The peer on an external set (``index``: the external stage's, files below ``folder``),
-    with its validation calibration and thresholds, against its own NIH test figures: the
-    prediction table and ``external_metrics`` on the findings both the set and it score,
-    with ``external``'s intervals (as cxr's model's on the set) and ``bins`` for the ECE."""
-    logits = peer_logits(peer, index, folder, device, batch_size, f"{peer.name} external")
-    table = prediction_table(index, scores.calibration.apply(logits), EXTERNAL)
-    raw = Calibration.identity(len(FINDINGS)).apply(logits)
+    """The peer on an external set (``index``: the external stage's, files below ``folder``,
+    in ``form``'s layout), with its validation calibration and thresholds, against its own
+    NIH test figures: the prediction table and ``external_metrics`` on the findings both
+    the set and it score, with ``external``'s intervals (as cxr's model's on the set) and
+    ``bins`` for the ECE; ``training_overlap`` where the peer trained on the set
+    (``synthetic``: the demo's phantoms in that layout, which no peer has seen)."""
+    logits = peer_logits(peer, index, folder, device, batch_size, f"{peer.name} external",
+                         form.dataset)  # fmt: skip
+    unit = form.resampling_unit
+    table = prediction_table(index, scores.calibration.apply(logits), EXTERNAL, logits, unit)
     scored = [f for f in peer.scored if index[f].notna().any()]
     thresholds = np.array([scores.thresholds.get(f, np.nan) for f in FINDINGS])
     metrics = external_metrics(
-        scores_of_table(table, raw), scores_of_table(scores.tables["test"]), scored, thresholds,
-        external.bootstrap, external.confidence, external.seed, bins,
+        scores_of_table(table), scores_of_table(scores.tables["test"]), scored, thresholds,
+        external.bootstrap, external.confidence, external.seed, bins, unit, form.origin,
     )  # fmt: skip
+    metrics["training_overlap"] = None if synthetic else training_overlap(peer.provenance, form)
     return table, metrics
 
 

@@ -133,10 +133,12 @@ def localisation(
     config: ExplainConfig,
     grids: list[int],
     fused: np.ndarray | None = None,
+    unit: str = "patient",
 ) -> tuple[pd.DataFrame, dict]:
     """Score every boxed case; summarise per class and as the mean, with patient intervals.
 
-    ``patients`` holds the patient of each case; ``fused`` the maps fused with the
+    ``patients`` holds the patient of each case (``unit``: what those ids are, ``image``
+    for a set without patient ids); ``fused`` the maps fused with the
     local path's, for a model that has one (scored beside GradCAM's on the same
     resamples). Returns the cases with their per-case values and the summary
     written to ``reports/localisation.json``.
@@ -150,7 +152,7 @@ def localisation(
         "tolerance_shape": "disk",
         "box_threshold": config.box_threshold,
         "control": {"maps_per_case": config.control_maps, "cam_grids": grids, "seed": config.seed},
-        "ci": {"level": config.confidence, "resamples": config.bootstrap, "unit": "patient"},
+        "ci": {"level": config.confidence, "resamples": config.bootstrap, "unit": unit},
         "fused": fused is not None,
     }
     if cases.empty:
@@ -163,6 +165,7 @@ def localisation(
         config.bootstrap,
         config.seed,
         config.confidence,
+        unit,
     )
     summary["classes"] = len(summary["per_class"])
     return pd.concat([cases.reset_index(drop=True), values], axis=1), summary
@@ -177,10 +180,12 @@ def localise(
     device: torch.device,
     detail: np.ndarray | None = None,
     dtype: torch.dtype = torch.float32,
+    unit: str = "patient",
 ) -> tuple[pd.DataFrame, dict]:
     """GradCAM (and, for a model with a local path, the fused map) of every boxed case of a
     split, scored by :func:`localisation`: ``array`` and ``index`` as preprocess wrote them,
-    ``boxes`` in their pixels (``cxr.imaging.geometry.boxes_to_array``)."""
+    ``boxes`` in their pixels (``cxr.imaging.geometry.boxes_to_array``); ``unit``: what
+    ``index.patient_id`` identifies."""
     cases = box_cases(boxes)
     cams = case_maps(model, array, cases, config, device, detail, dtype)
     fused = (
@@ -190,7 +195,7 @@ def localise(
     )
     grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
     patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
-    return localisation(cams, cases, patients, config, grids, fused)
+    return localisation(cams, cases, patients, config, grids, fused, unit)
 
 
 def headline(summary: dict) -> dict:
@@ -201,7 +206,8 @@ def headline(summary: dict) -> dict:
     mean = summary["mean"]
 
     def with_ci(figure: str) -> dict:
-        return {k: mean[figure][k] for k in ("value", "low", "high") if k in mean[figure]}
+        kept = ("value", "low", "high", "unit", "usable_resamples", "resamples", "withheld")
+        return {k: mean[figure][k] for k in kept if k in mean[figure]}
 
     out |= {
         "pointing": with_ci("pointing"),

@@ -195,7 +195,10 @@ def _summary_table(summary: dict, confidence: float) -> tuple[list[str], list[li
 
 
 def _cells(figure: dict) -> list[str]:
-    ci = "n/a" if figure.get("low") is None else f"{figure['low']:.3f}-{figure['high']:.3f}"
+    if figure.get("low") is None:
+        ci = "withheld: too few usable resamples" if figure.get("withheld") else "n/a"
+    else:
+        ci = f"{figure['low']:.3f}-{figure['high']:.3f}"
     return [f"{figure['value']:.3f}", ci]
 
 

@@ -9,8 +9,10 @@ finding counts once whatever its number of boxes.
 Cases of one patient are correlated, so intervals resample *patients* with
 replacement (``cxr.evaluation.bootstrap.resample_counts``); a case weighs as
 many times as its patient was drawn. A class none of whose patients was drawn
-in a resample has no figure there; the mean of that resample is then
-undefined, and the count of such resamples is reported beside the interval.
+in a resample has no figure there; the mean of that resample (over a fixed
+set of classes) is then undefined. The count of usable resamples is reported
+with every interval, and an interval resting on too few is withheld
+(``cxr.evaluation.bootstrap.interval``).
 
 Example: two cases of patient A (hits 1, 1) and one of patient B (hit 0), one
 class. The figure is 2/3; a resample drawing A twice gives 1, one drawing B
@@ -26,6 +28,9 @@ import pandas as pd
 
 from cxr.evaluation.bootstrap import group_codes, interval, resample_counts
 
+#: Why a resample of a localisation figure is undefined.
+NOT_DRAWN = "none of a finding's boxed cases was drawn"
+
 
 def figures_with_intervals(
     values: pd.DataFrame,
@@ -35,10 +40,11 @@ def figures_with_intervals(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    unit: str = "patient",
 ) -> dict:
     """Per-case ``values`` (one column per figure) -> per-class and mean figures with intervals.
 
-    Returns ``{"mean": {figure: {value, low, high, undefined_resamples}}, "per_class":
+    Returns ``{"mean": {figure: {value, low, high, unit, usable_resamples, ...}}, "per_class":
     {class: {"cases", "patients", figure: {...}}}}``; classes in ``class_order`` that have
     cases, in that order. ``resamples=0`` gives values without intervals.
     """
@@ -63,7 +69,7 @@ def figures_with_intervals(
     def entry(value: float, draws: np.ndarray) -> dict:
         out = {"value": round(float(value), 6)}
         if resamples:
-            out.update(interval(draws, level))
+            out.update(interval(draws, level, unit, NOT_DRAWN))
         return out
 
     patient_ids = np.asarray(patients)

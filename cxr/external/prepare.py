@@ -27,8 +27,6 @@ from cxr.preprocess import preprocess_split
 
 #: The split name of an external set's arrays and prediction table.
 SPLIT = "external"
-#: The grid each format's boxes are given on (``array_boxes``); absent: the file's pixels.
-BOX_FRAMES = {"rsna": 1024, "siim": 1024}
 
 
 def prepare_set(

@@ -4,7 +4,7 @@ read by that format's reader, and each image's file found in the folder.
 Every image the label file lists ends in one of two places: with a file, or
 among the exclusions with the reason (the reader's, or "no image file"). A
 file is looked for at its listed path below the folder first, then, in the
-formats whose file name is the image's own identifier (:data:`UNIQUE_NAMES`),
+formats whose file name is the image's own identifier (``Format.unique_names``),
 by its name anywhere below it: the Kaggle releases of VinDr, RSNA and SIIM
 unpack their DICOMs into folders the label files do not name. Never by name
 in CheXpert, whose names (``view1_frontal.jpg``) repeat in every study: a
@@ -26,34 +26,15 @@ from pathlib import Path
 import pandas as pd
 
 from cxr.errors import InputError
-from cxr.external.chexpert import read_chexpert
+from cxr.external.formats import FORMATS
 from cxr.external.labels import ExternalLabels, Uncertain, left_out
-from cxr.external.mimic import read_mimic
-from cxr.external.padchest import read_padchest
-from cxr.external.rsna import read_rsna
-from cxr.external.siim import read_siim
-from cxr.external.vindr import read_vindr
-
-#: Each format's label file below its folder, as the data set ships it. CheXpert's
-#: default is its radiologist-labelled validation set; MIMIC reads its three files.
-LABEL_FILES = {
-    "chexpert": "valid.csv",
-    "mimic": "",
-    "padchest": "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv",
-    "vindr": "train.csv",
-    "rsna": "stage_2_train_labels.csv",
-    "siim": "train-rle.csv",
-}
-
-
-#: Formats whose image file names are unique identifiers (a DICOM UID, MIMIC's dicom_id,
-#: PadChest's ImageID), so a file may be found by its name alone.
-UNIQUE_NAMES = frozenset({"mimic", "padchest", "vindr", "rsna", "siim"})
 
 
 def label_file(format: str, folder: Path, labels: str = "") -> Path:
     """The label file of a set: ``labels`` below ``folder``, or the format's usual one (an
     error naming the path, and the key to set, when it is not there)."""
+    if format not in FORMATS:
+        raise InputError(f"external format {format!r}: expected one of {list(FORMATS)}")
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder (its 'folder' in external.sets)")
     if format == "mimic":
@@ -63,7 +44,7 @@ def label_file(format: str, folder: Path, labels: str = "") -> Path:
                 f"leave 'labels' empty (it is {labels!r})"
             )
         return folder
-    path = folder / (labels or LABEL_FILES[format])
+    path = folder / (labels or FORMATS[format].label_file)
     if not path.is_file():
         raise InputError(
             f"{path}: no such label file for a {format} set; set its 'labels' in "
@@ -82,20 +63,10 @@ def read_set(
 ) -> ExternalLabels:
     """The set's images and labels in cxr's terms (``cxr.external.labels``)."""
     path = label_file(format, folder, labels)
-    name = name or format
-    if format == "chexpert":
-        return read_chexpert(path, uncertain, frontal_only, name=name)
-    if format == "mimic":
-        try:
-            return read_mimic(path, uncertain, frontal_only, name=name)
-        except FileNotFoundError as err:
-            raise InputError(str(err)) from None
-    if format == "padchest":
-        return read_padchest(path, frontal_only, name=name)
-    readers = {"vindr": read_vindr, "rsna": read_rsna, "siim": read_siim}
-    if format not in readers:
-        raise InputError(f"external format {format!r}: expected one of {list(LABEL_FILES)}")
-    return readers[format](path, name=name)
+    try:
+        return FORMATS[format].read(path, uncertain, frontal_only, name or format)
+    except FileNotFoundError as err:  # MIMIC's reader names the file it lacks
+        raise InputError(str(err)) from None
 
 
 def locate(

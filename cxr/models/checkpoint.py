@@ -49,7 +49,10 @@ class ModelRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         try:
             values = {k: v for k, v in payload.items() if k in names}
-            values["model_config"] = ModelConfig(**payload["model_config"])
+            # Checkpoints from before dense block 4 was dilated at stride 16 ran it undilated
+            # (a ResNet's stride 16 always dilated).
+            legacy = {"dilated": payload["model_config"].get("arch") == "resnet50"}
+            values["model_config"] = ModelConfig(**{**legacy, **payload["model_config"]})
             values["preprocess"] = PreprocessConfig(**payload.get("preprocess", {}))
             values["classes"] = tuple(payload["classes"])
             return cls(**values)

@@ -4,7 +4,7 @@ Two changes to torchvision's module, both parameter-free so ImageNet weights
 load unchanged: the features end in an explicit, not in-place ``nn.ReLU``
 module (torchvision applies ``F.relu(..., inplace=True)`` in ``forward``, which
 corrupts what a backward hook on ``norm5`` sees, so GradCAM targets this module
-instead), and ``output_stride`` (``layers.densenet121_features``).
+instead), and ``output_stride`` with dense block 4 ``dilated`` (``layers.densenet121_features``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ class DenseNet121Classifier(nn.Module):
     uses_detail = False  # reads only the array (``forward(x)``)
 
     def __init__(
-        self, num_classes: int = 14, dropout: float = 0.2, output_stride: int = 16
+        self,
+        num_classes: int = 14,
+        dropout: float = 0.2,
+        output_stride: int = 16,
+        dilated: bool = True,
     ) -> None:
         super().__init__()
         self.input = GrayToImageNet()
-        self.features = densenet121_features(output_stride)
+        self.features = densenet121_features(output_stride, dilated)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)

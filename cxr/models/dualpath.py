@@ -111,12 +111,18 @@ class LocalPath(nn.Module):
     """
 
     def __init__(
-        self, output_stride: int, use_cbam: bool, threshold: float, min_share: float, size: int = 0
+        self,
+        output_stride: int,
+        use_cbam: bool,
+        threshold: float,
+        min_share: float,
+        size: int = 0,
+        dilated: bool = True,
     ) -> None:
         super().__init__()
         self.threshold, self.min_share = threshold, min_share
         self.size = size  # side of the resized crop; 0: the input's side
-        self.features = densenet121_features(output_stride)
+        self.features = densenet121_features(output_stride, dilated)
         self.cbam = cbam(FEATURES, use_cbam)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -200,16 +206,17 @@ class DualPathClassifier(nn.Module):
         local_size: int = 0,
         local_detail: bool = False,
         fpn_channels: int = 256,
+        dilated: bool = True,
     ) -> None:
         super().__init__()
         self.uses_detail = use_local and local_detail  # the local path crops from the detail
         self.input = GrayToImageNet()
-        self.global_features = densenet121_features(output_stride)
+        self.global_features = densenet121_features(output_stride, dilated)
         self.cbam = nn.ModuleDict({name: cbam(c, use_cbam) for name, c in LEVELS})
         self.global_relu = nn.ReLU()  # explicit, not in place: a GradCAM target
         self.fpn = DenseNetFPN(fpn_channels) if use_fpn else None
         self.local = (
-            LocalPath(output_stride, use_cbam, crop_threshold, crop_min_share, local_size)
+            LocalPath(output_stride, use_cbam, crop_threshold, crop_min_share, local_size, dilated)
             if use_local
             else None
         )

@@ -44,19 +44,27 @@ class GrayToImageNet(nn.Module):
         return (x - self.mean) / self.std  # broadcasting makes the 3 channels
 
 
-def densenet121_features(output_stride: int = 16) -> nn.Sequential:
+def densenet121_features(output_stride: int = 16, dilated: bool = True) -> nn.Sequential:
     """torchvision's DenseNet121 ``features``: ``(B, 3, H, W)`` -> ``(B, 1024, H/s, W/s)``.
 
     ``output_stride=16`` removes the average pooling of the last transition
     (parameter-free, so ImageNet weights load unchanged): the last dense block
     runs at 1/16 of the input, so GradCAM maps are twice as fine (4x4 at 64 px,
-    14x14 at 224 px) for a small cost. ``32`` is torchvision's.
+    14x14 at 224 px) for a small cost. ``dilated`` then dilates dense block 4's 3x3
+    convolutions by 2 (DeepLab's way, and torchvision's ResNet with
+    ``replace_stride_with_dilation``): each filter tap lands where it landed at stride
+    32, so pretrained filters see the spacing they learned, and the receptive field is
+    torchvision's. Undilated, they would read neighbours half as far apart (as cxr's
+    checkpoints before 2026-12 did). ``32`` is torchvision's.
     """
     if output_stride not in (16, 32):
         raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
     features = torchvision.models.densenet121(weights=None).features
     if output_stride == 16:
         features.transition3.pool = nn.Identity()
+        if dilated:
+            for layer in features.denseblock4.values():
+                layer.conv2.dilation, layer.conv2.padding = (2, 2), (2, 2)
     return features
 
 

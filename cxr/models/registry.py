@@ -42,12 +42,13 @@ def _build(config: ModelConfig, num_classes: int) -> nn.Module:
         "output_stride": config.output_stride,
     }
     if config.arch == "densenet121":
-        return DenseNet121Classifier(**common)
+        return DenseNet121Classifier(**common, dilated=config.dilated)
     if config.arch == "resnet50":
         return ResNet50Classifier(**common)
     if config.arch == "dualpath":
         return DualPathClassifier(
             **common,
+            dilated=config.dilated,
             use_cbam=config.cbam,
             use_fpn=config.fpn,
             use_local=config.local_path,

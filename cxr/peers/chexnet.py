@@ -41,6 +41,7 @@ PROVENANCE = Provenance(
     "checkpoint was trained on the official train_val list, NIH official-test images may "
     "have been in its training data",
     "a local file",
+    frozenset({"nih"}),
 )
 #: The reimplementations' evaluation transform (one centre crop; arnoweng/CheXNet
 #: averages ten crops of the same 256-px image).

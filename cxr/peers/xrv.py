@@ -4,7 +4,11 @@ by torchxrayvision's own code.
 Input, as its datasets make it: the 8-bit image scaled to [-1024, 1024]
 (``xrv.utils.normalize(img, 255)``), one channel, a centre crop to the short
 side (``XRayCenterCrop``) and a resize to the model's resolution
-(``XRayResizer``: scikit-image, 224 px, or 512 for the ResNet). Output: the
+(``XRayResizer``: scikit-image, 224 px, or 512 for the ResNet). A DICOM is read
+as its dataset class reads it (:func:`xrv_dicom`): RSNA's and SIIM's stored
+pixels scaled by 255, others (VinDr's way, its only general DICOM reader)
+through the modality LUT and window, MONOCHROME1 inverted, scaled by the bit
+depth. Output: the
 classifier's logits, before the sigmoid and the operating-point
 normalisation torchxrayvision applies by default (``op_threshs``), mapped onto
 the 14 findings by name; an output named ``""`` was not trained and is
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 
 from cxr.errors import InputError
+from cxr.imaging.decode import DecodeError
 from cxr.peers.base import Peer, Provenance
 
 XRV_SPLIT = (
@@ -38,26 +43,29 @@ XRV_SPLIT = (
 )
 RANDOM_SEED = 0  # of --random-init's weights
 NO_NIH = "none: no NIH ChestX-ray14 images in its training data"
-#: What each model was trained on, and whether an NIH test image may have been in it.
+#: What each model was trained on (its model_urls description, or its name), and whether
+#: an NIH test image may have been in it.
 PROVENANCE = {
-    name: Provenance(trained_on, overlap, "torchxrayvision")
-    for name, trained_on, overlap in (
-        ("densenet121-res224-nih", "NIH ChestX-ray14", XRV_SPLIT),
+    name: Provenance(trained_on, overlap, "torchxrayvision", frozenset(datasets.split()))
+    for name, trained_on, overlap, datasets in (
+        ("densenet121-res224-nih", "NIH ChestX-ray14", XRV_SPLIT, "nih"),
         (
             "densenet121-res224-all",
             "NIH ChestX-ray14, PadChest, CheXpert, MIMIC-CXR, Google (NIH re-read), OpenI, "
             "RSNA Pneumonia (NIH images)",
             XRV_SPLIT,
+            "nih padchest chexpert mimic google openi rsna",
         ),
-        ("densenet121-res224-chex", "CheXpert", NO_NIH),
-        ("densenet121-res224-pc", "PadChest", NO_NIH),
-        ("densenet121-res224-mimic_nb", "MIMIC-CXR (NegBio labels)", NO_NIH),
-        ("densenet121-res224-mimic_ch", "MIMIC-CXR (CheXpert labels)", NO_NIH),
-        ("densenet121-res224-rsna", "RSNA Pneumonia (NIH images, re-read)", XRV_SPLIT),
+        ("densenet121-res224-chex", "CheXpert", NO_NIH, "chexpert"),
+        ("densenet121-res224-pc", "PadChest", NO_NIH, "padchest"),
+        ("densenet121-res224-mimic_nb", "MIMIC-CXR (NegBio labels)", NO_NIH, "mimic"),
+        ("densenet121-res224-mimic_ch", "MIMIC-CXR (CheXpert labels)", NO_NIH, "mimic"),
+        ("densenet121-res224-rsna", "RSNA Pneumonia (NIH images, re-read)", XRV_SPLIT, "rsna nih"),
         (
             "resnet50-res512-all",
             "PadChest, NIH ChestX-ray14, RSNA Pneumonia, SIIM-ACR, VinDr-CXR",
             XRV_SPLIT,
+            "padchest nih rsna siim vindr",
         ),
     )
 }
@@ -111,8 +119,8 @@ def xrv_peer(name: str, cache_dir: str | Path | None = None, random_init: bool =
     model.op_threshs = None  # logits, not torchxrayvision's operating-point scores
     model.apply_sigmoid = False
     resolution = int(entry.get("input_resolution", 224))
-    prepare = _preparer(resolution)
-    return Peer(f"xrv:{name}", model.eval(), labels, prepare, PROVENANCE[name], weights)
+    prepare, read = _preparer(resolution)
+    return Peer(f"xrv:{name}", model.eval(), labels, prepare, PROVENANCE[name], weights, read)
 
 
 def _random_weights(name: str, folder: Path) -> Path:
@@ -143,14 +151,49 @@ def _entry(name: str) -> dict:
     return xrv.models.model_urls[name]
 
 
+def xrv_dicom(path: Path, source: str = "") -> np.ndarray:
+    """A DICOM as torchxrayvision's dataset classes read it, ``[H, W]`` in [-1024, 1024]:
+    RSNA's and SIIM's (``RSNA_Pneumonia_Dataset``, ``SIIM_Pneumothorax_Dataset``) their
+    stored pixels over 255; any other (``VinBrain_Dataset``'s way) through the modality
+    LUT and the window, MONOCHROME1 inverted, over 2 ** bits stored (8 where every value
+    is below 256, as its code has it)."""
+    import pydicom
+    import torchxrayvision as xrv
+    from pydicom.pixels import apply_modality_lut, apply_windowing
+
+    ds = pydicom.dcmread(path)
+    if source in ("rsna", "siim"):
+        return xrv.utils.normalize(ds.pixel_array, 255)
+    img = apply_windowing(apply_modality_lut(ds.pixel_array, ds), ds)
+    bits = 8 if img.max() < 256 else int(ds.BitsStored)
+    if str(ds.PhotometricInterpretation) == "MONOCHROME1":
+        img = -1 * img + 2.0**bits
+    return xrv.utils.normalize(img, 2.0**bits)
+
+
 def _preparer(resolution: int):
     import torchxrayvision as xrv
 
     crop, resize = xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(resolution)
 
+    def finish(image: np.ndarray) -> np.ndarray:
+        return resize(crop(image[None])).astype(np.float32)
+
     def prepare(gray8: np.ndarray) -> np.ndarray:
         """uint8 ``[H, W]`` -> float32 ``[1, R, R]`` in [-1024, 1024], as xrv's datasets."""
-        image = xrv.utils.normalize(gray8, 255)[None]
-        return resize(crop(image)).astype(np.float32)
+        return finish(xrv.utils.normalize(gray8, 255))
 
-    return prepare
+    def read(path: Path, source: str) -> np.ndarray | None:
+        """A DICOM as xrv's datasets read it (:func:`xrv_dicom`); None for other files."""
+        try:
+            head = path.read_bytes()[:132]
+        except OSError:
+            return None  # cxr's decoder names the error
+        if head[128:132] != b"DICM" and path.suffix.lower() not in (".dcm", ".dicom"):
+            return None
+        try:
+            return finish(xrv_dicom(path, source))
+        except Exception as err:  # pydicom and xrv raise many types for a bad file
+            raise DecodeError(f"torchxrayvision cannot read this DICOM ({err})") from None
+
+    return prepare, read

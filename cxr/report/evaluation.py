@@ -113,13 +113,16 @@ def _calibration_section(calibration: dict) -> list[str]:
     }[calibration["method"]]
     if calibration["method"] != "none":
         how += (
-            ", fitted on validation by minimising the binary cross-entropy; it changes no "
-            "ranking (AUROC and AUPRC are unchanged)"
+            ", fitted on validation by minimising the binary cross-entropy against Platt's "
+            "regularised targets (so a well-separated finding gets a finite slope); it "
+            "changes no ranking, and AUROC and AUPRC are computed on the raw logits"
         )
+    bound = calibration.get("on_a_bound") or []
     return [
         "## Calibration (test)",
         "",
         f"- Method: {how}",
+        f"- Fits that ended on a slope or intercept bound: {', '.join(bound) or 'none'}",
         f"- Mean expected calibration error ({test['bins']} equal-width bins): "
         f"{number(test['mean_ece'])} (uncalibrated {number(test['mean_ece_uncalibrated'])})",
         "- Reliability diagram per finding: `plots/eval/calibration.csv` (`dvc plots show`)",
@@ -150,8 +153,11 @@ def _subgroup_section(subgroups: dict) -> list[str]:
             ),
         ]
     lines += [
-        "A group's mean covers the findings with both label values in it (`classes`); "
-        "small groups have wide intervals.",
+        "A group's mean covers the findings with both label values in it (`classes`), the "
+        "same findings in every resample. A resample of a small group can lack a positive "
+        "of one of them; such resamples are dropped and counted (`n/1000 resamples` beside "
+        "the interval), and an interval resting on fewer than 90% of them is not shown. "
+        "Compare groups' means only over the same findings.",
         "",
     ]
     return lines
@@ -216,7 +222,10 @@ def evaluation_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_so
         f"- Validation mean AUROC: {_headline(val, 'mean_auroc')}",
         (
             f"- Intervals: {100 * ci['level']:.0f}% percentile bootstrap over {ci['resamples']} "
-            "resamples of **patients** (all images of a drawn patient go in together)"
+            "resamples of **patients** (all images of a drawn patient go in together); "
+            "AUROC and AUPRC rank the raw logits (calibration cannot change them); an "
+            "interval that rests on fewer than 90% of the resamples is withheld, and one "
+            "that dropped any says how many it kept"
             if ci
             else "- Intervals: none (`evaluate.bootstrap: 0`)"
         ),

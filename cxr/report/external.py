@@ -1,6 +1,11 @@
 """The external-validation report: one section per external set (its scores beside the
 model's own NIH test figures, the drop, calibration transfer, the NIH thresholds' operating
-point, and every row left out), gathered under one heading into ``reports/external.md``."""
+point, and every row left out), gathered under one heading into ``reports/external.md``.
+
+A set of NIH's own films (RSNA's, SIIM's: ``origin`` ``nih_reread``) is headed and
+worded as an NIH re-read, its difference from the NIH test figure is not called a drop,
+and each interval names the unit it resampled (images, where a set has no patient ids).
+"""
 
 from __future__ import annotations
 
@@ -17,27 +22,42 @@ def set_markdown(
     metrics: dict,
     excluded: dict[str, int],
     localisation: dict | None = None,
+    note: str = "",
 ) -> str:
     """The section of one set (``cxr.evaluation.external.external_metrics``'s ``metrics``;
     ``excluded``: rows left out per reason; ``localisation``: the explain stage's summary on
-    the set's boxes, where it has them)."""
+    the set's boxes, where it has them; ``note``: what its format says a reader must know)."""
     level, resamples = metrics["level"], metrics["resamples"]
+    reread = metrics.get("origin") == "nih_reread"
+    unit = metrics.get("unit", "patient")
+    units = "patients" if unit == "patient" else f"{unit.split(' ')[0]}s ({unit})"
+    counted = (f"{metrics['patients']} patients" if "patients" in metrics
+               else "no patient ids")  # fmt: skip
+    if reread:
+        pairing = ("the difference from NIH test has no interval: the films are NIH's own, "
+                   "so the two samples are not independent")  # fmt: skip
+        gap = "a difference (NIH re-read, not an external drop) of"
+    else:
+        pairing = ("the drop's resamples each set on its own (the two sets are "
+                   "independent)")  # fmt: skip
+        gap = "a drop of"
     lines = [
-        f"## {name}",
+        f"## {name}{' (NIH re-read, not external)' if reread else ''}",
         "",
-        f"{source}: {metrics['images']} images of {metrics['patients']} patients scored; "
+        *([f"**{note}.**", ""] if note else []),
+        f"{source}: {metrics['images']} images ({counted}) scored; "
         f"{sum(excluded.values())} rows left out (below). Intervals: {100 * level:g}% from "
-        f"{resamples} resamples of patients; the drop's resamples each set's patients on its "
-        "own (the two sets are independent).",
+        f"{resamples} resamples of {units}; {pairing}.",
         "",
         f"Mean AUROC over the {len(metrics['classes_in_mean'])} findings both this set and "
         "the NIH test split score: "
         f"**{with_interval(metrics['mean_auroc'], metrics['mean_auroc_ci'])}**, against "
-        f"{number(metrics['nih_test_mean_auroc'])} on the NIH test split: a drop of "
+        f"{number(metrics['nih_test_mean_auroc'])} on the NIH test split: {gap} "
         f"**{with_interval(metrics['mean_drop'], metrics['mean_drop_ci'])}**.",
         "",
     ]
-    header = ["finding", "pos / neg (unknown)", "AUROC", "AUPRC", "NIH test AUROC", "drop"]
+    difference = "difference (re-read)" if reread else "drop"
+    header = ["finding", "pos / neg (unknown)", "AUROC", "AUPRC", "NIH test AUROC", difference]
     header += ["ECE (NIH calibration)", "ECE (uncalibrated)", "sensitivity", "specificity"]
     rows = []
     for finding in metrics["scored"]:
@@ -82,10 +102,12 @@ def _demoted(markdown: str, levels: int) -> str:
 def external_markdown(sections: list[str]) -> str:
     """``reports/external.md``: every set's section, in ``external.sets`` order."""
     intro = (
-        "The model trained on the NIH-layout data, scored on other hospitals' films without "
-        "any refit: the preprocessing stored in its checkpoint, the calibration and "
-        "thresholds chosen on its own validation split. Findings a set has no label for are "
-        "not scored. docs/external.md has each data set's label mapping."
+        "The model trained on the NIH-layout data, scored without any refit on other "
+        "hospitals' films, and on NIH re-reads (RSNA's and SIIM's sets: NIH's own films "
+        "with radiologists' labels, so not external; each is headed as such): the "
+        "preprocessing stored in its checkpoint, the calibration and thresholds chosen on "
+        "its own validation split. Findings a set has no label for are not scored. "
+        "docs/external.md has each data set's label mapping."
     )
     if not sections:
         return f"{TITLE}\n\n{intro}\n\nNo external sets in params.yaml (external.sets).\n"

@@ -12,13 +12,29 @@ def _cell(figure: dict, digits: int = 2) -> str:
     return with_interval(figure["value"], figure, digits)
 
 
+def _intro(summary: dict) -> str:
+    ci = summary["ci"]
+    return (
+        f"{summary['cases']} boxed cases of {summary['patients']} {_units(ci)}. Each figure has "
+        f"its {100 * ci['level']:g}% interval from {ci['resamples']} resamples of {_units(ci)}; "
+        "a class's figure is the mean over its cases, the mean row the mean over classes (a "
+        "resample with no case of a class is dropped from the mean's interval and counted; "
+        "one on fewer than 90% of the resamples is withheld)."
+    )
+
+
+def _units(ci: dict) -> str:
+    unit = ci.get("unit", "patient")
+    return "patients" if unit == "patient" else f"{unit.split(' ')[0]}s ({unit})"
+
+
 def localisation_markdown(summary: dict) -> str:
     """Per-class and mean scores of GradCAM against true boxes (``reports/localisation.json``)."""
     split = summary["split"]
     lines = [f"# Localisation of GradCAM maps ({split} split)", ""]
     if not summary.get("cases"):
         return "\n".join([*lines, f"No true boxes in the {split} split: nothing to score.", ""])
-    ci, control = summary["ci"], summary["control"]
+    control = summary["control"]
     rows = [*summary["per_class"].items(), ("**mean**", summary["mean"])]
 
     def cases(name: str, v: dict) -> list[str]:
@@ -27,9 +43,7 @@ def localisation_markdown(summary: dict) -> str:
         return [str(v["cases"]), str(v["patients"])]
 
     lines += [
-        f"{summary['cases']} boxed cases of {summary['patients']} patients. Every figure has "
-        f"its {100 * ci['level']:g}% interval from {ci['resamples']} resamples of patients; a "
-        "class's figure is the mean over its cases, the mean row the mean over classes.",
+        _intro(summary),
         "",
         f"Control: {control['maps_per_case']} random maps per case, built like the GradCAM map "
         f"(uniform noise on the {control['cam_grids']}-cell grids of the layers it hooks, "

@@ -9,25 +9,34 @@ from cxr.report.anchors import SPLIT_NAMES
 
 
 def _weakest_groups(subgroups: dict) -> list[str]:
-    """Per attribute, the group with the lowest mean AUROC (groups of 30+ images only)."""
+    """Per attribute, the groups with the lowest and highest mean AUROC, each with its
+    interval and the findings its mean covers (groups of 30+ images whose interval rests on
+    enough resamples; the others are named as not ranked, with why)."""
     out = []
     for attribute, groups in subgroups.items():
-        scored = {
+        sized = {
             g: v
             for g, v in groups.items()
             if v["images"] >= 30 and v["mean_auroc"] is not None and g != "unknown"
         }
-        if len(scored) < 2:
-            continue
-        worst = min(scored, key=lambda g: scored[g]["mean_auroc"])
-        best = max(scored, key=lambda g: scored[g]["mean_auroc"])
-        low = scored[worst]
-        low_text = with_interval(low["mean_auroc"], low.get("ci", {}).get("mean_auroc"))
-        out.append(
-            f"- {attribute}: weakest {worst}, {low_text}; "
-            f"strongest {best}, {number(scored[best]['mean_auroc'])}"
-        )
+        withheld = {g: v["ci"]["mean_auroc"]["withheld"] for g, v in sized.items()
+                    if v.get("ci", {}).get("mean_auroc", {}).get("withheld")}  # fmt: skip
+        scored = {g: v for g, v in sized.items() if g not in withheld}
+        if len(scored) >= 2:
+            worst = min(scored, key=lambda g: scored[g]["mean_auroc"])
+            best = max(scored, key=lambda g: scored[g]["mean_auroc"])
+            out.append(f"- {attribute}: lowest {_group(worst, scored[worst])}; "
+                       f"highest {_group(best, scored[best])}")  # fmt: skip
+        out += [
+            f"- {attribute} {g}: not ranked, no interval ({why})" for g, why in withheld.items()
+        ]
     return out
+
+
+def _group(name: str, figures: dict) -> str:
+    ci = figures.get("ci", {}).get("mean_auroc")
+    return (f"{name}, {with_interval(figures['mean_auroc'], ci)} over "
+            f"{figures['classes_in_mean']} findings")  # fmt: skip
 
 
 def environment_lines(environment: dict | None) -> list[str]:

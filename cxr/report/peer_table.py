@@ -52,10 +52,14 @@ def peers_table_markdown(
         levels |= {f"{100 * f['level']:g}%" for m in peers.values()
                    for f in m.get("external", {}).values()}  # fmt: skip
         lines += [
-            f"## External sets ({', '.join(sorted(levels))} patient-bootstrap intervals)",
+            f"## External sets ({', '.join(sorted(levels))} bootstrap intervals)",
             "",
             "Each model with its own validation calibration and thresholds; the drop is from "
-            "its own NIH test figures, over the findings the set and it score.",
+            "its own NIH test figures, over the findings the set and it score. A set of NIH's "
+            "own films (RSNA, SIIM) is an NIH re-read: its difference is not an external drop "
+            "and has no interval. A figure marked NOT EXTERNAL is a peer's on data it trained "
+            "on. Each set's intervals resample its patients, or its images where it has no "
+            "patient ids (its report says which).",
             "",
             _external_table(ours_external, peers),
         ]
@@ -123,23 +127,29 @@ def _auroc(scored: dict, finding: str) -> str:
 
 
 def _external_table(ours: dict[str, dict], peers: dict[str, dict]) -> str:
-    header = ["set", "model", "findings", "mean AUROC", "drop from its NIH test",
-              "minus cxr (paired)"]  # fmt: skip
+    header = ["set", "model", "findings", "mean AUROC",
+              "drop from its NIH test (re-read: difference)", "minus cxr (paired)"]  # fmt: skip
     names = list(
         dict.fromkeys([*ours, *(s for m in peers.values() for s in m.get("external", {}))])
     )
     rows = []
     for name in names:
         if name in ours:
-            rows.append([name, OURS, *_external_cells(ours[name]), ""])
+            rows.append([_set_label(name, ours[name]), OURS, *_external_cells(ours[name]), ""])
         for peer, metrics in peers.items():
             figures = metrics.get("external", {}).get(name)
             if figures is None:
                 continue
-            rows.append(
-                [name, _label(peer, metrics), *_external_cells(figures), _paired(figures["vs_cxr"])]
-            )
+            label = _label(peer, metrics)
+            if figures.get("training_overlap"):
+                label += f"; NOT EXTERNAL: {figures['training_overlap']}"
+            rows.append([_set_label(name, figures), label, *_external_cells(figures),
+                         _paired(figures["vs_cxr"])])  # fmt: skip
     return table(header, rows, "llrrrr")
+
+
+def _set_label(name: str, figures: dict) -> str:
+    return f"{name} (NIH re-read)" if figures.get("origin") == "nih_reread" else name
 
 
 def _external_cells(figures: dict) -> list[str]:
