@@ -88,7 +88,7 @@ def preprocess_split(
     geometry = np.zeros((n, len(GEOMETRY_COLUMNS)), dtype=np.float64)
     reasons: list[str | None] = [None] * n
     tasks = [(start, paths[start : start + _CHUNK]) for start in range(0, n, _CHUNK)]
-    with tqdm(total=n, desc=desc, unit="img", mininterval=1.0) as bar:
+    with tqdm(total=n, desc=desc, unit="img") as bar:
         results_iter = map_unordered(
             _work, tasks, config.workers, _init_worker, ([str(s) for s in scratches], config)
         )

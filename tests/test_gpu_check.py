@@ -64,7 +64,7 @@ def test_it_runs_every_stage_and_predict_with_the_detail_model(check):
     ]  # fmt: skip
     assert all(s["rc"] == 0 and s["seconds"] > 0 for s in pipeline["steps"])
     metrics = pipeline["metrics"]
-    assert metrics["demo"]["images"] == 100
+    assert metrics["demo"]["images"] == 48
     assert metrics["train"]["epochs_run"] == 1 and metrics["train"]["device"] == "cpu"
     assert metrics["train"]["arch"] == "dualpath"
     assert metrics["eval"]["precision"] == metrics["train"]["precision"]

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import digests
 
 PARAMS = """
-demo: {images: 600, size: 128, seed: 4, workers: 1, external_images: 0}
+demo: {images: 300, size: 128, seed: 4, workers: 1, external_images: 0}
 external: {sets: []}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0}
 preprocess: {size: 64, workers: 1}
@@ -131,7 +131,7 @@ def test_dvc_repro_killed_mid_training_resumes_to_the_uninterrupted_result(two_r
         assert proc.poll() is None, "dvc repro ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(1.0)  # into the second epoch
+    time.sleep(0.2)  # into the second epoch
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     assert not (b / "dvc.lock").exists()  # DVC recorded nothing for the killed run

@@ -58,7 +58,7 @@ def generate_demo(out_dir: str | Path, config: DemoConfig) -> dict:
         (tmp / "images").mkdir(parents=True)
         tasks = [specs[i : i + _CHUNK] for i in range(0, len(specs), _CHUNK)]
         box_rows = []
-        with tqdm(total=len(specs), desc="demo", unit="img", mininterval=1.0) as bar:
+        with tqdm(total=len(specs), desc="demo", unit="img") as bar:
             init = (str(tmp / "images"), size, seed, config.render_size)
             for done, rows in map_unordered(_render_chunk, tasks, config.workers, _init, init):
                 box_rows += rows

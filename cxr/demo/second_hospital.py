@@ -72,9 +72,8 @@ def generate_second_hospital(
     ]
     with atomic_path(out_dir) as tmp:
         rows = tqdm(
-            cohort.itertuples(index=False), total=len(cohort), desc="second hospital",
-            unit="img", mininterval=1.0,
-        )  # fmt: skip
+            cohort.itertuples(index=False), total=len(cohort), desc="second hospital", unit="img"
+        )
         for r in rows:
             labels = tuple(int(getattr(r, f)) for f in FINDINGS)
             spec = ImageSpec(r.path, int(r.patient_id), int(r.follow_up), r.sex, r.view, labels)

@@ -165,7 +165,7 @@ def interval(
     when fewer than :data:`MIN_USABLE_SHARE` of them are usable.
 
     >>> interval(np.array([0.7, 0.8, np.nan, 0.9]), 0.5)["withheld"]
-    'only 3 of 4 resamples define it (an interval needs 90%)'
+    'only 3 of 4 resamples define it; an interval needs 90%'
     """
     values = np.asarray(values, dtype=float)
     defined = values[np.isfinite(values)]
@@ -175,8 +175,8 @@ def interval(
         out["dropped_because"] = why
     if not len(defined) or len(defined) < MIN_USABLE_SHARE * len(values):
         out["withheld"] = (
-            f"only {len(defined)} of {len(values)} resamples define it "
-            f"(an interval needs {100 * MIN_USABLE_SHARE:.0f}%)"
+            f"only {len(defined)} of {len(values)} resamples define it; an interval needs "
+            f"{100 * MIN_USABLE_SHARE:.0f}%"
         )
         return out
     tail = 100 * (1 - level) / 2
