@@ -50,7 +50,7 @@ EOF
 
 if [ "$tiny" = 1 ]; then
     size=32 detail=64 batch=4 steps=1 warmup=1 repeats=1 workers=0
-    demo_images=48 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0 demo_external=24
+    demo_images=48 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0 demo_external=50
     memory=(--archs densenet121 --precisions auto --batches 2,4 --steps 1)
 else  # NIH's sizes for the timings; the demo's own (64 + 128 px) for the pipeline
     size=224 detail=448 batch=128 steps=20 warmup=10 repeats=3 workers=4

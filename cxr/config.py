@@ -239,7 +239,8 @@ def _refuse_repeats(names: list[str], key: str) -> None:
 
 @dataclass(frozen=True)
 class ExternalSet:
-    """One entry of ``external.sets``: a data set of another hospital, in its public layout."""
+    """One entry of ``external.sets``: another data set in its public layout (another
+    hospital's, or an NIH re-read: RSNA's and SIIM's films are NIH's own)."""
 
     name: str = knob("set", **NAME)  # names metrics/external/<name>.json and its report
     format: ExternalFormat = "chexpert"
@@ -252,12 +253,12 @@ DEMO_HOSPITAL = ExternalSet("demo_hospital", "chexpert", "data/raw/demo_external
 
 @dataclass(frozen=True)
 class ExternalConfig:
-    """``external``: score the trained model on other hospitals' data (``cxr.external``)."""
+    """``external``: score the trained model on other data sets (``cxr.external``)."""
 
     sets: tuple[ExternalSet, ...] = (DEMO_HOSPITAL,)
     uncertain: Literal["ignore", "positive", "negative"] = "ignore"  # CheXpert, MIMIC: -1
     frontal_only: bool = True  # leave out lateral views (listed with the reason)
-    # patient resamples of the intervals; 0 = no intervals
+    # resamples of the intervals (patients; images where a set has none); 0 = none
     bootstrap: int = knob(1000, also=(0,), ge=100)
     confidence: float = knob(0.95, gt=0, lt=1)  # level of the intervals
     seed: int = knob(0, **SEED)  # of the bootstrap

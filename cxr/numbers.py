@@ -27,5 +27,19 @@ def with_interval(value: float | None, ci: dict | None, digits: int = 3) -> str:
     return f"{value:.{digits}f} ({ci['low']:.{digits}f}{to}{ci['high']:.{digits}f}{share})"
 
 
+def p_value(value: float | None) -> str:
+    """``0.012``; ``2.0e-04`` below 0.001, so a small bootstrap p-value never prints as 0."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def units(unit: str) -> str:
+    """How a sentence names what was resampled: ``patients``, or ``images (the set has no
+    patient ids)`` for ``cxr.external.formats.IMAGE_UNIT``."""
+    head, _, rest = unit.partition(" ")
+    return f"{head}s {rest}".strip()
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"

@@ -5,8 +5,11 @@ thresholds ``cxr score`` fitted for it on cxr's validation split.
 :class:`PeerPredictor`: each file read as ``cxr score`` reads the split's files
 and fed as the peer's own code feeds it (``Peer.load``), its logits calibrated
 and thresholded as ``cxr score`` did, so a file gets the probability ``cxr score``
-gave the same image. The scores folder records the weights' fingerprint; weights that differ from it
-are refused, since their calibration was fitted to other outputs.
+gave the same image. (A DICOM's data set is not known here: a torchxrayvision peer
+reads it as its ``VinDr_Dataset`` does, where ``cxr score`` on an RSNA or SIIM set
+reads it as those sets' classes do, over 255 instead of 256.) The scores folder
+records the weights' fingerprint; weights that differ from it are refused, since
+their calibration was fitted to other outputs.
 
 Example::
 

@@ -17,6 +17,7 @@ import typer
 from cxr.atomic import write_json
 from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables, read_prediction_table
+from cxr.numbers import units
 from cxr.report.comparison import comparison_table
 
 FINAL_REPORT = (
@@ -40,7 +41,9 @@ def main(
         bool,
         typer.Option("--external", help="compare predictions on an external set: a final report"),
     ] = False,
-    resamples: Annotated[int, typer.Option(help="patient bootstrap resamples")] = 1000,
+    resamples: Annotated[
+        int, typer.Option(help="bootstrap resamples (of patients, or images where none)")
+    ] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
     level: Annotated[float, typer.Option(help="interval level")] = 0.95,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write JSON here")] = None,
@@ -58,9 +61,9 @@ def main(
     tables = read_prediction_table(a, split), read_prediction_table(b, split)
     result = compare_tables(*tables, resamples, seed, level)
     purpose = EXTERNAL_REPORT if external else FINAL_REPORT if test else CHOOSING
-    units = "patients" if result["unit"] == "patient" else f"{result['unit']}s"
     typer.echo(
-        f"{purpose}\n{result['images']} {split} images; {resamples} paired resamples of {units}\n"
+        f"{purpose}\n{result['images']} {split} images; {resamples} paired resamples of "
+        f"{units(result['unit'])}\n"
     )
     typer.echo(comparison_table(result, level))
     if json_out is not None:

@@ -45,11 +45,13 @@ NIH: dict[str, Any] = {
 #: CheXNet's recipe (Rajpurkar et al. 2017, section 3.1) on top of :data:`NIH`, as far as
 #: cxr's knobs express it: the whole network at one rate (Adam, lr 1e-3, no weight decay),
 #: batch 16, weighted binary cross-entropy (positives weighted by negatives / positives),
-#: random horizontal flips as its only augmentation, no dropout, no warm-up. What still
-#: differs: cxr's plateau step divides the rate by 1/0.3, not 10, and watches the
-#: validation mean AUROC, not the loss; cxr stops early (train.patience).
+#: random horizontal flips as its only augmentation, no dropout, no warm-up, and the
+#: image resized without CLAHE. What still differs: cxr's plateau step divides the rate
+#: by 1/0.3, not 10, and watches the validation mean AUROC, not the loss; cxr stops early
+#: (train.patience); cxr pads a non-square image to keep its aspect (NIH's are square).
 CHEXNET: dict[str, Any] = {
     **NIH,
+    "preprocess.clahe": False,
     "model.dropout": 0.0,
     "train.batch_size": 16,
     "train.backbone_lr_mult": 1.0,
@@ -82,6 +84,9 @@ def default(dotted: str) -> Any:
 
 #: Back to the embedded demo data set: the defaults of every key either NIH profile sets.
 DEMO: dict[str, Any] = {k: default(k) for k in ("ingest.raw_dir", *NIH, *CHEXNET)}
+#: cxr's NIH settings also undo CheXNet's where only that profile sets a key, so
+#: ``cxr params nih`` after ``cxr params chexnet`` gives cxr's settings, not a mix.
+NIH_FULL: dict[str, Any] = {**{k: DEMO[k] for k in CHEXNET if k not in NIH}, **NIH}
 
 
 def apply_profile(params_path: Path, values: dict[str, Any]) -> list[str]:
@@ -117,7 +122,7 @@ def nih(
     params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE,
 ) -> None:
     """Point the pipeline at an NIH ChestX-ray14 download with cxr's NIH settings."""
-    _nih_profile(raw_dir, params, NIH)
+    _nih_profile(raw_dir, params, NIH_FULL)
 
 
 @app.command("chexnet")

@@ -113,13 +113,16 @@ def test_dicom_window_is_applied():
     assert np.all(np.diff(gray[0, inside].astype(int)) >= 0) and 0 < gray[0, inside].mean() < 255
 
 
-def test_the_same_pixels_give_the_same_array_in_a_png_and_a_dicom(nih_dir):
+def test_real_nih_films_give_the_same_array_from_a_png_and_an_8_bit_dicom(nih_dir):
     # RSNA's and SIIM's DICOMs are 8-bit copies of NIH's PNGs: they must reach the model
     # as the training PNGs did, not stretched to their own range.
     for path in sorted((nih_dir / "sample" / "images").glob("*.png"))[:5]:
         png = read_gray8(path)
         from_dicom = decode_gray8(dicom_bytes(png, bits=8), "x.dcm")
         assert from_dicom.dtype == np.uint8 and from_dicom.tobytes() == png.tobytes(), path.name
+
+
+def test_the_same_pixels_give_the_same_array_in_a_png_and_a_dicom():
     narrow = (_gradient() // 4 + 60).astype(np.uint8)  # 60..123: a stretch would move it
     assert decode_gray8(dicom_bytes(narrow, bits=8)).tobytes() == narrow.tobytes()
     assert decode_gray8(_png(narrow)).tobytes() == narrow.tobytes()
@@ -139,6 +142,41 @@ def test_a_window_is_the_display_mapping_and_nothing_restretches_it():
     exact = decode_gray8(dicom_bytes(g, window=(1000, 400), voi_function="LINEAR_EXACT"))
     linear = np.clip((g.astype(float) - 1000) / 400 + 0.5, 0, 1)
     np.testing.assert_array_equal(exact, np.rint(linear * 255).astype(np.uint8))
+
+
+def test_sigmoid_windows_voi_luts_padding_ranges_and_bad_padding_tags():
+    g = np.tile(np.linspace(0, 4000, 64), (8, 1)).astype(np.uint16)
+    sigmoid = decode_gray8(dicom_bytes(g, window=(2000, 1000), voi_function="SIGMOID"))
+    expected = 255 / (1 + np.exp(-4 * (g.astype(float) - 2000) / 1000))
+    np.testing.assert_array_equal(sigmoid, np.rint(expected).astype(np.uint8))
+    # A VOI LUT: its output range (here 10 bits) is the display range, not the image's own.
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(g)))
+    item = pydicom.Dataset()
+    item.add_new(0x00283002, "US", [4096, 0, 10])  # LUTDescriptor: entries, first, bits
+    item.add_new(0x00283006, "US", [v // 8 for v in range(4096)])  # LUTData: 0..511 of 1023
+    ds.VOILUTSequence = pydicom.Sequence([item])
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    lut = decode_gray8(buf.getvalue())
+    np.testing.assert_array_equal(lut, np.rint((g // 8) / 1023 * 255).astype(np.uint8))
+    assert lut.max() == 125  # 500 of 1023; a min-max stretch would have made it 255
+    # Padding as a range of stored values (PixelPaddingRangeLimit).
+    image = np.full((10, 20), 5, np.uint16)
+    image[:, :5] = 0
+    image[:, 10:] = np.linspace(1000, 3000, 10).astype(np.uint16)[None]
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(image, bits=16, padding=0)))
+    ds.add_new(0x00280121, "US", 5)  # PixelPaddingRangeLimit
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    ranged = decode_gray8(buf.getvalue())
+    assert (ranged[:, :10] == 0).all() and ranged[:, 10:].min() == 0
+    assert ranged[:, 10:].max() == 255
+    # A damaged padding tag (two values where one belongs) is a reason, not a crash.
+    ds.add_new(0x00280121, "US", [5, 9])
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    with pytest.raises(DecodeError, match="padding"):
+        decode_gray8(buf.getvalue())
 
 
 def test_padding_pixels_are_black_and_never_set_the_range():
@@ -186,5 +224,5 @@ def test_dicom_with_a_damaged_rescale_slope_is_rejected_with_reason():
     data = dicom_bytes(_gradient().astype(np.uint16) * 16, slope=1.5)
     at = data.index(b"1.5")
     damaged = data[:at] + b"\xce" + data[at + 1 :]
-    with pytest.raises(DecodeError, match="rescale or window values unusable"):
+    with pytest.raises(DecodeError, match="rescale, window or padding values unusable"):
         decode_gray8(damaged, "x.dcm")

@@ -2,6 +2,7 @@
 the stages cap the CPU kernels so that AVX-512 and AVX2 machines compute the same bits."""
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -184,3 +185,22 @@ def test_stage_processes_run_avx2_kernels_unless_told_native():
     if native[0] not in ("AVX512", "AMX"):
         pytest.skip(f"this CPU has no AVX-512 kernels to cap (torch {native[0]})")
     assert native[0] != capped[0]
+
+
+@x86
+def test_tools_avx2_runs_a_process_as_an_avx2_cpu_would():
+    # What `python -m tools.avx2 pytest` gives the test process itself: AVX2 kernels from
+    # its first import on, and no native bf16, so `auto` precision trains in fp32.
+    if not {"avx2", "fma"} <= cpu_flags():
+        pytest.skip("this CPU has no AVX2 kernels to run")
+    code = (
+        "import torch, numpy\n"
+        "from cxr.device import compute_dtype\n"
+        "print(torch.backends.cpu.get_cpu_capability(), compute_dtype(torch.device('cpu')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CXR_CPU_KERNELS"}
+    run = subprocess.run(
+        [sys.executable, "-m", "tools.avx2", sys.executable, "-c", code],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert run.stdout.split() == ["AVX2", "torch.float32"], run.stdout

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cxr.evaluation.calibration import expected_calibration_error
-from cxr.evaluation.external import Scored, external_metrics
+from cxr.evaluation.external import Scored, external_headline, external_metrics
 from cxr.findings import FINDINGS
 
 EFFUSION, EDEMA = FINDINGS.index("Effusion"), FINDINGS.index("Edema")
@@ -86,6 +86,10 @@ def test_an_nih_reread_has_no_drop_interval_and_image_sets_say_they_resample_ima
     assert m["origin"] == "nih_reread" and m["unit"] == IMAGE_UNIT and "patients" not in m
     assert m["mean_drop"] is not None and m["mean_drop_ci"]["low"] is None
     assert "not an external drop" in m["mean_drop_ci"]["withheld"]
+    assert m["mean_drop_ci"]["resamples"] == 200 and "usable_resamples" in m["mean_drop_ci"]
+    headline = external_headline(m)  # what dvc exp show prints: no "drop" for a re-read
+    assert not [k for k in headline if "drop" in k]
+    assert headline["mean_reread_difference"] == m["mean_drop"]
     assert m["per_class"]["Effusion"]["drop_ci"]["withheld"]
     assert m["mean_auroc_ci"]["unit"] == IMAGE_UNIT and m["mean_auroc_ci"]["low"] is not None
     ordinary = external_metrics(external, reference, ["Effusion"], thresholds, 200)

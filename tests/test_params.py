@@ -16,7 +16,7 @@ from cxr.config import (
     TrainConfig,
 )
 from stages.params import ParamsError, load_params, section
-from stages.profiles import CHEXNET, DEMO, NIH, apply_profile, default
+from stages.profiles import CHEXNET, DEMO, NIH, NIH_FULL, apply_profile, default
 from tests.conftest import ROOT
 
 
@@ -117,5 +117,15 @@ def test_chexnet_profile_sets_chexnets_recipe_and_demo_undoes_it(tmp_path):
         16, 0.0, "pos_weight"
     )  # fmt: skip
     assert train["augment"]["hflip"] == 0.5 and train["augment"]["rotation_deg"] == 0.0
+    assert load_params(path)["preprocess"]["clahe"] is False
+    # cxr's NIH settings after CheXNet's: none of CheXNet's keys survives.
+    apply_profile(path, {"ingest.raw_dir": "/data/nih", **NIH_FULL})
+    nih = load_params(path)
+    for dotted in CHEXNET:
+        section, *keys = dotted.split(".")
+        value = nih[section]
+        for key in keys:
+            value = value[key]
+        assert value == NIH.get(dotted, default(dotted)), dotted
     apply_profile(path, DEMO)
     assert path.read_text() == before

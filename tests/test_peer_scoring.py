@@ -234,6 +234,8 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     assert (root / "data/peers/chex/external/demo_hospital.parquet").is_file()
     on_set = metrics["external"]["demo_hospital"]
     assert on_set["resamples"] == on_set["vs_cxr"]["resamples"] == 200  # external's, as cxr's
+    # A CheXpert-trained peer on the demo's phantoms in CheXpert's layout: not its data.
+    assert on_set["training_overlap"] is None and on_set["origin"] == "external"
     assert metrics["vs_cxr_test"]["resamples"] == 1000  # evaluate's, on the NIH test split
     report = (root / "reports/peers/chex.md").read_text()
     assert report.startswith("# xrv:densenet121-res224-chex") and "Random weights" in report

@@ -213,3 +213,29 @@ def test_xrv_reads_a_dicom_as_its_own_dataset_classes_do(nih_dir, tmp_path):
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-3)
     # Not cxr's decoder: that one maps the window to 0..255 first.
     assert np.abs(ours - peer.prepare(read_gray8(tmp_path / "a.dicom"))).max() > 1
+
+
+def test_a_peer_trained_on_a_data_set_is_flagged_on_it_and_only_there():
+    from cxr.evaluation.peers import training_overlap
+    from cxr.external.formats import FORMATS
+    from cxr.peers.chexnet import PROVENANCE as CHEXNET
+    from cxr.peers.xrv import PROVENANCE
+
+    chex = PROVENANCE["densenet121-res224-chex"]
+    assert "CheXpert" in training_overlap(chex, FORMATS["chexpert"])
+    assert training_overlap(chex, FORMATS["padchest"]) is None
+    assert training_overlap(chex, FORMATS["rsna"]) is None  # never saw NIH's films
+    nih = PROVENANCE["densenet121-res224-nih"]
+    assert "NIH" in training_overlap(nih, FORMATS["siim"])  # SIIM's films are NIH's
+    assert training_overlap(nih, FORMATS["vindr"]) is None
+    assert "MIMIC" in training_overlap(PROVENANCE["densenet121-res224-mimic_ch"], FORMATS["mimic"])
+    resnet = PROVENANCE["resnet50-res512-all"]  # pc-nih-rsna-siim-vin, as xrv describes it
+    assert all(training_overlap(resnet, FORMATS[f]) for f in ("padchest", "rsna", "siim", "vindr"))
+    assert training_overlap(resnet, FORMATS["chexpert"]) is None
+    assert training_overlap(CHEXNET, FORMATS["rsna"])  # any NIH-trained checkpoint
+    known = {f.dataset for f in FORMATS.values()} | {"nih", "google", "openi"}
+    assert all(p.datasets and p.datasets <= known for p in [*PROVENANCE.values(), CHEXNET])
+    # torchxrayvision's own description of the two "all" models, word for word.
+    described = {n: xrv.models.model_urls[n].get("description", "") for n in PROVENANCE}
+    assert "nih-pc-chex-mimic_ch-google-openi-rsna" in described["densenet121-res224-all"]
+    assert "pc-nih-rsna-siim-vin" in described["resnet50-res512-all"]

@@ -138,3 +138,21 @@ def test_paired_difference_finds_a_better_model_and_pairing_narrows_the_interval
     # Unpaired, each model's own interval is wider than the paired difference's.
     alone = interval(bootstrap_scores(y, b, np.arange(n) // 2, 500, seed=9).mean_auroc)
     assert diff["high"] - diff["low"] < alone["high"] - alone["low"]
+
+
+def test_a_withheld_difference_has_no_p_value_and_a_small_p_never_prints_as_zero():
+    from cxr.external.formats import IMAGE_UNIT
+    from cxr.numbers import p_value, units
+
+    rng = np.random.default_rng(8)
+    y = (rng.random((60, 14)) < 0.3).astype(np.uint8)
+    y[:, 13] = 0
+    y[0, 13] = 1  # one Hernia patient: a third of the resamples miss it
+    p = rng.random((60, 14)) + y
+    result = paired_difference(y, p, p + 0.1 * rng.random((60, 14)), np.arange(60), 300)
+    hernia = result["auroc"]["Hernia"]
+    assert hernia["withheld"] and hernia["p_value"] is None and hernia["p_value_holm"] is None
+    assert result["auroc"]["Effusion"]["p_value"] is not None
+    assert p_value(2 / 5001) == "4.0e-04" and p_value(0.0123) == "0.012" and p_value(None) == "n/a"
+    assert units("patient") == "patients"
+    assert units(IMAGE_UNIT) == "images (the set has no patient ids)"

@@ -63,9 +63,12 @@ def holm(p_values: np.ndarray) -> np.ndarray:
 
 
 def _difference(a: np.ndarray, b: np.ndarray, point: float, level: float, unit: str) -> dict:
+    """The point difference, its interval and p-value; neither where the interval is
+    withheld (the usable resamples are then a biased subset for the test too)."""
     d = b - a
-    return {"difference": rounded(point), **interval(d, level, unit),
-            "p_value": rounded(bootstrap_p_value(d))}  # fmt: skip
+    ci = interval(d, level, unit)
+    p = None if ci.get("withheld") else rounded(bootstrap_p_value(d))
+    return {"difference": rounded(point), **ci, "p_value": p}
 
 
 def paired_difference(
@@ -178,7 +181,9 @@ def compare_tables(
     ``resampling_unit`` says their ``patient_id`` is (``patient`` for older tables)."""
     left, right = align_predictions(a, b)
     y = left[list(FINDINGS)].to_numpy()
-    units = set(left.get("resampling_unit", pd.Series(["patient"])).astype(str))
-    unit = units.pop() if len(units) == 1 else "patient"
+    units = {str(u) for t in (a, b) for u in t.get("resampling_unit", pd.Series(["patient"]))}
+    if len(units) > 1:
+        raise InputError(f"the tables resample different units ({sorted(units)}): not one set")
+    unit = units.pop()
     return paired_difference(y, rank_scores(left), rank_scores(right),
                              left.patient_id.to_numpy(), resamples, seed, level, unit)  # fmt: skip

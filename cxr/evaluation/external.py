@@ -114,9 +114,10 @@ def external_metrics(
     per_class, drops, ext_means, ref_means = {}, [], [], []
 
     def drop_interval(values: np.ndarray) -> dict:
+        out = interval(values, level, f"{unit} (this set), patient (NIH test)")
         if origin == "nih_reread":
-            return {"low": None, "high": None, "withheld": NOT_INDEPENDENT}
-        return interval(values, level, f"{unit} (this set), patient (NIH test)")
+            out |= {"low": None, "high": None, "withheld": NOT_INDEPENDENT}
+        return out
 
     for name in scored:
         k = FINDINGS.index(name)
@@ -183,12 +184,19 @@ def _stack_mean(rows: list[np.ndarray], scored: Sequence[str], defined: list[str
 
 def external_headline(metrics: dict) -> dict:
     """What ``metrics/external/<name>.json`` keeps for ``dvc exp show``: the means with
-    their intervals, and per scored finding its AUROC, the NIH figure and the drop."""
+    their intervals, and per scored finding its AUROC, the NIH figure and the drop; for an
+    NIH re-read the drop is named for what it is (``mean_reread_difference``), so no
+    column of ``dvc exp show`` calls it an external drop."""
     keys = ("origin", "images", "patients", "patient_ids", "unit", "mean_auroc", "mean_auroc_ci")
     keys += ("nih_test_mean_auroc", "mean_drop", "mean_drop_ci", "mean_ece")
     per_class = metrics["per_class"]
-    return {
+    out = {
         **{k: metrics[k] for k in keys if k in metrics},
         "auroc": {n: per_class[n]["auroc"] for n in metrics["scored"]},
         "drop": {n: per_class[n]["drop"] for n in metrics["scored"]},
     }
+    if metrics.get("origin") == "nih_reread":
+        renamed = {"mean_drop": "mean_reread_difference", "drop": "reread_difference",
+                   "mean_drop_ci": "mean_reread_difference_ci"}  # fmt: skip
+        out = {renamed.get(k, k): v for k, v in out.items()}
+    return out

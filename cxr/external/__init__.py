@@ -1,1 +1,3 @@
-"""Other hospitals' data sets read into cxr's terms, for external validation."""
+"""Other data sets read into cxr's terms, for external validation (other hospitals' films)
+and NIH re-reads (RSNA's and SIIM's: NIH's own films, relabelled); ``formats.py`` lists
+them."""

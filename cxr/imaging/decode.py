@@ -165,14 +165,14 @@ def _dicom_gray8(data: bytes) -> np.ndarray:
             pixels = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
             return to_gray8(pixels)
         raise DecodeError(f"unsupported DICOM PhotometricInterpretation {photometric}")
-    padding = padding_mask(ds, pixels)
     try:
+        padding = padding_mask(ds, pixels)
         gray = _display(ds, pixels, padding)
     except DecodeError:
         raise
     except Exception as err:  # a damaged RescaleSlope, WindowCenter, LUT, ... in the header
         raise DecodeError(
-            f"DICOM rescale or window values unusable ({type(err).__name__}: {err})"
+            f"DICOM rescale, window or padding values unusable ({type(err).__name__}: {err})"
         ) from None
     if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
         gray = 255 - gray

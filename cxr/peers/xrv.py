@@ -161,7 +161,7 @@ def xrv_dicom(path: Path, source: str = "") -> np.ndarray:
     import torchxrayvision as xrv
     from pydicom.pixels import apply_modality_lut, apply_windowing
 
-    ds = pydicom.dcmread(path)
+    ds = pydicom.dcmread(path, force=True)  # as cxr's decoder: a file without a preamble too
     if source in ("rsna", "siim"):
         return xrv.utils.normalize(ds.pixel_array, 255)
     img = apply_windowing(apply_modality_lut(ds.pixel_array, ds), ds)
@@ -186,7 +186,8 @@ def _preparer(resolution: int):
     def read(path: Path, source: str) -> np.ndarray | None:
         """A DICOM as xrv's datasets read it (:func:`xrv_dicom`); None for other files."""
         try:
-            head = path.read_bytes()[:132]
+            with open(path, "rb") as file:
+                head = file.read(132)
         except OSError:
             return None  # cxr's decoder names the error
         if head[128:132] != b"DICM" and path.suffix.lower() not in (".dcm", ".dicom"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cxr.numbers import number
+from cxr.numbers import number, p_value, units
 from cxr.report.markdown import table
 
 
@@ -19,16 +19,13 @@ def comparison_table(result: dict, level: float) -> str:
     rows += [[name, "", "", *_cells(d)] for name, d in result["auroc"].items()]
     header = ["AUROC", "A", "B", "B - A", f"{100 * level:.0f}% CI", "p", "p (Holm)"]
     notes = [
-        f"Intervals and p-values resample {_units(result)}; p = 2(k+1)/(B+1) for k of "
+        f"Intervals and p-values resample {units(result.get('unit', 'patient'))}; "
+        f"p = 2(k+1)/(B+1) for k of "
         f"the B usable resamples on the far side of zero. {result['multiple_testing']}."
     ]
     notes += [f"{name}: {d['withheld']}" for name, d in [("mean", result["mean_auroc"]),
               *result["auroc"].items()] if d.get("withheld")]  # fmt: skip
     return table(header, rows) + "\n" + "\n".join(notes) + "\n"
-
-
-def _units(result: dict) -> str:
-    return "patients" if result.get("unit", "patient") == "patient" else f"{result['unit']}s"
 
 
 def _cells(d: dict) -> list[str]:
@@ -39,4 +36,4 @@ def _cells(d: dict) -> list[str]:
         if d.get("usable_resamples") != d.get("resamples"):
             ci += f" ({d['usable_resamples']}/{d['resamples']} resamples)"
     diff = "n/a" if d["difference"] is None else f"{d['difference']:+.3f}"
-    return [diff, ci, number(d["p_value"]), number(d.get("p_value_holm"))]
+    return [diff, ci, p_value(d["p_value"]), p_value(d.get("p_value_holm"))]

@@ -155,7 +155,7 @@ def _subgroup_section(subgroups: dict) -> list[str]:
     lines += [
         "A group's mean covers the findings with both label values in it (`classes`), the "
         "same findings in every resample. A resample of a small group can lack a positive "
-        "of one of them; such resamples are dropped and counted (`n/1000 resamples` beside "
+        "of one of them; such resamples are dropped and counted (`n/B resamples` beside "
         "the interval), and an interval resting on fewer than 90% of them is not shown. "
         "Compare groups' means only over the same findings.",
         "",

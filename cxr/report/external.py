@@ -9,7 +9,7 @@ and each interval names the unit it resampled (images, where a set has no patien
 
 from __future__ import annotations
 
-from cxr.numbers import number, percent, with_interval
+from cxr.numbers import number, percent, units, with_interval
 from cxr.report.localisation import localisation_markdown
 from cxr.report.markdown import table
 
@@ -29,8 +29,6 @@ def set_markdown(
     the set's boxes, where it has them; ``note``: what its format says a reader must know)."""
     level, resamples = metrics["level"], metrics["resamples"]
     reread = metrics.get("origin") == "nih_reread"
-    unit = metrics.get("unit", "patient")
-    units = "patients" if unit == "patient" else f"{unit.split(' ')[0]}s ({unit})"
     counted = (f"{metrics['patients']} patients" if "patients" in metrics
                else "no patient ids")  # fmt: skip
     if reread:
@@ -47,7 +45,8 @@ def set_markdown(
         *([f"**{note}.**", ""] if note else []),
         f"{source}: {metrics['images']} images ({counted}) scored; "
         f"{sum(excluded.values())} rows left out (below). Intervals: {100 * level:g}% from "
-        f"{resamples} resamples of {units}; {pairing}.",
+        f"{resamples} resamples of {units(metrics.get('unit', 'patient'))}; "
+        f"{pairing}.",
         "",
         f"Mean AUROC over the {len(metrics['classes_in_mean'])} findings both this set and "
         "the NIH test split score: "

@@ -4,7 +4,7 @@ random-map controls, every figure with its patient-bootstrap interval."""
 from __future__ import annotations
 
 from cxr.explain.localisation import OVERLAP_THRESHOLDS
-from cxr.numbers import with_interval
+from cxr.numbers import units, with_interval
 from cxr.report.markdown import table
 
 
@@ -15,17 +15,13 @@ def _cell(figure: dict, digits: int = 2) -> str:
 def _intro(summary: dict) -> str:
     ci = summary["ci"]
     return (
-        f"{summary['cases']} boxed cases of {summary['patients']} {_units(ci)}. Each figure has "
-        f"its {100 * ci['level']:g}% interval from {ci['resamples']} resamples of {_units(ci)}; "
+        f"{summary['cases']} boxed cases of {summary['patients']} {units(ci['unit'])}. Each "
+        f"figure has its {100 * ci['level']:g}% interval from {ci['resamples']} resamples of "
+        f"{units(ci['unit'])}; "
         "a class's figure is the mean over its cases, the mean row the mean over classes (a "
         "resample with no case of a class is dropped from the mean's interval and counted; "
         "one on fewer than 90% of the resamples is withheld)."
     )
-
-
-def _units(ci: dict) -> str:
-    unit = ci.get("unit", "patient")
-    return "patients" if unit == "patient" else f"{unit.split(' ')[0]}s ({unit})"
 
 
 def localisation_markdown(summary: dict) -> str:
@@ -34,7 +30,7 @@ def localisation_markdown(summary: dict) -> str:
     lines = [f"# Localisation of GradCAM maps ({split} split)", ""]
     if not summary.get("cases"):
         return "\n".join([*lines, f"No true boxes in the {split} split: nothing to score.", ""])
-    control = summary["control"]
+    control, who = summary["control"], units(summary["ci"]["unit"]).split(" ")[0]
     rows = [*summary["per_class"].items(), ("**mean**", summary["mean"])]
 
     def cases(name: str, v: dict) -> list[str]:
@@ -56,7 +52,7 @@ def localisation_markdown(summary: dict) -> str:
         f"{summary['tolerance_px']} px around it (Zhang et al. 2016).",
         "",
         table(
-            ["finding", "cases", "patients", "pointing game", "random maps", "gain"],
+            ["finding", "cases", who, "pointing game", "random maps", "gain"],
             [
                 [
                     name,
@@ -103,11 +99,11 @@ def localisation_markdown(summary: dict) -> str:
         "",
     ]
     if summary.get("fused"):
-        lines += _fused_section(rows, cases, header, overlap_rows)
+        lines += _fused_section(rows, cases, header, overlap_rows, who)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _fused_section(rows, cases, header, overlap_rows) -> list[str]:
+def _fused_section(rows, cases, header, overlap_rows, who: str) -> list[str]:
     """The map with the local path's close look fused in, against GradCAM's alone."""
     return [
         "## With the local path's map",
@@ -118,7 +114,7 @@ def _fused_section(rows, cases, header, overlap_rows) -> list[str]:
         "minus GradCAM's alone, on the same cases and resamples (a paired interval).",
         "",
         table(
-            ["finding", "cases", "patients", "pointing", "fused", "gain", "mean IoU", "fused",
+            ["finding", "cases", who, "pointing", "fused", "gain", "mean IoU", "fused",
              "gain"],
             [
                 [

@@ -4,7 +4,7 @@ first, then per finding both models' test AUROC and the paired difference."""
 from __future__ import annotations
 
 from cxr.findings import FINDINGS
-from cxr.numbers import number, with_interval
+from cxr.numbers import number, p_value, with_interval
 from cxr.report.markdown import table
 
 
@@ -35,7 +35,7 @@ def peer_markdown(metrics: dict) -> str:
         f"Paired with cxr's model on the {len(versus['classes_in_mean'])} findings both score "
         f"({versus['resamples']} patient resamples): mean AUROC {number(versus['mean_auroc_b'])} "
         f"against cxr's {number(versus['mean_auroc_a'])}, a difference of "
-        f"{with_interval(d['difference'], d)} (p = {number(d['p_value'])}). Per finding, "
+        f"{with_interval(d['difference'], d)} (p = {p_value(d['p_value'])}). Per finding, "
         "p-values are Holm-adjusted over the findings tested.",
         "",
     ]
@@ -47,7 +47,7 @@ def peer_markdown(metrics: dict) -> str:
         interval = ci.get("auroc", {}).get(finding)
         theirs = "not scored" if peer is None else with_interval(peer, interval)
         rows.append([finding, number(ours), theirs, with_interval(diff["difference"], diff),
-                     number(diff.get("p_value_holm"))])  # fmt: skip
+                     p_value(diff.get("p_value_holm"))])  # fmt: skip
     header = ["finding", "cxr AUROC", "peer AUROC", "peer - cxr (paired)", "p (Holm)"]
     lines.append(table(header, rows))
     for name, figures in metrics.get("external", {}).items():
