@@ -51,10 +51,12 @@ EOF
 if [ "$tiny" = 1 ]; then
     size=32 detail=64 batch=4 steps=1 warmup=1 repeats=1 workers=0
     demo_images=48 demo_size=64 demo_array=32 demo_detail=64 bootstrap=0 demo_external=50
+    gallery=1 predict_files=8  # a gallery image per kind; predict (with GradCAM) on 8 files
     memory=(--archs densenet121 --precisions auto --batches 2,4 --steps 1)
 else  # NIH's sizes for the timings; the demo's own (64 + 128 px) for the pipeline
     size=224 detail=448 batch=128 steps=20 warmup=10 repeats=3 workers=4
     demo_images=3000 demo_size=128 demo_array=64 demo_detail=128 bootstrap=200 demo_external=1000
+    gallery=4 predict_files=0  # 0: every demo image
     memory=(--batches 16,32 --steps 10)
 fi
 precisions="bf16+cl"
@@ -98,7 +100,7 @@ preprocess: {size: $demo_array, detail_size: $demo_detail}
 model: {arch: dualpath, weights: none, local_detail: true}
 train: {epochs: 1, device: "$device", compile: $compile_flag, workers: $workers}
 evaluate: {device: "$device", bootstrap: $bootstrap}
-explain: {device: "$device", bootstrap: $bootstrap}
+explain: {device: "$device", bootstrap: $bootstrap, gallery_per_kind: $gallery}
 external: {device: "$device", bootstrap: $bootstrap}
 EOF
 steps_json="$out/pipeline_steps.jsonl"
@@ -117,7 +119,13 @@ for stage in check-params demo ingest preprocess train evaluate explain; do
     step "$stage" cxr "$stage"
 done
 step external cxr external demo_hospital   # the demo's second hospital, scored on the device
-step predict cxr predict data/raw/demo/images --device "$device" --out "$work/predict.csv" --cam "$work/cams"
+if [ "$predict_files" = 0 ]; then
+    to_predict=data/raw/demo/images
+else
+    (cd "$work" && ls data/raw/demo/images/*.png | head -n "$predict_files") > "$work/predict.txt"
+    to_predict="@$work/predict.txt"
+fi
+step predict cxr predict "$to_predict" --device "$device" --out "$work/predict.csv" --cam "$work/cams"
 python - "$out" "$work" <<'EOF'
 import json, sys
 from pathlib import Path
