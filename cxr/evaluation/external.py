@@ -112,6 +112,7 @@ def external_metrics(
     ``unit``: what the set's intervals resample (the reference's are patients);
     ``origin``: ``external`` or ``nih_reread`` (no interval for the difference)."""
     per_class, drops, ext_means, ref_means = {}, [], [], []
+    raw = external.raw  # once: every finding reads its column
 
     def drop_interval(values: np.ndarray) -> dict:
         out = interval(values, level, f"{unit} (this set), patient (NIH test)")
@@ -139,7 +140,7 @@ def external_metrics(
             "drop_ci": drop_interval(boot_roc - ref_roc),
             "ece": rounded(expected_calibration_error(y, p, bins)),
             "ece_uncalibrated": rounded(
-                expected_calibration_error(y, external.raw[known, k], bins)
+                expected_calibration_error(y, raw[known, k], bins)
             ),
             "sensitivity": rounded(called[y].mean()) if y.any() else None,
             "specificity": rounded((~called[~y]).mean()) if (~y).any() else None,

@@ -92,9 +92,9 @@ def score_peer(
     calibration = fit_calibration(labels["val"], np.nan_to_num(logits["val"]), config.calibration)
     probs = {split: calibration.apply(z) for split, z in logits.items()}
     scored = [k for k, f in enumerate(FINDINGS) if f in peer.scored]
-    cuts = fit_thresholds(labels["val"], logits["val"], calibration, FINDINGS,
-                          config.threshold_policy, config.target_sensitivity)  # fmt: skip
-    thresholds = {FINDINGS[k]: float(cuts[k]) for k in scored}
+    fitted = fit_thresholds(labels["val"], logits["val"], calibration, FINDINGS,
+                            config.threshold_policy, config.target_sensitivity)  # fmt: skip
+    thresholds = {FINDINGS[k]: float(fitted[k]) for k in scored}
     patients = {split: index.patient_id.to_numpy() for split, index in indexes.items()}
     y_test, p_test, bins = labels["test"], probs["test"], config.calibration_bins
     ece = {FINDINGS[k]: rounded(expected_calibration_error(y_test[:, k], p_test[:, k], bins))

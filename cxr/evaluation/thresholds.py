@@ -72,22 +72,20 @@ def fit_thresholds(
     """Per class the calibrated probability of its validation cut ``[C]``, inside (0, 1):
     :data:`DEFAULT` where validation has one label value, NaN where the logits are (a
     model without that output)."""
-    out = np.full(len(names), np.nan)
-    for k, name in enumerate(names):
-        z = np.asarray(logits[:, k], dtype=np.float64)
-        if np.isnan(z).any():
-            continue
-        if not has_both_labels(y[:, k]):
-            out[k] = DEFAULT
-            continue
-        cut = choose_threshold(y[:, k], z, policy, target)
-        p = float(calibration.apply(np.full((1, len(names)), cut))[0, k])
-        if not 0.0 < p < 1.0:  # the calibration rounds the cut to 0 or 1: no case can pass it
-            warnings.warn(
-                f"{name}: its threshold's probability rounds to {p} (calibration slope "
-                f"{calibration.slope[k]:.3g}); kept just inside (0, 1)",
-                stacklevel=2,
-            )
-            p = float(np.clip(p, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0)))
-        out[k] = p
+    logits = np.asarray(logits, dtype=np.float64)
+    scored = ~np.isnan(logits).any(axis=0)
+    choosable = scored & has_both_labels(y)
+    cuts = np.full(len(names), np.nan)
+    for k in np.flatnonzero(choosable):
+        cuts[k] = choose_threshold(y[:, k], logits[:, k], policy, target)
+    out = calibration.apply(cuts[None])[0]  # NaN stays NaN
+    out[scored & ~choosable] = DEFAULT
+    for k in np.flatnonzero(choosable & ((out <= 0.0) | (out >= 1.0))):
+        # The calibration rounds the cut to 0 or 1, which no case can pass.
+        warnings.warn(
+            f"{names[k]}: its threshold's probability rounds to {out[k]} (calibration slope "
+            f"{calibration.slope[k]:.3g}); kept just inside (0, 1)",
+            stacklevel=2,
+        )
+        out[k] = np.clip(out[k], np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
     return out

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from cxr.errors import InputError
-from cxr.imaging.decode import DecodeError
+from cxr.imaging.decode import DecodeError, sniff
 from cxr.peers.base import Peer, Provenance
 
 XRV_SPLIT = (
@@ -187,10 +187,10 @@ def _preparer(resolution: int):
         """A DICOM as xrv's datasets read it (:func:`xrv_dicom`); None for other files."""
         try:
             with open(path, "rb") as file:
-                head = file.read(132)
-        except OSError:
+                kind = sniff(file.read(132), str(path))  # cxr's decoder's test, as it reads
+        except (OSError, DecodeError):
             return None  # cxr's decoder names the error
-        if head[128:132] != b"DICM" and path.suffix.lower() not in (".dcm", ".dicom"):
+        if kind != "dicom":
             return None
         try:
             return finish(xrv_dicom(path, source))
