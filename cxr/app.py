@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr.explain.gallery import Cell, overlay
+from cxr.guard.guard import Verdict
 from cxr.imaging.decode import DecodeError
 from cxr.inference import IMAGE_SUFFIXES, Predictor, Views
 
@@ -31,12 +32,15 @@ class UploadError(ValueError):
     """An upload the app cannot read; the message is shown to the user."""
 
 
-def findings_html(classes: Sequence[str], probs: np.ndarray, thresholds: np.ndarray) -> str:
-    """The findings sorted by probability: a bar each, its threshold marked, positives bold."""
+def findings_html(
+    classes: Sequence[str], probs: np.ndarray, thresholds: np.ndarray, refused: bool = False
+) -> str:
+    """The findings sorted by probability: a bar each, its threshold marked, positives bold
+    (none for an image the input guard ``refused``)."""
     rows = []
     for k in np.argsort(-probs, kind="stable"):
         p, t = float(probs[k]), float(thresholds[k])
-        over = p >= t
+        over = p >= t and not refused
         colour = "#c0392b" if over else "#7f8c8d"
         rows.append(
             f'<tr style="font-weight:{700 if over else 400}">'
@@ -54,6 +58,24 @@ def findings_html(classes: Sequence[str], probs: np.ndarray, thresholds: np.ndar
         "<th>probability</th><th>(bar; line = threshold)</th><th>threshold</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         "<p>&#9679; bold: at or over the threshold chosen on validation.</p>"
+    )
+
+
+def guard_warning(verdict: Verdict | None) -> str:
+    """The input guard's warning, shown above the findings ("" for an accepted image)."""
+    if verdict is None:
+        return (
+            '<p class="cxr-guard" style="color:#7f8c8d">No input guard was fitted for this '
+            "model: the upload is read as a frontal chest radiograph, whatever it is.</p>"
+        )
+    reason = str(verdict.reasons[0])
+    if not reason:
+        return ""
+    return (
+        '<div class="cxr-guard" style="border:2px solid #c0392b;padding:8px;margin-bottom:8px">'
+        f"<b>I cannot judge this image: {html.escape(reason)}.</b> The model reads frontal "
+        "chest radiographs like its training data; its probabilities below are shown for "
+        "inspection only and are not findings.</div>"
     )
 
 
@@ -86,9 +108,13 @@ def build_app(
             image = read_upload(predictor, path, max_bytes)
         except UploadError as err:
             raise gr.Error(str(err)) from None
-        probs = predictor.probabilities(image)[0]
+        probs, verdict = predictor.assess(image)
+        probs = probs[0]
         top = predictor.classes[int(np.argmax(probs))]
-        table = findings_html(predictor.classes, probs, predictor.thresholds)
+        refused = verdict is not None and bool(verdict.flagged[0])
+        table = guard_warning(verdict) + findings_html(
+            predictor.classes, probs, predictor.thresholds, refused
+        )
         state = {"image": image, "probs": probs}
         return table, top, explain(top, state), state
 

@@ -202,6 +202,8 @@ class EvaluateConfig:
     calibration: Literal["platt", "temperature", "none"] = "platt"
     # equal-width bins of ECE and the reliability diagrams
     calibration_bins: int = knob(10, ge=2, le=100)
+    # input guard: share of validation images its feature distance may flag (cxr.guard)
+    guard_false_flag: float = knob(0.01, gt=0, lt=0.5)
     batch_size: int = speed_knob(128, ge=1)
     device: str = speed_knob("auto", **DEVICE)
 

@@ -31,6 +31,8 @@ from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.evaluation.predict import logits_of_arrays
 from cxr.explain.gallery import Cell, overlay
 from cxr.explain.gradcam import gradcam_maps
+from cxr.guard.distance import pooled_features
+from cxr.guard.guard import Guard, Verdict
 from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
 from cxr.preprocess import prepare_arrays
@@ -66,6 +68,9 @@ class Predictor:
     dtype: torch.dtype = torch.float32  # autocast's, from the model's precision and the device
     #: Libraries here that differ from the ones that made the model and can move its outputs.
     version_warnings: list[str] = field(default_factory=list)
+    #: The input guard evaluate fitted beside the model (``guard.npz``); None for a model
+    #: from before it existed, which then predicts with a warning.
+    guard: Guard | None = None
 
     @classmethod
     def load(
@@ -75,8 +80,9 @@ class Predictor:
         calibration_path: str | Path | None = None,
         device: torch.device | None = None,
     ) -> Predictor:
-        """Load ``best.pt`` and, by default, the ``thresholds.json`` and ``calibration.json``
-        beside it; a missing side file is an error naming it (run the evaluate stage)."""
+        """Load ``best.pt`` and, by default, the ``thresholds.json``, ``calibration.json``
+        and ``guard.npz`` beside it; a missing threshold or calibration file is an error
+        naming it (run the evaluate stage), a missing guard a warning."""
         model_path = Path(model_path)
         if not model_path.is_file():
             raise InputError(f"{model_path}: no model checkpoint (run `dvc repro train`)")
@@ -93,6 +99,13 @@ class Predictor:
             ) from None
         device = device or torch.device("cpu")
         place(model, device).eval()
+        guard_file = folder / "guard.npz"
+        warnings = output_changing_differences(record.environment)
+        if not guard_file.is_file():
+            warnings.append(
+                f"{guard_file}: no input guard was fitted for this model (rerun evaluate); "
+                "every file is read as a frontal chest radiograph, whatever it is"
+            )
         return cls(
             model=model,
             preprocess=record.preprocess,
@@ -102,7 +115,8 @@ class Predictor:
             device=device,
             record=record,
             dtype=compute_dtype(device, record.model_config.precision),
-            version_warnings=output_changing_differences(record.environment),
+            version_warnings=warnings,
+            guard=Guard.load(guard_file) if guard_file.is_file() else None,
         )
 
     @property
@@ -122,6 +136,15 @@ class Predictor:
             self.model, views.images, self.device, batch_size, views.detail, self.dtype
         )
         return self.calibration.apply(logits)
+
+    def assess(self, views: Views, batch_size: int = 32) -> tuple[np.ndarray, Verdict | None]:
+        """Calibrated probabilities ``[N, C]`` and the input guard's verdict (None without
+        a guard), from one forward pass."""
+        if self.guard is None:
+            return self.probabilities(views, batch_size), None
+        with pooled_features(self.model) as captured:
+            probs = self.probabilities(views, batch_size)
+        return probs, self.guard.check(views.images, np.concatenate(captured))
 
     def cams(self, views: Views, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
@@ -190,12 +213,22 @@ def image_paths(inputs: list[str | Path]) -> list[Path]:
 
 
 def predict_files(
-    predictor: FilePredictor, files: list[Path], batch_size: int = 32, cam: Path | None = None
+    predictor: FilePredictor,
+    files: list[Path],
+    batch_size: int = 32,
+    cam: Path | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """One row per file, in ``files``' order: its calibrated probabilities ``p_<finding>``
     and the ``findings`` over their thresholds, or its ``error`` (an unreadable file is a
     row, never a crash). With ``cam``, a GradCAM overlay PNG per positive finding is
-    written there and listed under ``cams`` (cxr's own model only)."""
+    written there and listed under ``cams`` (cxr's own model only).
+
+    cxr's model with a fitted guard adds ``guard_distance`` (the out-of-distribution
+    score) and ``guard_reason`` (why the file is refused, ``""`` where accepted); a
+    refused file keeps its probabilities but lists no findings and gets no overlay
+    unless ``force``.
+    """
     if cam is not None and not isinstance(predictor, Predictor):
         raise InputError("GradCAM overlays (--cam) are built for cxr's own model, not a peer")
     rows: list[dict] = []
@@ -211,15 +244,30 @@ def predict_files(
         if not ok:
             continue
         images = Views.stack(prepared)
-        probs = predictor.probabilities(images, batch_size)
-        cam_files = _overlays(predictor, images, probs, ok, cam) if cam else [[] for _ in ok]
-        for path, p, written in zip(ok, probs, cam_files, strict=True):
+        probs, verdict = (
+            predictor.assess(images, batch_size)
+            if isinstance(predictor, Predictor)
+            else (predictor.probabilities(images, batch_size), None)
+        )
+        refused = np.zeros(len(ok), bool) if verdict is None or force else verdict.flagged
+        shown = [[] if r else predictor.findings(p) for p, r in zip(probs, refused, strict=True)]
+        cam_files = _overlays(predictor, images, probs, shown, ok, cam) if cam else [[] for _ in ok]
+        for i, (path, p, written) in enumerate(zip(ok, probs, cam_files, strict=True)):
+            guard = (
+                {}
+                if verdict is None
+                else {
+                    "guard_distance": float(verdict.distances[i]),
+                    "guard_reason": verdict.reasons[i],
+                }
+            )
             rows.append(
                 {
                     "path": str(path),
                     "error": "",
+                    **guard,
                     **{f"p_{c}": float(v) for c, v in zip(predictor.classes, p, strict=True)},
-                    "findings": ";".join(predictor.findings(p)),
+                    "findings": ";".join(shown[i]),
                     **({"cams": ";".join(written)} if cam else {}),
                 }
             )
@@ -228,13 +276,16 @@ def predict_files(
 
 
 def _overlays(
-    predictor: Predictor, images: Views, probs: np.ndarray, files: list[Path], folder: Path
+    predictor: Predictor,
+    images: Views,
+    probs: np.ndarray,
+    shown: list[list[str]],
+    files: list[Path],
+    folder: Path,
 ) -> list[list[str]]:
-    """One overlay PNG per (image, positive finding); the written paths per image."""
+    """One overlay PNG per (image, finding listed for it); the written paths per image."""
     folder.mkdir(parents=True, exist_ok=True)
-    pairs = [
-        (i, predictor.classes.index(f)) for i, p in enumerate(probs) for f in predictor.findings(p)
-    ]
+    pairs = [(i, predictor.classes.index(f)) for i, names in enumerate(shown) for f in names]
     written: list[list[str]] = [[] for _ in files]
     if not pairs:
         return written

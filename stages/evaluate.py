@@ -21,7 +21,7 @@ from cxr.evaluation.evaluate import (
     prediction_table,
 )
 from cxr.evaluation.fitted import write_fitted
-from cxr.evaluation.predict import predict_logits
+from cxr.evaluation.input_guard import fit_split_guard, guard_metrics, logits_and_features
 from cxr.models.checkpoint import load_model
 from cxr.numbers import with_interval
 from cxr.report.evaluation import evaluation_markdown
@@ -49,23 +49,35 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     model, record = load_model(paths.MODEL)
     place(model, device)
     dtype = compute_dtype(device, record.model_config.precision)
-    outputs = {}
+    outputs, features, images = {}, {}, {}
     for split in ("val", "test"):
         data = SplitArrays(paths.PROCESSED, split, with_detail=record.model_config.uses_detail)
-        logits = predict_logits(model, data, device, config.batch_size, desc=split, dtype=dtype)
-        outputs[split] = SplitOutputs(data.index, logits)
+        logits, features[split] = logits_and_features(
+            model, data, device, config.batch_size, desc=split, dtype=dtype
+        )
+        outputs[split], images[split] = SplitOutputs(data.index, logits), data.array
+    typer.echo("evaluate: fitting the input guard on the training split ...")
+    guard = fit_split_guard(
+        model, paths.PROCESSED, record.preprocess, features["val"], config.guard_false_flag,
+        device, config.batch_size, dtype,
+    )  # fmt: skip
+    verdicts = {s: guard.check(images[s], features[s]) for s in outputs}
     expert = pd.read_parquet(paths.EXPERT_LABELS)
     typer.echo(f"evaluate: bootstrap of {config.bootstrap} patient resamples ...")
     result = evaluate(outputs["val"], outputs["test"], config, expert)
+    result.metrics["guard"] = guard_metrics(guard, verdicts)
 
     for split, out in outputs.items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:
-            table = prediction_table(out.index, result.probs[split], split, out.logits)
+            table = prediction_table(
+                out.index, result.probs[split], split, out.logits, verdict=verdicts[split]
+            )
             table.to_parquet(tmp, index=False)
     write_fitted(
         paths.THRESHOLDS, paths.CALIBRATION, config.threshold_policy, result.thresholds,
         result.calibration,
     )  # fmt: skip
+    guard.save(paths.GUARD)
     for name, frame in (
         ("roc", result.roc),
         ("pr", result.pr),

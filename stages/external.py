@@ -31,8 +31,9 @@ from cxr.evaluation.external import (
     external_headline,
     external_metrics,
     scores_of_table,
+    unflagged_figures,
 )
-from cxr.evaluation.predict import predict_logits
+from cxr.evaluation.input_guard import logits_and_features
 from cxr.explain.explain import headline as localisation_headline
 from cxr.explain.explain import localise
 from cxr.external.formats import FORMATS
@@ -88,10 +89,12 @@ def main(
                 f"every row is listed in {tmp / 'excluded.csv'}"
             )
         data = SplitArrays(tmp, SPLIT, with_detail=predictor.uses_detail)
-        logits = predict_logits(predictor.model, data, predictor.device, config.batch_size,
-                                desc=item.name, dtype=predictor.dtype)  # fmt: skip
+        logits, features = logits_and_features(
+            predictor.model, data, predictor.device, config.batch_size, item.name, predictor.dtype
+        )
+        verdict = None if predictor.guard is None else predictor.guard.check(data.array, features)
         table = prediction_table(index, predictor.calibration.apply(logits), SPLIT, logits,
-                                 form.resampling_unit)  # fmt: skip
+                                 form.resampling_unit, verdict)  # fmt: skip
         table.to_parquet(tmp / "predictions.parquet", index=False)
         boxes = array_boxes(labels.boxes, index, form.box_frame)
         located = (_localise(predictor, data, index, boxes, pointing, form.resampling_unit)
@@ -101,6 +104,11 @@ def main(
             config.bootstrap, config.confidence, config.seed, bins, form.resampling_unit,
             form.origin,
         )  # fmt: skip
+        if verdict is not None:
+            metrics["guard"] = {**verdict.summary(), **unflagged_figures(
+                table, reference, labels.scored, predictor.thresholds, config.bootstrap,
+                config.confidence, config.seed, bins, form.resampling_unit, form.origin,
+            )}  # fmt: skip
     _write(item, metrics, excluded, located, round(time.perf_counter() - t0, 1), form.note)
 
 

@@ -17,6 +17,7 @@ MODEL_DIR = Path("data/model")
 MODEL = MODEL_DIR / "best.pt"
 THRESHOLDS = MODEL_DIR / "thresholds.json"
 CALIBRATION = MODEL_DIR / "calibration.json"
+GUARD = MODEL_DIR / "guard.npz"  # the input guard (cxr.guard), fitted by evaluate
 PREDICTIONS = Path("data/predictions")
 TRAIN_PLOTS = Path("plots/train")
 EVAL_PLOTS = Path("plots/eval")

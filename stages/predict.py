@@ -45,12 +45,23 @@ def main(
     cam: Annotated[
         Path | None, typer.Option(help="folder for GradCAM overlays of the positive findings")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="list findings even for files the input guard refuses (not a frontal "
+            "radiograph, or unlike the training data)",
+        ),
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Per image: the 14 calibrated probabilities and the findings over their validation
-    thresholds (a peer's from `cxr score`; empty where it has no output). Unreadable files
-    get a row with their error; the exit code is 1 only when no file could be read."""
+    thresholds (a peer's from `cxr score`; empty where it has no output). Files the input
+    guard refuses (`guard_reason`: not a radiograph, lateral view, inverted, rotated, unlike
+    the training data) keep their probabilities but list no findings unless --force.
+    Unreadable files get a row with their error; the exit code is 1 only when no file could
+    be read."""
     if out.suffix.lower() not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
     predictor: FilePredictor
@@ -70,13 +81,18 @@ def main(
     files = image_paths(inputs)
     if not files:
         raise InputError(f"no image files found in {inputs}")
-    table = predict_files(predictor, files, batch_size, cam)
+    table = predict_files(predictor, files, batch_size, cam, force)
     if out.suffix.lower() == ".json":
         write_json(out, table.replace({np.nan: None}).to_dict(orient="records"))
     else:
         with atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
     failed = int((table.error != "").sum())
-    typer.echo(f"predict: {len(table) - failed} images scored, {failed} unreadable; {out}")
+    refused = table["guard_reason"].fillna("") if "guard_reason" in table else None
+    flagged = "" if refused is None else f", {int((refused != '').sum())} refused by the guard"
+    typer.echo(f"predict: {len(table) - failed} images scored{flagged}, {failed} unreadable; {out}")
+    if refused is not None and (refused != "").any():
+        for reason, n in refused[refused != ""].value_counts().items():
+            typer.echo(f"  {n} {reason}" + (" (findings listed: --force)" if force else ""))
     if failed == len(table):
         raise typer.Exit(1)

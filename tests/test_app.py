@@ -3,6 +3,7 @@
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +48,17 @@ def test_upload_gives_findings_and_an_overlay(served, tiny_pipeline):
     # Another finding's overlay on request.
     other = client.predict(predictor.classes[0], api_name="/explain")
     assert other is None or Path(other).is_file()
+
+
+def test_a_black_upload_is_refused_above_the_findings(served, tmp_path):
+    client, predictor = served
+    black = tmp_path / "black.png"
+    cv2.imwrite(str(black), np.zeros((128, 128), np.uint8))
+    table, _, _ = client.predict(handle_file(str(black)), api_name="/analyse")
+    warning = table.index("I cannot judge this image: not a radiograph")
+    assert warning < table.index("<table")  # above the findings
+    assert "&#9679;" not in table.split("<tbody>")[1].split("</tbody>")[0]  # none called
+    assert all(c in table for c in predictor.classes)  # probabilities still shown
 
 
 def test_a_non_image_gets_a_message_not_a_traceback(served, tmp_path):

@@ -35,10 +35,13 @@ def test_predict_reproduces_the_evaluate_stage(run, tmp_path):
     args = ["predict", files[0], f"@{listing}", "--out", str(out), "--batch-size", "128"]
     result = run.invoke(app, args)
     assert result.exit_code == 0, result.output
-    ours = pd.read_csv(out)
-    assert ours.path.tolist() == files and (ours.error.isna()).all()
+    ours = pd.read_csv(out, keep_default_na=False)
+    assert ours.path.tolist() == files and (ours.error == "").all()
     stage = pd.read_parquet("data/predictions/test.parquet")
     np.testing.assert_allclose(ours[P].to_numpy(), stage[P].to_numpy(), atol=1e-5, rtol=0)
+    # The same forward passes, the same input guard's verdicts.
+    assert ours.guard_reason.tolist() == stage.guard_reason.tolist()
+    np.testing.assert_allclose(ours.guard_distance, stage.guard_distance, rtol=1e-3)
     # Batched otherwise, as far apart as the precision the model computes in rounds: bf16
     # kernels (native ones especially) may block a batch of 32 unlike one of 128.
     result = run.invoke(app, ["predict", files[0], f"@{listing}", "--out", str(out)])
@@ -49,10 +52,11 @@ def test_predict_reproduces_the_evaluate_stage(run, tmp_path):
                                atol=tolerance, rtol=0)  # fmt: skip
     # Findings are those at or over the validation thresholds.
     thresholds = json.loads(Path("data/model/thresholds.json").read_text())["thresholds"]
-    row = stage.iloc[0]
-    expected = {n for n in FINDINGS if row[f"p_{n}"] >= thresholds[n]}
-    got = ours.findings.fillna("").iloc[0]
-    assert set(filter(None, got.split(";"))) == expected
+    for k in range(len(stage)):  # none listed for a film the guard refuses
+        row = stage.iloc[k]
+        over = {n for n in FINDINGS if row[f"p_{n}"] >= thresholds[n]}
+        expected = over if row.guard_reason == "" else set()
+        assert set(filter(None, ours.findings.iloc[k].split(";"))) == expected
 
 
 def test_dicom_gives_the_same_result_as_the_same_pixels_in_png(run, tmp_path):
@@ -78,6 +82,7 @@ def test_bad_files_get_error_rows_and_the_run_goes_on(run, tmp_path):
     stage = pd.read_parquet("data/predictions/test.parquet")
     thresholds = json.loads(Path("data/model/thresholds.json").read_text())["thresholds"]
     over = (stage[P].to_numpy() >= np.array([thresholds[n] for n in FINDINGS])).sum(1)
+    over[stage.guard_reason.to_numpy() != ""] = 0  # a film the guard accepts
     good = str(Path("data/raw/demo") / index.path[int(np.argmax(over))])
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "cut.png").write_bytes(Path(good).read_bytes()[:200])
@@ -88,7 +93,7 @@ def test_bad_files_get_error_rows_and_the_run_goes_on(run, tmp_path):
     table = pd.read_csv(out).set_index("path")
     assert table.loc[bad, P].isna().all().all()
     assert all(isinstance(table.loc[b, "error"], str) for b in bad)
-    assert "1 images scored, 3 unreadable" in result.output
+    assert "1 images scored, 0 refused by the guard, 3 unreadable" in result.output
     # Overlays for the positive findings of the good image, one PNG each.
     findings, cams = table.loc[good, "findings"].split(";"), table.loc[good, "cams"].split(";")
     assert len(findings) == len(cams) == over.max() > 0

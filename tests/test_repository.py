@@ -187,7 +187,7 @@ LAYERS = [
         "environment", "splits", "processed", "knobs", "config", "numbers", "progress",
     },
     {"imaging", "nih", "distributed"},
-    {"demo", "ingest", "preprocess", "batches", "models", "external", "peers"},
+    {"demo", "ingest", "preprocess", "batches", "models", "external", "peers", "guard"},
     {"evaluation"},
     {"explain"},
     {"report"},

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from cxr.demo.anatomy import AP_HEART_MAGNIFICATION, SIDES, Film, Scene, sample_anatomy
+from cxr.demo.lateral import lateral_attenuation
 from cxr.demo.lesions import LESIONS
 from cxr.demo.site import NIH_LIKE, Site
 from cxr.findings import FINDINGS
@@ -66,3 +67,17 @@ def render(
     pixels = film.expose(attenuation, film_rng)
     boxes = [RenderedBox(name, *film.box_to_film(box, size)) for name, box in drawn]
     return pixels, boxes, scene
+
+
+def render_lateral(
+    spec: ImageSpec, size: int, seed: int, render_size: int = 0, site: Site = NIH_LIKE
+) -> np.ndarray:
+    """Pixels (``uint8 [size, size]``) of ``spec``'s patient seen from the side, on a film
+    of ``site`` (no findings are drawn: a lateral film is for refusing, not scoring)."""
+    anatomy = sample_anatomy(np.random.default_rng([seed, spec.patient_id]), spec.sex)
+    film_rng = np.random.default_rng([seed, spec.patient_id, spec.follow_up, 2])
+    drawn = render_size if 0 < render_size < size else size
+    attenuation = lateral_attenuation(anatomy, drawn)
+    if drawn != size:
+        attenuation = cv2.resize(attenuation, (size, size), interpolation=cv2.INTER_CUBIC)
+    return Film.sample(film_rng, site).expose(attenuation, film_rng)

@@ -9,8 +9,8 @@ the seven CheXpert observations that are NIH findings say what was drawn,
 except that a share is uncertain (-1) and a negative is as often blank (not
 mentioned) as 0; the broader observations (Lung Opacity, Lung Lesion, Pleural
 Other) are derived from the findings under them. A share of rows are
-lateral views (rendered as the same frontal phantom, since only frontal
-anatomy is drawn) for the frontal filter to drop. ``_demo_truth.csv`` keeps
+lateral views (``cxr.demo.lateral``: the same patient seen from the side,
+without findings) for the frontal filter and the input guard to refuse. ``_demo_truth.csv`` keeps
 every image's true 14 findings, which no CheXpert download has, for tests.
 Patients are numbered from 100001, so no phantom anatomy repeats the NIH set's.
 """
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path
 from cxr.demo.cohort import sample_cohort
-from cxr.demo.render import ImageSpec, render
+from cxr.demo.render import ImageSpec, render, render_lateral
 from cxr.demo.site import SECOND_HOSPITAL, Site
 from cxr.external.chexpert import TO_NIH
 from cxr.findings import FINDINGS
@@ -77,7 +77,10 @@ def generate_second_hospital(
         for r in rows:
             labels = tuple(int(getattr(r, f)) for f in FINDINGS)
             spec = ImageSpec(r.path, int(r.patient_id), int(r.follow_up), r.sex, r.view, labels)
-            pixels, _, _ = render(spec, size, seed, render_size, site)
+            if r.lateral:
+                pixels = render_lateral(spec, size, seed, render_size, site)
+            else:
+                pixels, _, _ = render(spec, size, seed, render_size, site)
             ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:
                 raise RuntimeError(f"could not encode {r.path}")

@@ -40,6 +40,7 @@ from cxr.evaluation.metrics import (
 from cxr.evaluation.subgroups import group_order, subgroup_labels
 from cxr.evaluation.thresholds import fit_thresholds
 from cxr.findings import FINDINGS
+from cxr.guard.guard import Verdict
 
 #: Fewer validation positives than this make a threshold a guess: warned and listed.
 MIN_THRESHOLD_POSITIVES = 5
@@ -69,6 +70,7 @@ def prediction_table(
     split: str,
     logits: np.ndarray | None = None,
     unit: str = "patient",
+    verdict: Verdict | None = None,
 ) -> pd.DataFrame:
     """Per image: its split, metadata, the 14 labels, the 14 calibrated probabilities
     (``p_<finding>``) and, when given, the raw logits (``logit_<finding>``: what rank
@@ -77,6 +79,7 @@ def prediction_table(
     The split travels with the table, so ``cxr compare`` can refuse to choose on test,
     and so does ``resampling_unit``, what its ``patient_id`` identifies (``patient``, or
     ``image ...`` for a set without patient ids), so its intervals say what they resample.
+    With ``verdict``, the input guard's ``guard_distance`` and ``guard_reason`` columns.
     """
     table = index[[c for c in PREDICTION_META if c in index]].copy()
     table.insert(0, "split", split)
@@ -86,6 +89,9 @@ def prediction_table(
         table[f"p_{name}"] = probs[:, k]
         if logits is not None:
             table[f"logit_{name}"] = logits[:, k]
+    if verdict is not None:  # the input guard's score and reason ("" where accepted)
+        table["guard_distance"] = verdict.distances.astype(np.float32)
+        table["guard_reason"] = verdict.reasons.astype(str)
     return table
 
 
@@ -291,7 +297,14 @@ def headline(metrics: dict) -> dict:
         return {"value": split[key], **{k: ci[k] for k in kept if k in ci}}
 
     val, test = metrics["val"], metrics["test"]
+    guard = metrics.get("guard")
+    flagged = (
+        {}
+        if guard is None
+        else {"guard_flagged_share": {s: guard[s]["flagged_share"] for s in ("val", "test")}}
+    )
     return {
+        **flagged,
         "val": {
             "mean_auroc": with_ci(val, "mean_auroc"),
             "mean_auprc": with_ci(val, "mean_auprc"),

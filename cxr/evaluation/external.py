@@ -139,9 +139,7 @@ def external_metrics(
             "drop": rounded(auroc - ref_auroc),
             "drop_ci": drop_interval(boot_roc - ref_roc),
             "ece": rounded(expected_calibration_error(y, p, bins)),
-            "ece_uncalibrated": rounded(
-                expected_calibration_error(y, raw[known, k], bins)
-            ),
+            "ece_uncalibrated": rounded(expected_calibration_error(y, raw[known, k], bins)),
             "sensitivity": rounded(called[y].mean()) if y.any() else None,
             "specificity": rounded((~called[~y]).mean()) if (~y).any() else None,
         }
@@ -196,8 +194,27 @@ def external_headline(metrics: dict) -> dict:
         "auroc": {n: per_class[n]["auroc"] for n in metrics["scored"]},
         "drop": {n: per_class[n]["drop"] for n in metrics["scored"]},
     }
+    if "guard" in metrics:
+        guard = metrics["guard"]
+        out["guard_flagged_share"] = guard["flagged_share"]
+        out["unflagged_mean_auroc"] = guard["unflagged_mean_auroc"]
     if metrics.get("origin") == "nih_reread":
         renamed = {"mean_drop": "mean_reread_difference", "drop": "reread_difference",
                    "mean_drop_ci": "mean_reread_difference_ci"}  # fmt: skip
         out = {renamed.get(k, k): v for k, v in out.items()}
     return out
+
+
+def unflagged_figures(table: pd.DataFrame, reference: Scored, *args, **kwargs) -> dict:
+    """The mean AUROC, its interval and the AUROC per finding on the images the input guard
+    accepted (``guard_reason`` empty); ``args`` as :func:`external_metrics`'s after
+    ``reference``. None where it accepted none."""
+    kept = table[table["guard_reason"] == ""]
+    if kept.empty:
+        return {"unflagged_mean_auroc": None}
+    figures = external_metrics(scores_of_table(kept), reference, *args, **kwargs)
+    return {
+        "unflagged_mean_auroc": figures["mean_auroc"],
+        "unflagged_mean_auroc_ci": figures["mean_auroc_ci"],
+        "unflagged_auroc": {n: figures["per_class"][n]["auroc"] for n in figures["scored"]},
+    }

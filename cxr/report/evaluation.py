@@ -235,5 +235,30 @@ def evaluation_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_so
         *_calibration_section(metrics["calibration"]),
         *_subgroup_section(metrics["subgroups"]),
         *_expert_section(metrics["expert_labels"]),
+        *_guard_section(metrics.get("guard")),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _guard_section(guard: dict | None) -> list[str]:
+    """How many validation and test films the input guard would refuse, and why."""
+    if guard is None:
+        return []
+    rows = [
+        [split, f"{guard[split]['flagged']} / {guard[split]['images']}",
+         f"{100 * guard[split]['flagged_share']:.1f}%",
+         *(str(guard[split]["by_reason"][r]) for r in guard[split]["by_reason"])]
+        for split in ("val", "test")
+    ]  # fmt: skip
+    header = ["split", "refused", "share", *guard["val"]["by_reason"]]
+    return [
+        "## Input guard",
+        "",
+        f"The films `cxr predict` would refuse (docs/guard.md): {guard['method']}. Fitted "
+        f"on {guard['train_images']} training films; the distance's cut "
+        f"({guard['distance_cut']}) is the {100 * (1 - guard['false_flag']):g}th percentile "
+        f"of {guard['cut_rests_on']}. Every film here is a frontal film of the training "
+        "data's kind, so each refusal is a false one.",
+        "",
+        table(header, rows, "lrr" + "r" * len(guard["val"]["by_reason"])),
+    ]

@@ -54,6 +54,7 @@ def set_markdown(
         f"{number(metrics['nih_test_mean_auroc'])} on the NIH test split: {gap} "
         f"**{with_interval(metrics['mean_drop'], metrics['mean_drop_ci'])}**.",
         "",
+        *_guard_lines(metrics.get("guard")),
     ]
     difference = "difference (re-read)" if reread else "drop"
     header = ["finding", "pos / neg (unknown)", "AUROC", "AUPRC", "NIH test AUROC", difference]
@@ -111,3 +112,21 @@ def external_markdown(sections: list[str]) -> str:
     if not sections:
         return f"{TITLE}\n\n{intro}\n\nNo external sets in params.yaml (external.sets).\n"
     return "\n".join([TITLE, "", intro, "", *sections])
+
+
+def _guard_lines(guard: dict | None) -> list[str]:
+    """What the input guard made of the set: its flagged share and the AUROC without them."""
+    if guard is None:
+        return ["No input guard was fitted for this model (an older `best.pt`).", ""]
+    reasons = ", ".join(f"{n} {r}" for r, n in guard["by_reason"].items() if n) or "none"
+    unflagged = (
+        f"mean AUROC on the {guard['images'] - guard['flagged']} images it accepted: "
+        f"{with_interval(guard['unflagged_mean_auroc'], guard['unflagged_mean_auroc_ci'])}"
+        if guard.get("unflagged_mean_auroc") is not None
+        else "it accepted none"
+    )
+    return [
+        f"The input guard (docs/guard.md) flags {guard['flagged']} of {guard['images']} "
+        f"images ({100 * guard['flagged_share']:.1f}%; {reasons}); {unflagged}.",
+        "",
+    ]
