@@ -2,52 +2,27 @@
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT, dvc_stages
+from tools.dvc_yaml import (
+    generate,
+    holds_no_code,
+    imported_files,
+    module_file,
+    params_read,
+    stage_params,
+)
 
 
-def _module_file(name: str) -> Path | None:
-    path = ROOT / Path(*name.split("."))
-    if path.with_suffix(".py").is_file():
-        return path.with_suffix(".py")
-    if (path / "__init__.py").is_file():
-        return path / "__init__.py"
-    return None
-
-
-def _project_imports(module: str) -> set[Path]:
-    """Every file of cxr/ and stages/ that ``module`` imports, transitively."""
-    seen: set[Path] = set()
-    todo = [module]
-    while todo:
-        path = _module_file(todo.pop())
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for name in names:
-                if name.split(".")[0] in ("cxr", "stages"):
-                    todo.append(name)
-                    parts = name.split(".")  # parent packages run their __init__ too
-                    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-    return seen
-
-
-def _holds_no_code(path: Path) -> bool:
-    """A package marker with only a docstring and constants (e.g. ``__version__``)."""
-    body = ast.parse(path.read_text()).body
-    return path.name == "__init__.py" and all(
-        isinstance(n, ast.Expr | ast.Assign) and isinstance(n.value, ast.Constant) for n in body
-    )
+def test_dvc_yaml_deps_and_params_are_what_the_code_says():
+    """Every stage's code deps (its import closure) and params (the result keys it reads)
+    are written by ``python -m tools.dvc_yaml``, never by hand: the committed file is the
+    generated one."""
+    current = (ROOT / "dvc.yaml").read_text()
+    assert generate(current) == current, "run `python -m tools.dvc_yaml` and commit dvc.yaml"
 
 
 def test_every_stage_declares_the_code_it_imports():
@@ -55,8 +30,8 @@ def test_every_stage_declares_the_code_it_imports():
     for name, stage in dvc_stages().items():
         module = re.match(r"python -m ([\w.]+)", stage["cmd"]).group(1)
         deps = [ROOT / d for d in stage["deps"] if not d.startswith("$")]
-        for path in _project_imports(module):
-            if not _holds_no_code(path) and not any(path == d or d in path.parents for d in deps):
+        for path in imported_files(module):
+            if not holds_no_code(path) and not any(path == d or d in path.parents for d in deps):
                 missing.append(f"{name}: {path.relative_to(ROOT)}")
     assert not missing, f"imported but not declared as deps in dvc.yaml: {missing}"
 
@@ -122,31 +97,6 @@ def test_every_third_party_import_is_a_declared_dependency():
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
 
 
-def _params_read(path: Path) -> set[str]:
-    """Params keys a stage module reads: ``section(p, "name", ...)``, ``value(p, "a.b", ...)``."""
-    keys = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in ("section", "value")
-            and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant)
-        ):
-            keys.add(node.args[1].value)
-    return keys
-
-
-def _result_params(key: str) -> set[str]:
-    """``section`` -> its result keys, key by key; a dotted ``value`` key is itself."""
-    from cxr.config import SECTIONS
-    from cxr.knobs import result_keys
-
-    if "." in key:
-        return {key}
-    return {f"{key}.{k}" for k in result_keys(SECTIONS[key])}
-
-
 def test_every_stage_declares_exactly_the_result_params_it_reads():
     # Key by key, as DVC's example-get-started: a speed knob (workers, device, an
     # inference batch size) is not a param, so changing it reruns nothing.
@@ -154,10 +104,8 @@ def test_every_stage_declares_exactly_the_result_params_it_reads():
         if name == "params":  # checks every key (tests/test_ranges.py)
             continue
         module = re.match(r"python -m ([\w.]+)", stage["cmd"]).group(1)
-        read = _params_read(_module_file(module))
-        assert read, f"{name}: reads no params?"
-        expected = set().union(*(_result_params(k) for k in read))
-        assert set(stage.get("params", [])) == expected, name
+        assert params_read(module_file(module)), f"{name}: reads no params?"
+        assert stage.get("params", []) == stage_params(module), name
 
 
 def test_speed_knobs_change_no_dvc_param_and_no_resume_fingerprint(tmp_path):
@@ -217,7 +165,7 @@ def test_cxr_layers_import_one_way():
                 continue
             for name in names:
                 parts = name.split(".")
-                if parts[0] != "cxr" or len(parts) < 2 or not _module_file(".".join(parts[:2])):
+                if parts[0] != "cxr" or len(parts) < 2 or not module_file(".".join(parts[:2])):
                     continue
                 if _layer(parts[1]) > _layer(here):
                     upward.append(f"cxr/{relative} imports cxr.{parts[1]}")
@@ -234,7 +182,7 @@ def test_evaluate_and_explain_do_not_depend_on_training_code():
     dvc = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())
     for name in ("evaluate", "explain"):
         assert not [d for d in dvc["stages"][name]["deps"] if "training" in d], name
-        imported = _project_imports(f"stages.{name}")
+        imported = imported_files(f"stages.{name}")
         assert not [p for p in imported if "training" in p.parts], name
 
 
