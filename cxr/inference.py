@@ -165,7 +165,7 @@ class Predictor:
 
 class FilePredictor(Protocol):
     """What :func:`predict_files` needs: :class:`Predictor`, or a peer's
-    (``cxr.peer_inference.PeerPredictor``)."""
+    (``cxr.peers.inference.PeerPredictor``)."""
 
     classes: list[str]
 

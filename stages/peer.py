@@ -13,8 +13,8 @@ import typer
 
 from cxr.atomic import write_json, write_text
 from cxr.config import EvaluateConfig, ExternalConfig, PeersConfig
-from cxr.evaluation.peers import peer_headline
-from cxr.report.peers import peer_markdown
+from cxr.peers.report import peer_markdown
+from cxr.peers.scoring import peer_headline
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, named, section, value

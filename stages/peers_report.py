@@ -1,5 +1,5 @@
 """Stage ``peers_report``: cxr's model and every peer of ``peers.models`` in the same tables,
-``reports/peers.md`` (``cxr.report.peer_table``), from the figures their own stages wrote."""
+``reports/peers.md`` (``cxr.peers.table``), from the figures their own stages wrote."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from cxr.atomic import write_text
 from cxr.config import ExternalSet, PeerModel
 from cxr.errors import InputError
-from cxr.report.peer_table import peers_table_markdown
+from cxr.peers.table import peers_table_markdown
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, value

@@ -26,13 +26,13 @@ from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.evaluation.compare import EXTERNAL, compare_tables
 from cxr.evaluation.fitted import write_fitted
-from cxr.evaluation.peers import PeerScores, score_peer, score_peer_external
 from cxr.external.formats import FORMATS
 from cxr.numbers import with_interval
 from cxr.peers.base import Peer
 from cxr.peers.registry import folder_name, load_peer
+from cxr.peers.report import peer_markdown
+from cxr.peers.scoring import PeerScores, score_peer, score_peer_external
 from cxr.processed import open_split
-from cxr.report.peers import peer_markdown
 from stages import paths
 from stages.params import PARAMS_FILE, load_params, named, section, value
 

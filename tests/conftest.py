@@ -108,7 +108,7 @@ def run_stages(root: Path, *stages: str) -> None:
     ``root``, as ``dvc repro`` would there."""
     from typer.testing import CliRunner
 
-    from stages.cli import app
+    from commands.cli import app
 
     here = Path.cwd()
     os.chdir(root)

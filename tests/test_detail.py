@@ -197,9 +197,9 @@ def test_every_way_in_feeds_the_detail_and_predict_equals_evaluate(detail_pipeli
 
     from typer.testing import CliRunner
 
+    from commands.cli import app
     from cxr.evaluation.predict import logits_of_arrays
     from cxr.inference import Predictor
-    from stages.cli import app
 
     root = detail_pipeline
     predictor = Predictor.load(root / "data/model/best.pt")

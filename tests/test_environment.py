@@ -14,6 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.cpu_kernels import (
     BF16_FLAGS,
     DATA_CAPS,
@@ -26,7 +27,6 @@ from cxr.cpu_kernels import (
 from cxr.device import compute_dtype, cpu_has_bf16, precision_name
 from cxr.environment import OUTPUT_CHANGING, PACKAGES, describe, output_changing_differences
 from cxr.models import checkpoint
-from stages.cli import app
 from tests.conftest import ROOT
 
 x86 = pytest.mark.skipif(

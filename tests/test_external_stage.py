@@ -188,7 +188,7 @@ def test_a_chexpert_file_is_never_found_by_a_name_another_study_shares(tmp_path)
 def test_compare_pairs_two_models_on_an_external_set_on_its_known_labels(tiny_pipeline, tmp_path):
     from typer.testing import CliRunner
 
-    from stages.cli import app
+    from commands.cli import app
 
     folder = tiny_pipeline / "data/external/demo_hospital"
     a = pd.read_parquet(folder / "predictions.parquet")

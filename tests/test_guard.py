@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.config import PreprocessConfig
 from cxr.demo.render import ImageSpec, render, render_lateral
 from cxr.demo.site import NIH_LIKE, SECOND_HOSPITAL
@@ -22,7 +23,6 @@ from cxr.guard.guard import NOT_A_RADIOGRAPH, Guard, fit_guard
 from cxr.guard.image import failed_checks
 from cxr.inference import Predictor, Views
 from cxr.preprocess import prepare_arrays
-from stages.cli import app
 
 #: Natural images scikit-image ships that chose nothing: the guard's checks were set looking
 #: at the other half of its images (sorted by name, the even ones); these are the odd ones.

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from commands.profiles import CHEXNET, DEMO, NIH, NIH_FULL, apply_profile, default
 from cxr.config import (
     SECTIONS,
     DemoConfig,
@@ -16,7 +17,6 @@ from cxr.config import (
     TrainConfig,
 )
 from stages.params import ParamsError, load_params, section
-from stages.profiles import CHEXNET, DEMO, NIH, NIH_FULL, apply_profile, default
 from tests.conftest import ROOT
 
 

@@ -15,10 +15,10 @@ from sklearn.metrics import roc_auc_score
 from torchvision import models
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.findings import FINDINGS
 from cxr.numbers import with_interval
 from cxr.processed import open_split
-from stages.cli import app
 
 pytest.importorskip("torchxrayvision", reason="torchxrayvision is a test dependency")
 CHEX = {"Atelectasis", "Consolidation", "Pneumothorax", "Edema", "Effusion", "Pneumonia",

@@ -216,9 +216,9 @@ def test_xrv_reads_a_dicom_as_its_own_dataset_classes_do(nih_dir, tmp_path):
 
 
 def test_a_peer_trained_on_a_data_set_is_flagged_on_it_and_only_there():
-    from cxr.evaluation.peers import training_overlap
     from cxr.external.formats import FORMATS
     from cxr.peers.chexnet import PROVENANCE as CHEXNET
+    from cxr.peers.scoring import training_overlap
     from cxr.peers.xrv import PROVENANCE
 
     chex = PROVENANCE["densenet121-res224-chex"]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.findings import FINDINGS
-from stages.cli import app
 from tests.conftest import ROOT
 
 TINY = """

@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
-from stages.cli import app
 from tests.test_decode import dicom_bytes
 
 P = [f"p_{n}" for n in FINDINGS]

@@ -11,8 +11,8 @@ import pandas as pd
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
+from commands.cli import app
 from cxr.findings import FINDINGS
-from stages.cli import app
 from tests.conftest import ROOT
 
 GIT_USER = ["-c", "user.name=cxr test", "-c", "user.email=test@cxr.invalid"]

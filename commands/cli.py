@@ -12,26 +12,27 @@ import sys
 
 import typer
 
-from stages import profiles
+from commands import profiles
 from stages.command import guarded
 
-#: Each command and the module under ``stages`` whose ``main`` it runs.
+#: Each command and the module whose ``main`` it runs: a DVC stage's under ``stages``,
+#: a command a user runs by hand under ``commands``.
 COMMANDS = {
-    "check-params": "check_params",
-    "demo": "demo",
-    "ingest": "ingest",
-    "preprocess": "preprocess",
-    "train": "train",
-    "evaluate": "evaluate",
-    "explain": "explain",
-    "external": "external",
-    "external-report": "external_report",
-    "peer": "peer",
-    "peers-report": "peers_report",
-    "compare": "compare",
-    "score": "score",
-    "predict": "predict",
-    "serve": "serve",
+    "check-params": "stages.check_params",
+    "demo": "stages.demo",
+    "ingest": "stages.ingest",
+    "preprocess": "stages.preprocess",
+    "train": "stages.train",
+    "evaluate": "stages.evaluate",
+    "explain": "stages.explain",
+    "external": "stages.external",
+    "external-report": "stages.external_report",
+    "peer": "stages.peer",
+    "peers-report": "stages.peers_report",
+    "score": "stages.score",
+    "compare": "commands.compare",
+    "predict": "commands.predict",
+    "serve": "commands.serve",
 }
 
 
@@ -45,7 +46,7 @@ def build(names: list[str]) -> typer.Typer:
     )
     cli.callback()(lambda: None)  # a group even with one command: `cxr predict ...` keeps its name
     for name in names:
-        module = importlib.import_module(f"stages.{COMMANDS[name]}")
+        module = importlib.import_module(COMMANDS[name])
         cli.command(name)(guarded(module.main))
     cli.add_typer(profiles.app, name="params")
     return cli
@@ -58,7 +59,7 @@ def main() -> None:
 
 
 def __getattr__(name: str) -> typer.Typer:
-    if name == "app":  # every command, for tests and `python -m stages.cli`
+    if name == "app":  # every command, for tests and `python -m commands.cli`
         return build(list(COMMANDS))
     raise AttributeError(name)
 

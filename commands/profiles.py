@@ -132,7 +132,7 @@ def chexnet(
     params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE,
 ) -> None:
     """Point the pipeline at an NIH download with CheXNet's recipe (as far as cxr's knobs
-    express it: stages/profiles.py says what still differs)."""
+    express it: commands/profiles.py says what still differs)."""
     _nih_profile(raw_dir, params, CHEXNET)
 
 

@@ -13,7 +13,7 @@ from cxr.atomic import atomic_path, write_json
 from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.inference import FilePredictor, Predictor, image_paths, predict_files
-from cxr.peer_inference import PeerPredictor
+from cxr.peers.inference import PeerPredictor
 from cxr.peers.registry import folder_name, is_peer
 from stages import paths
 
