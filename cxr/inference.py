@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from cxr.atomic import atomic_path
@@ -35,6 +34,7 @@ from cxr.guard.distance import pooled_features
 from cxr.guard.guard import Guard, Verdict
 from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
+from cxr.models.contract import Classifier
 from cxr.preprocess import prepare_arrays
 
 
@@ -58,7 +58,7 @@ class Views(NamedTuple):
 class Predictor:
     """A loaded model with everything needed to turn a file into calibrated findings."""
 
-    model: nn.Module
+    model: Classifier
     preprocess: PreprocessConfig
     classes: list[str]
     calibration: Calibration  # fitted on validation by the evaluate stage
@@ -121,7 +121,7 @@ class Predictor:
 
     @property
     def uses_detail(self) -> bool:
-        return bool(getattr(self.model, "uses_detail", False))
+        return bool(self.model.uses_detail)
 
     def prepare(self, path: str | Path) -> Views:
         """One file as the model's input (N = 1), exactly as preprocess makes it: one decode,

@@ -209,3 +209,28 @@ def test_a_checkpoint_from_before_dilation_reloads_undilated(tmp_path):
     x = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(old(x), again(x))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_keeps_the_classifier_contract(arch):
+    """Every ``model.arch`` is registered, builds itself from the config, and is a
+    ``Classifier``: features then head give the logits, GradCAM has layers to hook, and the
+    pooled features the input guard reads are what the head's last linear layer takes."""
+    from cxr.guard.distance import head_layer, pooled_features
+    from cxr.models.contract import Classifier
+    from cxr.models.registry import ARCHITECTURES
+
+    assert set(ARCHITECTURES) == set(ARCHS)
+    config = ModelConfig(arch=arch, weights="none", local_size=32)
+    model = build_model(config, num_classes=5).eval()
+    assert isinstance(model, ARCHITECTURES[arch]) and isinstance(model, Classifier)
+    assert model.uses_detail is False and model.pretrained_prefixes
+    names = [n for n, _ in model.named_parameters()]
+    assert all(any(n.startswith(p) for n in names) for p in model.pretrained_prefixes)
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad(), pooled_features(model) as captured:
+        logits = model(x)
+        again = model.forward_head(model.forward_features(x))
+    assert logits.shape == (2, 5) and torch.equal(logits, again)
+    assert captured[0].shape == (2, head_layer(model).in_features)
+    assert model.cam_layers() and all(isinstance(m, torch.nn.Module) for m in model.cam_layers())

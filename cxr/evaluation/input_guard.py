@@ -22,6 +22,7 @@ from cxr.evaluation.predict import logits_of_arrays, predict_logits
 from cxr.guard.distance import pooled_features
 from cxr.guard.guard import Guard, Verdict, fit_guard
 from cxr.guard.view import lateral_references
+from cxr.models.contract import Classifier
 from cxr.preprocess import prepare_arrays
 from cxr.processed import open_split
 
@@ -46,7 +47,7 @@ def logits_and_features(
 
 
 def fit_split_guard(
-    model: nn.Module,
+    model: Classifier,
     processed: str | Path,
     preprocess: PreprocessConfig,
     val_features: np.ndarray,
@@ -61,7 +62,7 @@ def fit_split_guard(
     rows = np.unique(np.linspace(0, len(array) - 1, min(len(array), MAX_TRAIN_IMAGES)).astype(int))
     images = np.asarray(array[rows])
     detail = None
-    if getattr(model, "uses_detail", False):
+    if model.uses_detail:
         detail = np.asarray(np.load(Path(processed) / "train_detail.npy", mmap_mode="r")[rows])
     with pooled_features(model) as captured:
         logits_of_arrays(model, images, device, batch_size, detail, dtype)

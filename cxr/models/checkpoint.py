@@ -21,6 +21,7 @@ from torch import nn
 from cxr.atomic import atomic_path
 from cxr.config import ModelConfig, PreprocessConfig
 from cxr.errors import InputError
+from cxr.models.contract import Classifier
 from cxr.models.registry import build_model
 
 FORMAT = 1
@@ -96,7 +97,7 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, ModelRecord]:
+def load_model(path: str | Path) -> tuple[Classifier, ModelRecord]:
     """Rebuild a model from ``best.pt`` in eval mode; return it and its record."""
     payload = load(path)
     record = ModelRecord.from_payload(payload, path)

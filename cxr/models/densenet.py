@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cxr.config import ModelConfig
 from cxr.models.layers import FEATURES, GrayToImageNet, densenet121_features, fp32_linear
 
 
@@ -37,6 +38,10 @@ class DenseNet121Classifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(FEATURES, num_classes)
         nn.init.zeros_(self.classifier.bias)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, num_classes: int) -> DenseNet121Classifier:
+        return cls(num_classes, config.dropout, config.output_stride, config.dilated)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.features(self.input(x)))  # (B, 1024, H/s, W/s)

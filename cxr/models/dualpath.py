@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torchvision.ops import FeaturePyramidNetwork, roi_align
 
+from cxr.config import ModelConfig
 from cxr.models.layers import (
     BLOCK_CHANNELS,
     FEATURES,
@@ -227,6 +228,22 @@ class DualPathClassifier(nn.Module):
             + (FEATURES if use_local else 0)
         )
         self.head = ClassifierHead(width, num_classes, dropout)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, num_classes: int) -> DualPathClassifier:
+        return cls(
+            num_classes,
+            config.dropout,
+            config.output_stride,
+            use_cbam=config.cbam,
+            use_fpn=config.fpn,
+            use_local=config.local_path,
+            crop_threshold=config.crop_threshold,
+            crop_min_share=config.crop_min_share,
+            local_size=config.local_size,
+            local_detail=config.local_detail,
+            dilated=config.dilated,
+        )
 
     def forward_features(
         self, x: torch.Tensor, detail: torch.Tensor | None = None

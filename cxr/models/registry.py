@@ -20,13 +20,14 @@ from torch import nn
 
 from cxr.config import ARCHS, ModelConfig
 from cxr.errors import InputError
+from cxr.models.contract import Classifier
 from cxr.models.densenet import DenseNet121Classifier
 from cxr.models.dualpath import DualPathClassifier
 from cxr.models.layers import checkpoint_dense_layers
 from cxr.models.resnet import ResNet50Classifier
 
 
-def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
+def build_model(config: ModelConfig, num_classes: int = 14) -> Classifier:
     """A randomly initialised model of ``config.arch``, its DenseNet layers checkpointed with
     ``config.memory_efficient``."""
     model = _build(config, num_classes)
@@ -35,29 +36,18 @@ def build_model(config: ModelConfig, num_classes: int = 14) -> nn.Module:
     return model
 
 
-def _build(config: ModelConfig, num_classes: int) -> nn.Module:
-    common = {
-        "num_classes": num_classes,
-        "dropout": config.dropout,
-        "output_stride": config.output_stride,
-    }
-    if config.arch == "densenet121":
-        return DenseNet121Classifier(**common, dilated=config.dilated)
-    if config.arch == "resnet50":
-        return ResNet50Classifier(**common)
-    if config.arch == "dualpath":
-        return DualPathClassifier(
-            **common,
-            dilated=config.dilated,
-            use_cbam=config.cbam,
-            use_fpn=config.fpn,
-            use_local=config.local_path,
-            crop_threshold=config.crop_threshold,
-            crop_min_share=config.crop_min_share,
-            local_size=config.local_size,
-            local_detail=config.local_detail,
-        )
-    raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
+#: ``model.arch`` -> the architecture, which builds itself from the model config.
+ARCHITECTURES: dict[str, type[Classifier]] = {
+    "densenet121": DenseNet121Classifier,
+    "resnet50": ResNet50Classifier,
+    "dualpath": DualPathClassifier,
+}
+
+
+def _build(config: ModelConfig, num_classes: int) -> Classifier:
+    if config.arch not in ARCHITECTURES:
+        raise InputError(f"model.arch = {config.arch!r}; known: {', '.join(ARCHS)}")
+    return ARCHITECTURES[config.arch].from_config(config, num_classes)
 
 
 def initialise(model: nn.Module, weights: str) -> str:
@@ -116,11 +106,11 @@ def _imagenet(model: nn.Module) -> dict[str, torch.Tensor]:
     return build(weights=weights).state_dict()
 
 
-def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+def _load_backbone(model: Classifier, state: dict[str, torch.Tensor], source: str) -> None:
     """Load every pretrained part: torchvision ``features.*`` keys go to each prefix of
     ``model.pretrained_prefixes``; a cxr checkpoint of the same arch loads by name."""
     own = model.state_dict()
-    prefixes = getattr(model, "pretrained_prefixes", ("features.",))
+    prefixes = model.pretrained_prefixes
     picked = {}
     for prefix in prefixes:
         for key, value in state.items():

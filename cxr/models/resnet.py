@@ -13,6 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
+from cxr.config import ModelConfig
 from cxr.models.layers import GrayToImageNet, fp32_linear
 
 #: Channels of ResNet50's last stage.
@@ -46,6 +47,10 @@ class ResNet50Classifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(WIDTH, num_classes)
         nn.init.zeros_(self.classifier.bias)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, num_classes: int) -> ResNet50Classifier:
+        return cls(num_classes, config.dropout, config.output_stride)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(self.input(x)))))  # (B, 64, H/4, W/4)

@@ -16,17 +16,19 @@ import math
 import torch
 from torch import nn
 
+from cxr.models.contract import Classifier
+
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 def parameter_groups(
-    model: nn.Module, lr: float, weight_decay: float, backbone_lr_mult: float, pretrained: bool
+    model: Classifier, lr: float, weight_decay: float, backbone_lr_mult: float, pretrained: bool
 ) -> list[dict]:
     """AdamW groups ``backbone|new`` x ``decay|no_decay``; empty groups are dropped."""
     norms = {
         id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters(recurse=False)
     }
-    prefixes = tuple(getattr(model, "pretrained_prefixes", ()))
+    prefixes = tuple(model.pretrained_prefixes)
     groups: dict[tuple[str, str], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
