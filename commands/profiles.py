@@ -113,13 +113,15 @@ def apply_profile(params_path: Path, values: dict[str, Any]) -> list[str]:
 
 
 app = typer.Typer(help="Switch params.yaml between the demo data and a real NIH download.")
+RawDir = Annotated[Path, typer.Option(help="the NIH download: label CSV, images*/, lists")]
+ParamsFile = Annotated[Path, typer.Option(help="params file to edit")]
 
 
 @app.command("nih")
 @guarded
 def nih(
-    raw_dir: Annotated[Path, typer.Option(help="the NIH download: label CSV, images*/, lists")],
-    params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE,
+    raw_dir: RawDir,
+    params: ParamsFile = PARAMS_FILE,
 ) -> None:
     """Point the pipeline at an NIH ChestX-ray14 download with cxr's NIH settings."""
     _nih_profile(raw_dir, params, NIH_FULL)
@@ -128,8 +130,8 @@ def nih(
 @app.command("chexnet")
 @guarded
 def chexnet(
-    raw_dir: Annotated[Path, typer.Option(help="the NIH download: label CSV, images*/, lists")],
-    params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE,
+    raw_dir: RawDir,
+    params: ParamsFile = PARAMS_FILE,
 ) -> None:
     """Point the pipeline at an NIH download with CheXNet's recipe (as far as cxr's knobs
     express it: commands/profiles.py says what still differs)."""
@@ -145,7 +147,7 @@ def _nih_profile(raw_dir: Path, params: Path, values: dict[str, Any]) -> None:
 
 @app.command("demo")
 @guarded
-def demo(params: Annotated[Path, typer.Option(help="params file to edit")] = PARAMS_FILE) -> None:
+def demo(params: ParamsFile = PARAMS_FILE) -> None:
     """Point the pipeline back at the embedded demo data set."""
     _report(apply_profile(params, DEMO))
 

@@ -102,14 +102,14 @@ class Guard:
             if failed_checks(image):
                 reasons.append(NOT_A_RADIOGRAPH)
             elif view != "frontal" and p.max() > 0.5:
-                reasons.append(self._view_reason(image, view))
+                reasons.append(self._view_reason(image, view, p[VIEWS.index("frontal")]))
             elif d > self.cut:
                 reasons.append(UNLIKE_TRAINING)
             else:
                 reasons.append("")
         return Verdict(distances, np.array(reasons, dtype=object), views)
 
-    def _view_reason(self, image: np.ndarray, view: str) -> str:
+    def _view_reason(self, image: np.ndarray, view: str, frontal_here: float) -> str:
         """The reason for an image the layout classifier does not call frontal. Inverted and
         rotated must be undone by their own transform: the film turned back (negated, or
         turned by 90, 180 or 270 degrees) must read as frontal. If it does not, the image
@@ -121,8 +121,7 @@ class Guard:
         frontal = self.view.probabilities(np.stack(undone))[:, VIEWS.index("frontal")]
         if frontal.max() > 0.5:
             return VIEW_REASONS[view]
-        own = self.view.probabilities(image[None])[0, VIEWS.index("frontal")]
-        return UNLIKE_TRAINING if own >= FRONTAL_FLOOR else NOT_A_RADIOGRAPH
+        return UNLIKE_TRAINING if frontal_here >= FRONTAL_FLOOR else NOT_A_RADIOGRAPH
 
     def save(self, path: str | Path) -> None:
         """Write ``guard.npz`` (arrays and a JSON record; no pickle), atomically."""
