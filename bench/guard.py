@@ -25,16 +25,17 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from cxr.evaluation.predict import logits_of_arrays
+from cxr.evaluation.predict import ForwardPass
 from cxr.guard.distance import fit_distance, pooled_features
 from cxr.guard.view import lateral_references
 from cxr.models.checkpoint import load_model
 from cxr.preprocess import prepare_arrays
+from cxr.views import Views
 
 
 def features(model, images: np.ndarray) -> np.ndarray:
     with pooled_features(model) as captured:
-        logits_of_arrays(model, images, torch.device("cpu"), 128)
+        ForwardPass(model, torch.device("cpu"), batch_size=128).logits(Views(images))
     return np.concatenate(captured)
 
 

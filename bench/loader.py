@@ -7,7 +7,7 @@
 * ``memmap + CPU augmentation``: the same plus ``cxr.training.augment`` on
   the CPU, what a CPU-only run pays.
 * with ``--detail-size D``, every batch also carries the rows of a ``D``-px detail
-  array (``SplitArrays(with_detail=True)``), what the dual path with detail reads;
+  array (``SplitArrays(views=2)``), what the dual path with detail reads;
 * ``decode PNG per read``: what a dataset that decodes and resizes the file on
   every read does (as torchxrayvision's NIH dataset): the real 1024-px NIH
   sample PNGs in ``../shared/nih/sample``, decoded and area-resized to 224 by

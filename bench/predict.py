@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 
 from cxr.explain.gallery import Cell, overlay
-from cxr.inference import Predictor, Views
+from cxr.inference import Predictor
+from cxr.views import Views
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,4 +26,4 @@ def write_split(folder: Path, rows: int, size: int, detail_size: int = 0) -> Spl
     for k, name in enumerate(FINDINGS):
         index[name] = (rng.random(rows) < 0.1 + 0.02 * k).astype(np.uint8)
     index.to_parquet(folder / "train.parquet")
-    return SplitArrays(folder, "train", with_detail=bool(detail_size))
+    return SplitArrays(folder, "train", 2 if detail_size else 1)

@@ -62,17 +62,15 @@ def measure(args: argparse.Namespace, batch: int, memory_efficient: bool) -> dic
     criterion = FocalLoss().to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        detail = args.detail_size if config.uses_detail else 0
+        detail = args.detail_size if config.input_views > 1 else 0
         data = write_split(Path(tmp), batch, args.size, detail)
         first = data[list(range(batch))]  # one batch, as the loader makes it
-        images, labels, views = first.images, first.labels, [first.detail]
+        views, labels = first.views, first.labels
 
     def step() -> None:
-        train_step(
-            model, criterion, images, labels, optimizer, TrainConfig(), generator, views[0], dtype
-        )
+        train_step(model, criterion, views, labels, optimizer, TrainConfig(), generator, dtype)
 
-    saved = _saved_bytes(model, images, views[0], dtype, device)
+    saved = _saved_bytes(model, views, dtype, device)
     if device.type == "cuda":
         step()  # the optimiser's state exists from here on, as in training
         torch.cuda.synchronize(device)
@@ -98,7 +96,7 @@ def measure(args: argparse.Namespace, batch: int, memory_efficient: bool) -> dic
     }
 
 
-def _saved_bytes(model, images, detail, dtype, device) -> int:
+def _saved_bytes(model, views, dtype, device) -> int:
     """Bytes of the distinct storages autograd saves in one forward (then discarded)."""
     from cxr.batches import to_device
     from cxr.device import autocast
@@ -110,7 +108,7 @@ def _saved_bytes(model, images, detail, dtype, device) -> int:
         storages[s.data_ptr()] = s.nbytes()
         return t
 
-    views = [to_device(v, device, channels_last=True) for v in (images, detail) if v is not None]
+    views = [to_device(v, device, channels_last=True) for v in views]
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(device, dtype):
         out = model(*views)
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}

@@ -108,32 +108,23 @@ def project_steps(
     """Runners ``synthetic``, ``end_to_end`` and ``loop`` for the project's model, step and
     loop."""
     model = build_model(config).to(device).to(memory_format=torch.channels_last)
-    uses_detail = config.uses_detail
-    data = SplitArrays(data.path.parent, "train", with_detail=uses_detail)  # read what it uses
+    data = SplitArrays(data.path.parent, "train", config.input_views)  # read what it uses
     net = torch.compile(model) if "compile" in precision else model
     config = TrainConfig(batch_size=batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     criterion = FocalLoss.for_labels(data.labels, config.focal_gamma, "pos_weight").to(device)
     gen = torch.Generator(device=device).manual_seed(0)
-    fixed_images = torch.randint(
-        0, 256, (batch, 1, data.image_size, data.image_size), dtype=torch.uint8, device=device
-    )
+    fixed_views = [
+        torch.randint(0, 256, (batch, 1, side, side), dtype=torch.uint8, device=device)
+        for side in data.sides
+    ]
     fixed_labels = torch.from_numpy(data.labels[:batch]).to(device)
-    fixed_detail = None
-    if uses_detail:
-        side = data.detail_size
-        fixed_detail = torch.randint(
-            0, 256, (batch, 1, side, side), dtype=torch.uint8, device=device
-        )
     model.train()
     dtype = torch.bfloat16 if "bf16" in precision else torch.float32
 
     def synthetic(steps: int) -> None:
         for _ in range(steps):
-            train_step(
-                net, criterion, fixed_images, fixed_labels, optimizer, config, gen, fixed_detail,
-                dtype,
-            )  # fmt: skip
+            train_step(net, criterion, fixed_views, fixed_labels, optimizer, config, gen, dtype)
 
     sampler = EpochBatches(len(data), batch, seed=0, shuffle=True, drop_last=True)
     batches = loader(data, sampler, workers, pin_memory=device.type == "cuda")
@@ -148,10 +139,7 @@ def project_steps(
                 sampler.set_epoch(sampler.epoch + 1)
                 stream = iter(batches)
                 batch = next(stream)
-            train_step(
-                net, criterion, batch.images, batch.labels, optimizer, config, gen, batch.detail,
-                dtype,
-            )  # fmt: skip
+            train_step(net, criterion, batch.views, batch.labels, optimizer, config, gen, dtype)
 
     schedule = Schedule(optimizer, "cosine", 0, 10**6)
     epochs = iter(range(10**6))

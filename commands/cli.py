@@ -29,7 +29,7 @@ COMMANDS = {
     "external-report": "stages.external_report",
     "peer": "stages.peer",
     "peers-report": "stages.peers_report",
-    "score": "stages.score",
+    "score": "commands.score",
     "compare": "commands.compare",
     "predict": "commands.predict",
     "serve": "commands.serve",

@@ -31,22 +31,29 @@ EXTERNAL_REPORT = (
 )
 
 
+RunA = Annotated[Path, typer.Argument(help="run A: a prediction table, or a predictions folder")]
+RunB = Annotated[Path, typer.Argument(help="run B: the same images")]
+Test = Annotated[bool, typer.Option("--test", help="compare test predictions: a final report only")]
+External = Annotated[
+    bool, typer.Option("--external", help="compare predictions on an external set: a final report")
+]
+Resamples = Annotated[
+    int, typer.Option(help="bootstrap resamples (of patients, or images where none)")
+]
+Seed = Annotated[int, typer.Option(help="bootstrap seed")]
+Level = Annotated[float, typer.Option(help="interval level")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="also write JSON here")]
+
+
 def main(
-    a: Annotated[Path, typer.Argument(help="run A: a prediction table, or a predictions folder")],
-    b: Annotated[Path, typer.Argument(help="run B: the same images")],
-    test: Annotated[
-        bool, typer.Option("--test", help="compare test predictions: a final report only")
-    ] = False,
-    external: Annotated[
-        bool,
-        typer.Option("--external", help="compare predictions on an external set: a final report"),
-    ] = False,
-    resamples: Annotated[
-        int, typer.Option(help="bootstrap resamples (of patients, or images where none)")
-    ] = 1000,
-    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
-    level: Annotated[float, typer.Option(help="interval level")] = 0.95,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write JSON here")] = None,
+    a: RunA,
+    b: RunB,
+    test: Test = False,
+    external: External = False,
+    resamples: Resamples = 1000,
+    seed: Seed = 0,
+    level: Level = 0.95,
+    json_out: JsonOut = None,
 ) -> None:
     """Difference in mean and per-class AUROC (B - A), paired over the same patient resamples.
 
@@ -67,13 +74,6 @@ def main(
     )
     typer.echo(comparison_table(result, level))
     if json_out is not None:
-        write_json(
-            json_out,
-            {
-                "a": str(a),
-                "b": str(b),
-                "split": split,
-                "purpose": "final report" if test or external else "choosing",
-                **result,
-            },
-        )
+        purpose = "final report" if test or external else "choosing"
+        write_json(json_out, {"a": str(a), "b": str(b), "split": split, "purpose": purpose,
+                              **result})  # fmt: skip

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json
@@ -17,44 +18,42 @@ from cxr.peers.inference import PeerPredictor
 from cxr.peers.registry import folder_name, is_peer
 from stages import paths
 
+Inputs = Annotated[
+    list[str], typer.Argument(help="files, folders, or @list.txt (one path per line)")
+]
+Out = Annotated[Path, typer.Option(help="results table: .csv or .json")]
+Model = Annotated[str, typer.Option(help="checkpoint (thresholds and calibration beside it), or a "
+                                    "peer: xrv:<weights> or chexnet:<file>")]  # fmt: skip
+Scores = Annotated[
+    Path | None, typer.Option(help="a peer's `cxr score` folder (default data/peers/<its name>)")
+]
+XrvCache = Annotated[
+    Path | None, typer.Option(help="torchxrayvision's weights folder, for an xrv peer")
+]
+RandomInit = Annotated[
+    bool, typer.Option("--random-init", help="an xrv peer at cxr score's random weights")
+]
+Cam = Annotated[
+    Path | None, typer.Option(help="folder for GradCAM overlays of the positive findings")
+]
+Force = Annotated[bool, typer.Option("--force", help="list findings even for files the "
+                  "input guard refuses (not a frontal radiograph, or unlike the training "
+                  "data)")]  # fmt: skip
+BatchSize = Annotated[int, typer.Option(help="images per forward pass")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")]
+
 
 def main(
-    inputs: Annotated[
-        list[str], typer.Argument(help="files, folders, or @list.txt (one path per line)")
-    ],
-    out: Annotated[Path, typer.Option(help="results table: .csv or .json")] = Path(
-        "predictions.csv"
-    ),
-    model: Annotated[
-        str,
-        typer.Option(
-            help="checkpoint (thresholds and calibration beside it), or a peer: "
-            "xrv:<weights> or chexnet:<file>"
-        ),
-    ] = str(paths.MODEL),
-    scores: Annotated[
-        Path | None,
-        typer.Option(help="a peer's `cxr score` folder (default data/peers/<its name>)"),
-    ] = None,
-    xrv_cache: Annotated[
-        Path | None, typer.Option(help="torchxrayvision's weights folder, for an xrv peer")
-    ] = None,
-    random_init: Annotated[
-        bool, typer.Option("--random-init", help="an xrv peer at cxr score's random weights")
-    ] = False,
-    cam: Annotated[
-        Path | None, typer.Option(help="folder for GradCAM overlays of the positive findings")
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="list findings even for files the input guard refuses (not a frontal "
-            "radiograph, or unlike the training data)",
-        ),
-    ] = False,
-    batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 32,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+    inputs: Inputs,
+    out: Out = Path("predictions.csv"),
+    model: Model = str(paths.MODEL),
+    scores: Scores = None,
+    xrv_cache: XrvCache = None,
+    random_init: RandomInit = False,
+    cam: Cam = None,
+    force: Force = False,
+    batch_size: BatchSize = 32,
+    device: Device = "auto",
 ) -> None:
     """Per image: the 14 calibrated probabilities and the findings over their validation
     thresholds (a peer's from `cxr score`; empty where it has no output). Files the input
@@ -64,20 +63,7 @@ def main(
     be read."""
     if out.suffix.lower() not in (".csv", ".json"):
         raise InputError(f"--out {out}: use a .csv or .json file name")
-    predictor: FilePredictor
-    if is_peer(model):
-        folder = scores or paths.PEERS / folder_name(model)
-        where = pick_device(device)
-        predictor = PeerPredictor.load(model, folder, xrv_cache, random_init, where)
-    else:
-        if scores or xrv_cache or random_init:
-            raise InputError(
-                "--scores, --xrv-cache and --random-init are for a peer (--model xrv:... or "
-                f"chexnet:...); {model} is a checkpoint, with its own calibration beside it"
-            )
-        predictor = Predictor.load(model, device=pick_device(device))
-        for line in predictor.version_warnings:
-            typer.echo(f"warning: {line}", err=True)
+    predictor = _predictor(model, scores, xrv_cache, random_init, pick_device(device))
     files = image_paths(inputs)
     if not files:
         raise InputError(f"no image files found in {inputs}")
@@ -87,6 +73,29 @@ def main(
     else:
         with atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
+    _summary(table, out, force)
+
+
+def _predictor(
+    model: str, scores: Path | None, xrv_cache: Path | None, random_init: bool, device
+) -> FilePredictor:
+    """cxr's checkpoint, or a peer with its ``cxr score`` calibration and thresholds."""
+    if is_peer(model):
+        folder = scores or paths.PEERS / folder_name(model)
+        return PeerPredictor.load(model, folder, xrv_cache, random_init, device)
+    if scores or xrv_cache or random_init:
+        raise InputError(
+            "--scores, --xrv-cache and --random-init are for a peer (--model xrv:... or "
+            f"chexnet:...); {model} is a checkpoint, with its own calibration beside it"
+        )
+    predictor = Predictor.load(model, device=device)
+    for line in predictor.version_warnings:
+        typer.echo(f"warning: {line}", err=True)
+    return predictor
+
+
+def _summary(table: pd.DataFrame, out: Path, force: bool) -> None:
+    """Counts of scored, refused and unreadable files; exit 1 when none could be read."""
     failed = int((table.error != "").sum())
     refused = table["guard_reason"].fillna("") if "guard_reason" in table else None
     flagged = "" if refused is None else f", {int((refused != '').sum())} refused by the guard"

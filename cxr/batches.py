@@ -4,8 +4,8 @@ The sampler hands whole batches of row indices to the dataset, which reads
 them (sorted, so the memmap reads mostly forward) in one fancy-index and
 returns uint8; conversion to float and augmentation happen on the device. The
 memmaps are opened lazily in each worker process, read-only (DVC's cache links
-make the files read-only). Where preprocess wrote a detail array, a
-:class:`Batch` carries its rows too.
+make the files read-only). A :class:`Batch` carries every array of each image the
+model reads (``cxr.views``).
 """
 
 from __future__ import annotations
@@ -18,63 +18,63 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cxr.findings import FINDINGS
-from cxr.processed import open_detail, open_split
+from cxr.views import Views, open_views, view_files
 
 
 class Batch(NamedTuple):
     """One batch of a split, uint8 on the host (pinned by the loader on CUDA)."""
 
-    images: torch.Tensor  # (B, 1, S, S)
+    views: tuple[torch.Tensor, ...]  # (B, 1, S, S), then each further view (B, 1, kS, kS)
     labels: torch.Tensor  # (B, C) float32 0/1
     rows: torch.Tensor  # (B,) row of each image in the split
-    detail: torch.Tensor | None = None  # (B, 1, D, D), D = k * S; None without a detail array
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self.views[0]
 
 
 class SplitArrays(Dataset):
-    """One split: ``<split>.npy`` rows, ``<split>_detail.npy`` rows where preprocess wrote
-    them, and the 14 labels of ``<split>.parquet``."""
+    """One split: the rows of its first ``views`` arrays (``cxr.views``) and the 14 labels
+    of ``<split>.parquet``."""
 
-    def __init__(self, processed_dir: str | Path, split: str, with_detail: bool = False) -> None:
-        """``with_detail``: read the detail rows into each :class:`Batch` too (a model that
-        looks at them); an error naming the file when preprocess wrote none."""
-        self.path = Path(processed_dir) / f"{split}.npy"
-        self.detail_path = Path(processed_dir) / f"{split}_detail.npy"
-        array, self.index = open_split(processed_dir, split)
+    def __init__(self, processed_dir: str | Path, split: str, views: int = 1) -> None:
+        """``views``: how many arrays of each image a :class:`Batch` carries (the model's
+        ``input_views``); an error naming the file when preprocess wrote fewer."""
+        opened, self.index = open_views(processed_dir, split, views)
+        self.paths = view_files(Path(processed_dir) / f"{split}.npy", views)
+        self.path = self.paths[0]
         self.labels = np.array(self.index[list(FINDINGS)], dtype=np.float32)  # a writable copy
-        self.image_size = array.shape[1]
-        detail = open_detail(processed_dir, split, len(array), self.image_size, with_detail)
-        self.detail_size = detail.shape[1] if with_detail else 0
-        self._array: np.ndarray | None = None  # opened per process (workers reopen them)
-        self._detail: np.ndarray | None = None
+        self.sides = opened.sides
+        self.image_size = self.sides[0]
+        self._arrays: tuple[np.ndarray, ...] | None = None  # opened per process (workers reopen)
 
     def __len__(self) -> int:
         return len(self.index)
 
     @property
-    def array(self) -> np.ndarray:
-        if self._array is None:
-            self._array = np.load(self.path, mmap_mode="r")
-        return self._array
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        if self._arrays is None:
+            self._arrays = tuple(np.load(p, mmap_mode="r") for p in self.paths)
+        return self._arrays
 
     @property
-    def detail(self) -> np.ndarray | None:
-        if self._detail is None and self.detail_size:
-            self._detail = np.load(self.detail_path, mmap_mode="r")
-        return self._detail
+    def array(self) -> np.ndarray:
+        return self.arrays[0]
+
+    @property
+    def views(self) -> Views:
+        """The whole split as :class:`Views` of memmaps."""
+        return Views(*self.arrays)
 
     def __getitem__(self, rows: list[int]) -> Batch:
         rows = np.asarray(rows)
         order = np.argsort(rows)
-        images = _read_rows(self.array, rows, order)
-        detail = (
-            None if self.detail is None else torch.from_numpy(_read_rows(self.detail, rows, order))
-        )
-        labels = torch.from_numpy(self.labels[rows])
-        return Batch(torch.from_numpy(images), labels, torch.from_numpy(rows), detail)
+        views = tuple(torch.from_numpy(_read_rows(a, rows, order)) for a in self.arrays)
+        return Batch(views, torch.from_numpy(self.labels[rows]), torch.from_numpy(rows))
 
     def __getstate__(self):  # workers reopen the memmaps themselves
         state = self.__dict__.copy()
-        state["_array"] = state["_detail"] = None
+        state["_arrays"] = None
         return state
 
 

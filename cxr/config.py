@@ -137,9 +137,10 @@ class ModelConfig:
             )
 
     @property
-    def uses_detail(self) -> bool:
-        """Whether the model reads the detail array (its batches must carry it)."""
-        return self.arch == "dualpath" and self.local_path and self.local_detail
+    def input_views(self) -> int:
+        """How many arrays of each image the model reads (``cxr.views``): two where the
+        dual path's local path crops from the detail array."""
+        return 2 if self.arch == "dualpath" and self.local_path and self.local_detail else 1
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def check_together(configs: dict[str, object]) -> None:
             "trace the checkpointed DenseNet layers' BatchNorm fix (it refuses their "
             "context_fn); turn one of them off"
         )
-    if model.uses_detail and not preprocess.detail_size:
+    if model.input_views > 1 and not preprocess.detail_size:
         raise InputError(
             "model.local_detail = true, but preprocess.detail_size = 0: the local path crops "
             f"from the detail array; set preprocess.detail_size, e.g. {2 * preprocess.size}"

@@ -10,9 +10,9 @@ evaluate stage gave the same image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -27,7 +27,7 @@ from cxr.environment import output_changing_differences
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
-from cxr.evaluation.predict import logits_of_arrays
+from cxr.evaluation.predict import ForwardPass
 from cxr.explain.gallery import Cell, overlay
 from cxr.explain.gradcam import gradcam_maps
 from cxr.guard.distance import pooled_features
@@ -36,22 +36,7 @@ from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
 from cxr.models.contract import Classifier
 from cxr.preprocess import prepare_arrays
-
-
-class Views(NamedTuple):
-    """Images as the model takes them: the arrays and, for a model that reads it, their
-    detail (both as preprocess makes them, from one decode; a peer's: its own input)."""
-
-    images: np.ndarray  # uint8 (N, S, S); a peer's float32 (N, C, S, S)
-    detail: np.ndarray | None = None  # uint8 (N, D, D)
-
-    def take(self, rows: np.ndarray) -> Views:
-        return Views(self.images[rows], None if self.detail is None else self.detail[rows])
-
-    @staticmethod
-    def stack(parts: list[Views]) -> Views:
-        detail = None if parts[0].detail is None else np.concatenate([p.detail for p in parts])
-        return Views(np.concatenate([p.images for p in parts]), detail)
+from cxr.views import Views, preprocessing_for
 
 
 @dataclass
@@ -119,23 +104,19 @@ class Predictor:
             guard=Guard.load(guard_file) if guard_file.is_file() else None,
         )
 
-    @property
-    def uses_detail(self) -> bool:
-        return bool(self.model.uses_detail)
+    def forward(self, batch_size: int = 32) -> ForwardPass:
+        """The model's forward pass where this predictor runs it."""
+        return ForwardPass(self.model, self.device, self.dtype, batch_size)
 
     def prepare(self, path: str | Path) -> Views:
         """One file as the model's input (N = 1), exactly as preprocess makes it: one decode,
-        one enhancement, every side the model reads; raises ``DecodeError``."""
-        config = self.preprocess if self.uses_detail else replace(self.preprocess, detail_size=0)
-        arrays, _ = prepare_arrays(path, config)
+        one enhancement, every view the model reads; raises ``DecodeError``."""
+        arrays, _ = prepare_arrays(path, preprocessing_for(self.preprocess, self.model.input_views))
         return Views(*(a[None] for a in arrays))
 
     def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
         """Calibrated probabilities ``[N, C]``."""
-        logits = logits_of_arrays(
-            self.model, views.images, self.device, batch_size, views.detail, self.dtype
-        )
-        return self.calibration.apply(logits)
+        return self.calibration.apply(self.forward(batch_size).logits(views))
 
     def assess(self, views: Views, batch_size: int = 32) -> tuple[np.ndarray, Verdict | None]:
         """Calibrated probabilities ``[N, C]`` and the input guard's verdict (None without
@@ -148,15 +129,7 @@ class Predictor:
 
     def cams(self, views: Views, classes: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """GradCAM maps ``[N, S, S]`` in [0, 1] of each image for its class index."""
-        return gradcam_maps(
-            self.model,
-            views.images,
-            classes,
-            self.device,
-            batch_size,
-            detail=views.detail,
-            dtype=self.dtype,
-        )
+        return gradcam_maps(self.forward(batch_size), views, classes)
 
     def findings(self, probs: np.ndarray) -> list[str]:
         """Names of the findings at or over their validation threshold, most probable first."""
@@ -251,28 +224,40 @@ def predict_files(
         )
         refused = np.zeros(len(ok), bool) if verdict is None or force else verdict.flagged
         shown = [[] if r else predictor.findings(p) for p, r in zip(probs, refused, strict=True)]
-        cam_files = _overlays(predictor, images, probs, shown, ok, cam) if cam else [[] for _ in ok]
-        for i, (path, p, written) in enumerate(zip(ok, probs, cam_files, strict=True)):
-            guard = (
-                {}
-                if verdict is None
-                else {
-                    "guard_distance": float(verdict.distances[i]),
-                    "guard_reason": verdict.reasons[i],
-                }
-            )
-            rows.append(
-                {
-                    "path": str(path),
-                    "error": "",
-                    **guard,
-                    **{f"p_{c}": float(v) for c, v in zip(predictor.classes, p, strict=True)},
-                    "findings": ";".join(shown[i]),
-                    **({"cams": ";".join(written)} if cam else {}),
-                }
-            )
+        cam_files = _overlays(predictor, images, probs, shown, ok, cam) if cam else None
+        rows += _rows(predictor.classes, ok, probs, shown, verdict, cam_files)
     order = {str(p): i for i, p in enumerate(files)}
     return pd.DataFrame(rows).sort_values("path", key=lambda s: s.map(order), kind="stable")
+
+
+def _rows(
+    classes: list[str],
+    files: list[Path],
+    probs: np.ndarray,
+    shown: list[list[str]],
+    verdict: Verdict | None,
+    cam_files: list[list[str]] | None,
+) -> list[dict]:
+    """The table rows of files read: path, guard columns (with a guard), probabilities,
+    listed findings and, with overlays, their files."""
+    rows = []
+    for i, (path, p) in enumerate(zip(files, probs, strict=True)):
+        guard = (
+            {}
+            if verdict is None
+            else {"guard_distance": float(verdict.distances[i]), "guard_reason": verdict.reasons[i]}
+        )
+        rows.append(
+            {
+                "path": str(path),
+                "error": "",
+                **guard,
+                **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
+                "findings": ";".join(shown[i]),
+                **({} if cam_files is None else {"cams": ";".join(cam_files[i])}),
+            }
+        )
+    return rows
 
 
 def _overlays(

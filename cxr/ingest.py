@@ -66,28 +66,8 @@ def ingest(config: IngestConfig) -> IngestResult:
     if config.split == "official":
         rejected.append(_rejections(frame.image_id[unlisted], "not in an official split list", ""))
 
-    files = index_image_files(raw_dir)
-    paths = frame.image_id.map(files.locate)
-    missing = paths.isna().to_numpy() & ~unlisted
-    if missing.any() and config.missing == "error":
-        names = frame.image_id[missing].tolist()
-        raise MissingImagesError(
-            f"{len(names)} of {len(frame)} images in {label_path.name} have no file under "
-            f"{raw_dir} (searched images/ and images_NNN/images/), e.g. {names[:10]}; "
-            "set ingest.missing: skip to exclude them"
-        )
-    rejected.append(
-        _rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}")
-    )
-    rejected.append(
-        pd.DataFrame(
-            {
-                "image_id": [d[0] for d in files.duplicates],
-                "reason": "file name found twice",
-                "detail": [f"kept {d[1]}, ignored {d[2]}" for d in files.duplicates],
-            }
-        )
-    )
+    paths, missing, not_found = _image_files(frame, unlisted, raw_dir, label_path, config)
+    rejected += not_found
 
     keep = ~(missing | unlisted)
     meta = frame.loc[keep].copy()
@@ -119,6 +99,32 @@ def ingest(config: IngestConfig) -> IngestResult:
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return IngestResult(meta, boxes, rejected_frame, metrics, expert)
+
+
+def _image_files(
+    frame: pd.DataFrame, unlisted: np.ndarray, raw_dir: Path, label_path: Path, config: IngestConfig
+) -> tuple[pd.Series, np.ndarray, list[pd.DataFrame]]:
+    """Each label row's image file (NaN where none), which listed rows have none, and the
+    rejections: rows without a file, and file names found twice (the first kept)."""
+    files = index_image_files(raw_dir)
+    paths = frame.image_id.map(files.locate)
+    missing = paths.isna().to_numpy() & ~unlisted
+    if missing.any() and config.missing == "error":
+        names = frame.image_id[missing].tolist()
+        raise MissingImagesError(
+            f"{len(names)} of {len(frame)} images in {label_path.name} have no file under "
+            f"{raw_dir} (searched images/ and images_NNN/images/), e.g. {names[:10]}; "
+            "set ingest.missing: skip to exclude them"
+        )
+    twice = pd.DataFrame(
+        {
+            "image_id": [d[0] for d in files.duplicates],
+            "reason": "file name found twice",
+            "detail": [f"kept {d[1]}, ignored {d[2]}" for d in files.duplicates],
+        }
+    )
+    not_found = _rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}")
+    return paths, missing, [not_found, twice]
 
 
 def _split(

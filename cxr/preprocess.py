@@ -35,6 +35,7 @@ from cxr.imaging.resize import clahe, fit_squares
 from cxr.parallel import map_unordered, worker_count
 from cxr.splits import SPLITS
 from cxr.storage import require_free, reserve
+from cxr.views import view_files
 
 _CHUNK = 32  # rows per task: amortises inter-process overhead, keeps the bar lively
 
@@ -43,12 +44,6 @@ _CHUNK = 32  # rows per task: amortises inter-process overhead, keeps the bar li
 class SplitOutput:
     index: pd.DataFrame  # metadata of the kept rows + row + geometry columns
     rejected: pd.DataFrame  # image_id, path, split, reason
-
-
-def detail_path(npy_path: str | Path) -> Path:
-    """``<split>_detail.npy`` beside ``<split>.npy``."""
-    npy_path = Path(npy_path)
-    return npy_path.with_name(f"{npy_path.stem}_detail.npy")
 
 
 def prepare_arrays(path: str | Path, config: PreprocessConfig) -> tuple[list[np.ndarray], tuple]:
@@ -78,7 +73,7 @@ def preprocess_split(
     npy_path = Path(npy_path)
     n = len(meta)
     paths = [str(Path(raw_dir) / p) for p in meta.path]
-    targets = [npy_path, detail_path(npy_path)][: len(config.sizes)]
+    targets = view_files(npy_path, len(config.sizes))
     # Rows are written to scratch arrays first: rejected rows are only known
     # after decoding, and the final arrays hold exactly the kept rows.
     scratches = [t.with_name(t.name + ".partial") for t in targets]

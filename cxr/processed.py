@@ -1,5 +1,5 @@
-"""Read a preprocessed split (``data/processed/<split>.npy`` + ``.parquet``, and
-``<split>_detail.npy`` where preprocess wrote one), checked.
+"""Read a preprocessed split (``data/processed/<split>.npy`` + ``.parquet``), checked
+(a model's further views of the same rows: ``cxr.views``).
 
 :mod:`cxr.preprocess` writes the format; training, evaluation and explanation
 read it through here, so a file that rotted, was truncated or no longer
@@ -31,12 +31,12 @@ def open_split(processed_dir: str | Path, split: str) -> tuple[np.ndarray, pd.Da
     for path in (npy, parquet):
         if not path.is_file():
             raise InputError(f"{path}: missing; {REDO}")
-    array = _load(npy)
+    array = load_array(npy)
     try:
         index = pd.read_parquet(parquet)
     except (ValueError, OSError) as err:  # pyarrow's errors derive from these
         raise InputError(f"{parquet}: damaged or truncated ({err}); {REDO}") from None
-    _check_square(npy, array)
+    check_square(npy, array)
     rows = index["row"].to_numpy() if "row" in index else None
     if len(array) != len(index) or rows is None or not np.array_equal(rows, np.arange(len(index))):
         raise InputError(
@@ -46,39 +46,14 @@ def open_split(processed_dir: str | Path, split: str) -> tuple[np.ndarray, pd.Da
     return array, index
 
 
-def open_detail(
-    processed_dir: str | Path, split: str, rows: int, size: int, required: bool = False
-) -> np.ndarray | None:
-    """``<split>_detail.npy`` as a read-only memmap, checked to hold ``rows`` rows of a side
-    that is a multiple of the split's ``size``; ``None`` where preprocess wrote none, an
-    :class:`InputError` then if it is ``required`` (a model that looks at detail)."""
-    path = Path(processed_dir) / f"{split}_detail.npy"
-    if not path.is_file():
-        if required:
-            raise InputError(
-                f"{path}: missing, and the model looks at detail: set preprocess.detail_size "
-                "and preprocess again (`dvc repro preprocess`)"
-            )
-        return None
-    detail = _load(path)
-    _check_square(path, detail)
-    side = detail.shape[1]
-    if len(detail) != rows or side <= size or side % size:
-        raise InputError(
-            f"{path} holds {len(detail)} rows of {side} px, but {split}.npy has {rows} rows of "
-            f"{size} px (the detail side must be a multiple above it); {REDO}"
-        )
-    return detail
-
-
-def _load(path: Path) -> np.ndarray:
+def load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r")
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"{path}: damaged or truncated ({err}); {REDO}") from None
 
 
-def _check_square(path: Path, array: np.ndarray) -> None:
+def check_square(path: Path, array: np.ndarray) -> None:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1] != array.shape[2]:
         raise InputError(
             f"{path}: expected uint8 rows of [size, size], found {array.dtype} {array.shape}; "

@@ -50,7 +50,7 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
                 raise
             stage = stage_name(command)
             advice = MEMORY_KNOBS.get(stage, "use a smaller batch")
-            first = str(err).strip().splitlines()[0] if str(err).strip() else "no detail"
+            first = str(err).strip().splitlines()[0] if str(err).strip() else "no message"
             typer.echo(
                 f"error: {stage} ran out of GPU memory ({first}). To fit: {advice}. "
                 "docs/performance.md lists what each setting needs.",

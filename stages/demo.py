@@ -12,7 +12,7 @@ import typer
 from cxr.atomic import write_json
 from cxr.config import DemoConfig
 from cxr.demo.generate import generate_demo
-from cxr.demo.second_hospital import generate_second_hospital
+from cxr.external.demo_hospital import generate_second_hospital
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section

@@ -56,10 +56,10 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     ingest = json.loads(paths.metrics_file("ingest").read_text())
     for name, write in (("evaluation", evaluation_markdown), ("model_card", model_card_markdown)):
         write_text(paths.REPORTS / f"{name}.md", write(result.metrics, ingest, record, source))
-    detail = {"model_epoch": record.epoch, "precision": done.precision, **result.metrics}
-    write_json(paths.REPORTS / "evaluation.json", detail)
-    write_json(paths.metrics_file("eval"), {**{k: detail[k] for k in ("model_epoch", "precision")},
-                                            **headline(detail)})  # fmt: skip
+    report = {"model_epoch": record.epoch, "precision": done.precision, **result.metrics}
+    write_json(paths.REPORTS / "evaluation.json", report)
+    write_json(paths.metrics_file("eval"), {**{k: report[k] for k in ("model_epoch", "precision")},
+                                            **headline(report)})  # fmt: skip
     test = result.metrics["test"]
     typer.echo(
         f"evaluate: test mean AUROC "

@@ -5,68 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
 from cxr.config import ExplainConfig
-from cxr.device import compute_dtype, pick_device, precision_name
-from cxr.evaluation.fitted import read_predictions, read_thresholds
-from cxr.explain.explain import headline, localise
-from cxr.explain.gallery import GallerySplit, write_gallery
-from cxr.explain.gradcam import gradcam_maps
-from cxr.findings import FINDINGS
-from cxr.imaging.geometry import boxes_to_array
+from cxr.device import pick_device
+from cxr.explain.explain import headline
+from cxr.explain.run import explain_model
 from cxr.models.checkpoint import load_model
 from cxr.numbers import with_interval
-from cxr.processed import open_detail, open_split
 from cxr.report.localisation import localisation_markdown
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
-
-SPLIT = "test"
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
     """Write plots/explain/ (a gallery image per class, index.html), reports/localisation.md
     and .json (every figure with its interval) and metrics/explain.json (the headline)."""
     config = section(load_params(params), "explain", ExplainConfig)
-    device = pick_device(config.device)
     model, record = load_model(paths.MODEL)
-    dtype = compute_dtype(device, record.model_config.precision)
-    array, index = open_split(paths.PROCESSED, SPLIT)
-    detail = (
-        open_detail(paths.PROCESSED, SPLIT, len(array), array.shape[1], required=True)
-        if record.model_config.uses_detail
-        else None  # the model reads only the array
-    )
-    probs = read_predictions(paths.PREDICTIONS / f"{SPLIT}.parquet", index, FINDINGS)
-    labels = index[list(FINDINGS)].to_numpy()
-    thresholds = read_thresholds(paths.THRESHOLDS, FINDINGS)
-
-    boxes = boxes_to_array(pd.read_parquet(paths.BOXES), index)
+    files = {"processed": paths.PROCESSED, "predictions": paths.PREDICTIONS,
+             "thresholds": paths.THRESHOLDS, "boxes": paths.BOXES}  # fmt: skip
     typer.echo(f"explain: scoring the boxed cases, {config.bootstrap} patient resamples")
-    cases, summary = localise(model, array, index, boxes, config, device, detail, dtype)
-    summary = {"split": SPLIT, **summary}
-
-    split = GallerySplit(SPLIT, array, index, boxes, probs, labels, thresholds)
-
-    def cams_of(rows: np.ndarray, c: int) -> np.ndarray:
-        rows_detail = None if detail is None else detail[rows]
-        classes = np.full(len(rows), c)
-        return gradcam_maps(
-            model, array[rows], classes, device, config.batch_size, detail=rows_detail, dtype=dtype
-        )
-
+    done = explain_model(model, record, files, config, pick_device(config.device))
+    summary = done.summary
     with atomic_path(paths.EXPLAIN_PLOTS) as tmp:
         tmp.mkdir(parents=True)
-        write_gallery(tmp, split, summary, cams_of, config)
-        cases.drop(columns=["boxes"]).to_csv(tmp / "localisation_cases.csv", index=False)
+        done.write_plots(tmp)
     write_text(paths.REPORTS / "localisation.md", localisation_markdown(summary))
     write_json(paths.REPORTS / "localisation.json", summary)
-    computed = {"split": SPLIT, "precision": precision_name(device, dtype)}
+    computed = {"split": summary["split"], "precision": done.precision}
     write_json(paths.metrics_file("explain"), {**computed, **headline(summary)})
     if summary.get("cases"):
         mean = summary["mean"]
@@ -77,10 +46,8 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
             f"{paths.EXPLAIN_PLOTS / 'index.html'}"
         )
     else:
-        typer.echo(
-            f"explain: no boxes in the {SPLIT} split, no pointing game; "
-            f"gallery in {paths.EXPLAIN_PLOTS}"
-        )
+        typer.echo(f"explain: no boxes in the test split, no pointing game; gallery in "
+                   f"{paths.EXPLAIN_PLOTS}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import typer
 from cxr.atomic import write_text
 from cxr.config import ExternalSet
 from cxr.errors import InputError
-from cxr.report.external import external_markdown
+from cxr.external.report import external_markdown
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, value

@@ -12,9 +12,6 @@ removed. Under DVC the ``params`` stage runs this check before any other stage
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,14 +19,10 @@ from ruamel.yaml import YAML
 
 from cxr.config import SECTIONS, check_together
 from cxr.errors import InputError
-from cxr.knobs import allowed
+from stages.typed import ParamsError, build, coerce
 
 T = TypeVar("T")
 PARAMS_FILE = Path("params.yaml")
-
-
-class ParamsError(InputError):
-    """params.yaml has a wrong key or value; the message names it."""
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
@@ -64,7 +57,7 @@ def value(params: dict[str, Any], dotted: str, kind: type[T]) -> T:
         if not isinstance(node, dict) or key not in node:
             return _default(dotted)
         node = node[key]
-    return _coerce(node, kind, dotted)
+    return coerce(node, kind, dotted)
 
 
 def _default(dotted: str) -> Any:
@@ -87,74 +80,3 @@ def named(items: tuple[T, ...], name: str, key: str) -> T:
             return item
     known = ", ".join(getattr(i, "name", "?") for i in items) or "none"
     raise ParamsError(f"params.yaml: no entry named {name!r} in {key} (it lists: {known})")
-
-
-def build(cls: type[T], values: dict[str, Any], where: str) -> T:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ParamsError(
-            f"params.yaml: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
-            f"known: {', '.join(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, raw in values.items():
-        kwargs[key] = _coerce(raw, hints[key], f"{where}.{key}")
-        limits = allowed(cls, key)
-        if not dataclasses.is_dataclass(hints[key]) and not limits.admits(kwargs[key]):
-            raise ParamsError(f"params.yaml: {where}.{key} = {raw!r}; allowed: {limits}")
-    try:
-        return cls(**kwargs)
-    except InputError as err:  # a rule across keys (e.g. the split fractions' sum)
-        raise ParamsError(f"params.yaml: {err}") from None
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise ParamsError(
-                f"params.yaml: {where} = {value!r}; expected one of {typing.get_args(hint)}"
-            )
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            try:
-                return _coerce(value, arg, where)
-            except ParamsError:
-                continue
-        raise ParamsError(f"params.yaml: {where} = {value!r} does not fit {hint}")
-    if hint is type(None):
-        if value is not None:
-            raise ParamsError(f"params.yaml: {where} must be empty")
-        return None
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ParamsError(f"params.yaml: {where} must be a mapping")
-        return build(hint, value, where)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ParamsError(f"params.yaml: {where} = {value!r}; expected true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise ParamsError(f"params.yaml: {where} = {value!r}; expected an integer")
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParamsError(f"params.yaml: {where} = {value!r}; expected a number")
-        return float(value)
-    if hint is str:
-        if value is None:
-            return ""
-        if isinstance(value, bool | dict | list):
-            raise ParamsError(f"params.yaml: {where} = {value!r}; expected text")
-        return str(value)
-    if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
-            raise ParamsError(f"params.yaml: {where} must be a list")
-        (arg, *_) = typing.get_args(hint) or (Any,)
-        items = [v if arg is Any else _coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    return value

@@ -16,8 +16,8 @@ from cxr.findings import FINDINGS
 from cxr.imaging.geometry import GEOMETRY_COLUMNS, boxes_to_array
 from cxr.imaging.resize import clahe, fit_square, fit_squares
 from cxr.preprocess import preprocess
-from cxr.processed import open_detail
 from cxr.training.augment import augment, augment_views
+from cxr.views import Views, open_views
 from tests.conftest import run_stages
 from tests.test_preprocess import sample_with_bad_files  # noqa: F401 (a fixture)
 
@@ -87,18 +87,19 @@ def test_preprocess_writes_detail_rows_for_exactly_the_kept_images(
     metrics = preprocess(meta, raw, tmp_path, config)
     assert metrics["detail_size"] == 96 and metrics["rejected"] == len(bad)
     for split in ("train", "val", "test"):
-        array = np.load(tmp_path / f"{split}.npy")
-        detail = open_detail(tmp_path, split, len(array), 32)
-        index = pd.read_parquet(tmp_path / f"{split}.parquet")
+        views, index = open_views(tmp_path, split, 2)
+        array, detail = views.arrays
+        assert views.sides == (32, 96)
         assert detail.shape == (len(index), 96, 96) and not set(index.image_id) & set(bad)
         for i in range(len(index)):  # row i of the detail is row i of the array
             diff = np.abs(_shrunk(np.asarray(detail[i]), 3).astype(int) - array[i].astype(int))
             assert diff.mean() < 0.5 and diff.max() <= 1, (split, i)
-        data = SplitArrays(tmp_path, split, with_detail=True)
+        data = SplitArrays(tmp_path, split, views=2)
         batch = data[[2, 0, 1]]
-        assert batch.detail.shape == (3, 1, 96, 96) and data.detail_size == 96
-        assert torch.equal(batch.detail[:, 0], torch.from_numpy(detail[[2, 0, 1]]))
-        assert SplitArrays(tmp_path, split)[[0]].detail is None  # only where asked for
+        assert batch.views[1].shape == (3, 1, 96, 96) and data.sides == (32, 96)
+        assert torch.equal(batch.views[1][:, 0], torch.from_numpy(detail[[2, 0, 1]]))
+        assert torch.equal(batch.images[:, 0], torch.from_numpy(array[[2, 0, 1]]))
+        assert len(SplitArrays(tmp_path, split)[[0]].views) == 1  # only where asked for
 
 
 def test_a_detail_array_that_disagrees_is_an_error_naming_it(tmp_path):
@@ -106,14 +107,14 @@ def test_a_detail_array_that_disagrees_is_an_error_naming_it(tmp_path):
     index = pd.DataFrame({"row": range(4), "image_id": list("abcd")})
     index.assign(**dict.fromkeys(FINDINGS, 0)).to_parquet(tmp_path / "train.parquet")
     with pytest.raises(InputError, match=r"train_detail\.npy: missing, and the model looks"):
-        SplitArrays(tmp_path, "train", with_detail=True)
-    assert open_detail(tmp_path, "train", 4, 32) is None
+        SplitArrays(tmp_path, "train", views=2)
+    assert open_views(tmp_path, "train")[0].detail is None  # a one-view model never looks
     np.save(tmp_path / "train_detail.npy", np.zeros((3, 64, 64), np.uint8))  # a row short
     with pytest.raises(InputError, match=r"train_detail\.npy holds 3 rows of 64 px, but"):
-        SplitArrays(tmp_path, "train")
+        SplitArrays(tmp_path, "train", views=2)
     np.save(tmp_path / "train_detail.npy", np.zeros((4, 48, 48), np.uint8))  # not a multiple
     with pytest.raises(InputError, match=r"holds 4 rows of 48 px"):
-        open_detail(tmp_path, "train", 4, 32)
+        open_views(tmp_path, "train", 2)
 
 
 def _blobs(n: int, side: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -198,12 +199,11 @@ def test_every_way_in_feeds_the_detail_and_predict_equals_evaluate(detail_pipeli
     from typer.testing import CliRunner
 
     from commands.cli import app
-    from cxr.evaluation.predict import logits_of_arrays
     from cxr.inference import Predictor
 
     root = detail_pipeline
     predictor = Predictor.load(root / "data/model/best.pt")
-    assert predictor.uses_detail and predictor.record.model_config.local_detail
+    assert predictor.model.input_views == 2 and predictor.record.model_config.local_detail
     index = pd.read_parquet(root / "data/processed/test.parquet")
     files = [str(root / "data/raw/demo" / p) for p in index.path]
     out = tmp_path / "pred.csv"
@@ -220,8 +220,8 @@ def test_every_way_in_feeds_the_detail_and_predict_equals_evaluate(detail_pipeli
     detail = np.load(root / "data/processed/test_detail.npy")
     assert np.array_equal(view.detail[0], detail[0]) and view.detail.shape == (1, 64, 64)
     images = np.load(root / "data/processed/test.npy")[:8]
-    seen = logits_of_arrays(predictor.model, images, torch.device("cpu"), detail=detail[:8])
-    blind = logits_of_arrays(predictor.model, images, torch.device("cpu"), detail=0 * detail[:8])
+    seen = predictor.forward().logits(Views(images, detail[:8]))
+    blind = predictor.forward().logits(Views(images, 0 * detail[:8]))
     assert np.abs(seen - blind).max() > 1e-3
     # Explain ran its GradCAM through the model with its detail: every boxed case scored.
     cases = pd.read_csv(root / "plots/explain/localisation_cases.csv")
@@ -250,7 +250,7 @@ def test_the_app_serves_a_model_that_reads_the_detail(detail_pipeline):
 
     root = detail_pipeline
     predictor = Predictor.load(root / "data/model/best.pt")
-    assert predictor.uses_detail
+    assert predictor.model.input_views == 2
     app = build_app(predictor)
     app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:

@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from cxr.config import ModelConfig
+from cxr.evaluation.predict import ForwardPass
 from cxr.explain.gallery import gallery_rows
 from cxr.explain.gradcam import cam_grids, fuse, gradcam_maps, local_maps, paste_in_boxes
 from cxr.explain.pointing import near_box_mask, pointing_hit
 from cxr.models.registry import build_model
+from cxr.views import Views
 
 
 def test_pointing_hit_and_tolerance():
@@ -45,6 +47,10 @@ def test_gallery_rows_pick_the_most_confident():
     assert rows["false negatives"].tolist() == [2]
 
 
+def _run(model, batch_size: int = 32) -> ForwardPass:
+    return ForwardPass(model, torch.device("cpu"), batch_size=batch_size)
+
+
 def _manual_gradcam(model, image: np.ndarray, k: int) -> np.ndarray:
     """GradCAM by hand: ReLU(sum_c mean(dy_k/dA_c) A_c) on the features' final ReLU."""
     x = torch.from_numpy(image).float().div(255).view(1, 1, *image.shape)
@@ -66,13 +72,13 @@ def test_gradcam_matches_a_hand_computation(stride, size):
     model = build_model(ModelConfig(arch="densenet121", output_stride=stride)).eval()
     images = (np.random.default_rng(0).random((3, size, size)) * 255).astype(np.uint8)
     classes = np.array([0, 5, 13])
-    cams = gradcam_maps(model, images, classes, torch.device("cpu"), batch_size=2)
+    cams = gradcam_maps(_run(model, 2), Views(images), classes)
     assert cams.shape == (3, size, size) and np.isfinite(cams).all()
     for image, k, cam in zip(images, classes, cams, strict=True):
         # Batched and single-image convolutions differ in the last float bits.
         np.testing.assert_allclose(cam, _manual_gradcam(model, image, int(k)), atol=0.02)
     with pytest.raises(ValueError, match="one class per image"):
-        gradcam_maps(model, images, np.array([0]), torch.device("cpu"))
+        gradcam_maps(_run(model), Views(images), np.array([0]))
 
 
 def test_gradcam_frees_each_batchs_graph_before_the_next(monkeypatch):
@@ -82,7 +88,7 @@ def test_gradcam_frees_each_batchs_graph_before_the_next(monkeypatch):
     from cxr.explain import gradcam
 
     outputs, alive_at_forward = [], []
-    forward = gradcam._WithDetail.forward
+    forward = gradcam._WithViews.forward
 
     def recording(self, x):
         alive_at_forward.append(sum(ref() is not None for ref in outputs))
@@ -90,12 +96,12 @@ def test_gradcam_frees_each_batchs_graph_before_the_next(monkeypatch):
         outputs.append(weakref.ref(out))
         return out
 
-    monkeypatch.setattr(gradcam._WithDetail, "forward", recording)
+    monkeypatch.setattr(gradcam._WithViews, "forward", recording)
     gc.disable()  # freed by reference counting alone, not by a lucky collection
     try:
         model = build_model(ModelConfig(arch="densenet121"))
         images = (np.random.default_rng(0).random((6, 32, 32)) * 255).astype(np.uint8)
-        gradcam_maps(model, images, np.arange(6), torch.device("cpu"), batch_size=2)
+        gradcam_maps(_run(model, 2), Views(images), np.arange(6))
     finally:
         gc.enable()
     # Three batches; when each forward starts, no earlier batch's output (and so graph)
@@ -108,7 +114,7 @@ def test_gradcam_works_for_the_dual_path(fpn):
     torch.manual_seed(0)
     model = build_model(ModelConfig(arch="dualpath", fpn=fpn))
     images = (np.random.default_rng(1).random((2, 64, 64)) * 255).astype(np.uint8)
-    cams = gradcam_maps(model, images, np.array([2, 7]), torch.device("cpu"))
+    cams = gradcam_maps(_run(model), Views(images), np.array([2, 7]))
     assert cams.shape == (2, 64, 64) and np.isfinite(cams).all()
     assert ((cams >= 0) & (cams <= 1)).all()
 
@@ -124,7 +130,7 @@ def test_gradcam_works_for_the_dual_path(fpn):
 )
 def test_cam_grids_are_the_hooked_layers_resolutions(config, size, grids):
     model = build_model(config).train()
-    assert cam_grids(model, size) == grids
+    assert cam_grids(model, (size,)) == grids
     assert model.training  # left as it was
 
 
@@ -134,8 +140,7 @@ def test_the_local_map_lies_in_the_crop_box_the_model_looked_at():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, 64, 64), dtype=np.uint8)
     classes = np.array([0, 5, 9, 13])
-    cpu = torch.device("cpu")
-    maps = local_maps(model, images, classes, cpu, batch_size=3)  # two batches
+    maps = local_maps(_run(model, 3), Views(images), classes)  # two batches
     x = torch.from_numpy(images).float().div(255).unsqueeze(1)
     with torch.no_grad():
         boxes = model.local.boxes(model.input(x), model.forward_features(x)["global"]).numpy()
@@ -150,10 +155,10 @@ def test_the_local_map_lies_in_the_crop_box_the_model_looked_at():
     # GradCAM's ReLU can blank a random network's map for a class: most must show something.
     assert lit >= 3
     # It is GradCAM at the local path's last ReLU, over the crop, put back through the box.
-    crops = gradcam_maps(model, images, classes, cpu, layers=[model.local.relu])
+    crops = gradcam_maps(_run(model), Views(images), classes, layers=[model.local.relu])
     # One batch here, two above: channels_last convolutions differ in the last bits.
     np.testing.assert_allclose(maps, paste_in_boxes(crops, boxes), atol=1e-5)
-    global_maps = gradcam_maps(model, images, classes, cpu)
+    global_maps = gradcam_maps(_run(model), Views(images), classes)
     fused = fuse(global_maps, maps)
     assert np.allclose(fused.reshape(4, -1).max(1), 1)
     outside = maps == 0  # there the fused map keeps the global map's order

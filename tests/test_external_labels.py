@@ -193,3 +193,21 @@ def test_a_bad_label_or_a_missing_column_is_named(tmp_path):
     good.drop(columns=["AP/PA"]).to_csv(tmp_path / "cut.csv", index=False)
     with pytest.raises(InputError, match=r"cut\.csv: lacks column\(s\) AP/PA"):
         read_chexpert(tmp_path / "cut.csv")
+
+
+def test_the_format_registry_and_the_params_choices_agree():
+    """A format is one registry entry, one reader with the registry's signature, and its
+    name among ``external.sets[].format``'s choices: a half-added one fails here."""
+    import inspect
+    import typing
+
+    from cxr.config import ExternalFormat
+    from cxr.external.formats import FORMATS
+    from cxr.external.sets import label_file
+
+    assert set(typing.get_args(ExternalFormat)) == set(FORMATS)
+    for name, form in FORMATS.items():
+        assert len(inspect.signature(form.read).parameters) == 4, name
+        assert form.reads_folder == (name == "mimic") and form.title and form.dataset
+    with pytest.raises(InputError, match="expected one of"):
+        label_file("dicomdir", Path("."))

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from cxr.evaluation.calibration import expected_calibration_error
-from cxr.evaluation.external import Scored, external_headline, external_metrics
+from cxr.external.metrics import Scored, external_headline, external_metrics
 from cxr.findings import FINDINGS
 
 EFFUSION, EDEMA = FINDINGS.index("Effusion"), FINDINGS.index("Edema")

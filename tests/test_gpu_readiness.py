@@ -92,7 +92,7 @@ def test_an_fp16_step_whose_gradients_overflow_is_skipped_and_the_scale_lowered(
     generator = torch.Generator().manual_seed(0)
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**60)  # fp16 gradients overflow
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    args = (model, criterion, images, labels, optimizer, TrainConfig(), generator, None)
+    args = (model, criterion, [images], labels, optimizer, TrainConfig(), generator)
     loss = train_step(*args, torch.float16, scaler)
     assert torch.isfinite(loss) and scaler.get_scale() == 2.0**59
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # skipped

@@ -21,8 +21,9 @@ from cxr.errors import InputError
 from cxr.guard.distance import fit_distance
 from cxr.guard.guard import NOT_A_RADIOGRAPH, Guard, fit_guard
 from cxr.guard.image import failed_checks
-from cxr.inference import Predictor, Views
+from cxr.inference import Predictor
 from cxr.preprocess import prepare_arrays
+from cxr.views import Views
 
 #: Natural images scikit-image ships that chose nothing: the guard's checks were set looking
 #: at the other half of its images (sorted by name, the even ones); these are the odd ones.

@@ -10,12 +10,14 @@ import torch
 
 from cxr.config import ModelConfig, TrainConfig
 from cxr.errors import InputError
+from cxr.evaluation.predict import ForwardPass
 from cxr.explain.gradcam import gradcam_maps
 from cxr.knobs import result_settings
 from cxr.models.layers import CheckpointedDenseLayer
 from cxr.models.registry import build_model
 from cxr.training.loop import train_step
 from cxr.training.loss import FocalLoss
+from cxr.views import Views
 
 CONFIGS = {
     "densenet121": ModelConfig(arch="densenet121"),
@@ -33,9 +35,7 @@ def _trained(config: ModelConfig, memory_efficient: bool) -> torch.nn.Module:
     for dtype in (torch.float32, torch.bfloat16, torch.float32):
         images = torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8, generator=data)
         labels = (torch.rand(4, 14, generator=data) < 0.3).float()
-        train_step(
-            model, FocalLoss(), images, labels, optimizer, TrainConfig(), generator, None, dtype
-        )
+        train_step(model, FocalLoss(), [images], labels, optimizer, TrainConfig(), generator, dtype)
     return model
 
 
@@ -79,7 +79,9 @@ def test_gradcam_maps_are_the_same_with_checkpointed_layers():
     efficient.load_state_dict(plain.state_dict())
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
     classes = np.array([0, 5, 9])
-    maps = [gradcam_maps(m, images, classes, torch.device("cpu"), 2) for m in (plain, efficient)]
+    cpu = torch.device("cpu")
+    maps = [gradcam_maps(ForwardPass(m, cpu, batch_size=2), Views(images), classes)
+            for m in (plain, efficient)]  # fmt: skip
     assert maps[0].std() > 0
     np.testing.assert_allclose(maps[0], maps[1], atol=1e-6)
 

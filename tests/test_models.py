@@ -224,7 +224,7 @@ def test_every_architecture_keeps_the_classifier_contract(arch):
     config = ModelConfig(arch=arch, weights="none", local_size=32)
     model = build_model(config, num_classes=5).eval()
     assert isinstance(model, ARCHITECTURES[arch]) and isinstance(model, Classifier)
-    assert model.uses_detail is False and model.pretrained_prefixes
+    assert model.input_views == 1 and model.pretrained_prefixes
     names = [n for n, _ in model.named_parameters()]
     assert all(any(n.startswith(p) for n in names) for p in model.pretrained_prefixes)
     x = torch.rand(2, 1, 64, 64)
@@ -233,4 +233,17 @@ def test_every_architecture_keeps_the_classifier_contract(arch):
         again = model.forward_head(model.forward_features(x))
     assert logits.shape == (2, 5) and torch.equal(logits, again)
     assert captured[0].shape == (2, head_layer(model).in_features)
+    # The model and its config agree on how many views of each image it reads.
+    assert model.input_views == config.input_views
     assert model.cam_layers() and all(isinstance(m, torch.nn.Module) for m in model.cam_layers())
+
+
+def test_a_dual_path_cropping_from_the_detail_reads_two_views():
+    config = ModelConfig(arch="dualpath", weights="none", local_detail=True, local_size=32)
+    model = build_model(config, num_classes=3).eval()
+    assert model.input_views == config.input_views == 2
+    x, sharper = torch.rand(2, 1, 64, 64), torch.rand(2, 1, 128, 128)
+    with torch.no_grad():
+        assert model(x, sharper).shape == (2, 3)
+        with pytest.raises(ValueError, match="pass detail"):
+            model(x)

@@ -8,9 +8,9 @@ import pytest
 
 from cxr.demo.anatomy import Film
 from cxr.demo.cohort import AP_SHARE, PREVALENCE, sample_cohort
-from cxr.demo.second_hospital import LABEL_FILE, TRUTH_FILE, generate_second_hospital
 from cxr.demo.site import NIH_LIKE, SECOND_HOSPITAL
 from cxr.external.chexpert import TO_NIH, read_chexpert
+from cxr.external.demo_hospital import LABEL_FILE, TRUTH_FILE, generate_second_hospital
 from cxr.findings import FINDINGS
 
 

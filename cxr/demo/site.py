@@ -2,7 +2,7 @@
 
 :data:`NIH_LIKE` is the demo's NIH-layout set (every factor 1: the draws are
 NIH-like by construction). :data:`SECOND_HOSPITAL` is the external set the demo
-also makes (``cxr.demo.second_hospital``): under-exposed, noisier and blurrier
+also makes (``cxr.external.demo_hospital``): under-exposed, noisier and blurrier
 films from another scanner, fewer findings, and more bedside AP films. A model
 trained on the first and scored on the second shows the drop a real external
 validation shows, on data whose truth is known.

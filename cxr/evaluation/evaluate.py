@@ -235,34 +235,10 @@ def evaluate(
     metrics = {
         "test": scored_metrics(y_test, test.logits, test.patients, config),
         "val": scored_metrics(y_val, val.logits, val.patients, config),
-        "calibration": {
-            "method": config.calibration,
-            "fitted_on": "val",
-            "targets": "Platt's regularised targets",
-            "on_a_bound": bound_hits(calibration, FINDINGS),
-            "slope": {
-                n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.slope, strict=True)
-            },
-            "intercept": {
-                n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.intercept, strict=True)
-            },
-            "test": calibration_metrics(y_test, raw_test, p_test, config.calibration_bins),
-        },
+        "calibration": _calibration_metrics(calibration, y_test, raw_test, p_test, config),
         "threshold_policy": config.threshold_policy,
         "threshold_support": threshold_notes,
-        "test_at_val_thresholds": {
-            r.finding: {
-                "threshold": round(float(r.threshold), 6),
-                "TP": int(r.TP),
-                "FP": int(r.FP),
-                "FN": int(r.FN),
-                "TN": int(r.TN),
-                "sensitivity": rounded(r.sensitivity),
-                "specificity": rounded(r.specificity),
-                "PPV": rounded(r.PPV),
-            }
-            for r in confusion.itertuples()
-        },
+        "test_at_val_thresholds": _operating_points(confusion),
         "subgroups": subgroup_metrics(test.index, y_test, test.logits, config),
         "expert_labels": expert_evaluation(
             expert, test.index, p_test, config.bootstrap, config.seed, config.confidence
@@ -278,6 +254,44 @@ def evaluate(
         pr=pr_table(y_test, test.logits, FINDINGS),
         reliability=reliability_table(y_test, p_test, FINDINGS, config.calibration_bins),
     )
+
+
+def _calibration_metrics(
+    calibration: Calibration,
+    y_test: np.ndarray,
+    raw_test: np.ndarray,
+    p_test: np.ndarray,
+    config: EvaluateConfig,
+) -> dict:
+    """How calibration was fitted (on validation), its parameters, and its effect on test."""
+    return {
+        "method": config.calibration,
+        "fitted_on": "val",
+        "targets": "Platt's regularised targets",
+        "on_a_bound": bound_hits(calibration, FINDINGS),
+        "slope": {n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.slope, strict=True)},
+        "intercept": {
+            n: round(float(v), 6) for n, v in zip(FINDINGS, calibration.intercept, strict=True)
+        },
+        "test": calibration_metrics(y_test, raw_test, p_test, config.calibration_bins),
+    }
+
+
+def _operating_points(confusion: pd.DataFrame) -> dict:
+    """Each finding's test counts and rates at its validation-chosen threshold."""
+    return {
+        r.finding: {
+            "threshold": round(float(r.threshold), 6),
+            "TP": int(r.TP),
+            "FP": int(r.FP),
+            "FN": int(r.FN),
+            "TN": int(r.TN),
+            "sensitivity": rounded(r.sensitivity),
+            "specificity": rounded(r.specificity),
+            "PPV": rounded(r.PPV),
+        }
+        for r in confusion.itertuples()
+    }
 
 
 def headline(metrics: dict) -> dict:

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from cxr.batches import SplitArrays
 from cxr.config import PreprocessConfig
-from cxr.evaluation.predict import logits_of_arrays, predict_logits
+from cxr.evaluation.predict import ForwardPass
 from cxr.guard.distance import pooled_features
 from cxr.guard.guard import Guard, Verdict, fit_guard
 from cxr.guard.view import lateral_references
-from cxr.models.contract import Classifier
 from cxr.preprocess import prepare_arrays
-from cxr.processed import open_split
+from cxr.views import Views, open_views
 
 MAX_TRAIN_IMAGES = 10_000
 #: Lateral phantoms the layout classifier learns the lateral view from.
@@ -32,46 +29,38 @@ LATERAL_REFERENCES = 400
 
 
 def logits_and_features(
-    model: nn.Module,
-    dataset: SplitArrays,
-    device: torch.device,
-    batch_size: int = 128,
-    desc: str | None = None,
-    dtype: torch.dtype = torch.float32,
+    run: ForwardPass, dataset: SplitArrays, desc: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``predict_logits`` and, from the same forward passes, the pooled features ``[N, D]``
+    """``run.split_logits`` and, from the same forward passes, the pooled features ``[N, D]``
     the classifier read (single process)."""
-    with pooled_features(model) as captured:
-        logits = predict_logits(model, dataset, device, batch_size, desc=desc, dtype=dtype)
+    with pooled_features(run.model) as captured:
+        logits = run.split_logits(dataset, desc=desc)
     return logits, np.concatenate(captured) if captured else np.zeros((0, 0), np.float32)
 
 
 def fit_split_guard(
-    model: Classifier,
+    run: ForwardPass,
     processed: str | Path,
     preprocess: PreprocessConfig,
     val_features: np.ndarray,
     false_flag: float,
-    device: torch.device,
-    batch_size: int = 128,
-    dtype: torch.dtype = torch.float32,
 ) -> Guard:
-    """The guard of ``model``: fitted on ``processed``'s training split, its cut on
+    """The guard of ``run.model``: fitted on ``processed``'s training split, its cut on
     ``val_features`` (the validation split's pooled features)."""
-    array, index = open_split(processed, "train")
-    rows = np.unique(np.linspace(0, len(array) - 1, min(len(array), MAX_TRAIN_IMAGES)).astype(int))
-    images = np.asarray(array[rows])
-    detail = None
-    if model.uses_detail:
-        detail = np.asarray(np.load(Path(processed) / "train_detail.npy", mmap_mode="r")[rows])
-    with pooled_features(model) as captured:
-        logits_of_arrays(model, images, device, batch_size, detail, dtype)
+    views, index = open_views(processed, "train", run.model.input_views)
+    n = len(views)
+    rows = np.unique(np.linspace(0, n - 1, min(n, MAX_TRAIN_IMAGES)).astype(int))
+    chosen = Views(*(np.asarray(a[rows]) for a in views.arrays))
+    with pooled_features(run.model) as captured:
+        run.logits(chosen)
     with tempfile.TemporaryDirectory() as folder:
         laterals = lateral_references(
             LATERAL_REFERENCES, max(128, 2 * preprocess.size), _as_file(preprocess, folder)
         )
     patients = index["patient_id"].to_numpy()[rows]
-    return fit_guard(images, np.concatenate(captured), patients, val_features, laterals, false_flag)
+    return fit_guard(
+        chosen.images, np.concatenate(captured), patients, val_features, laterals, false_flag
+    )
 
 
 def guard_metrics(guard: Guard, verdicts: dict[str, Verdict]) -> dict:

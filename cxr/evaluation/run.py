@@ -21,6 +21,7 @@ from cxr.config import EvaluateConfig
 from cxr.device import compute_dtype, precision_name
 from cxr.evaluation.evaluate import Evaluation, SplitOutputs, evaluate, prediction_table
 from cxr.evaluation.input_guard import fit_split_guard, guard_metrics, logits_and_features
+from cxr.evaluation.predict import ForwardPass
 from cxr.guard.guard import Guard, Verdict
 from cxr.models.checkpoint import ModelRecord
 from cxr.models.contract import Classifier
@@ -59,17 +60,15 @@ def evaluate_model(
     """Evaluate ``model`` (placed on ``device``) on ``processed``'s validation and test
     splits, the input guard fitted on its training split."""
     dtype = compute_dtype(device, record.model_config.precision)
+    run = ForwardPass(model, device, dtype, config.batch_size)
     outputs, features, images = {}, {}, {}
     for split in SPLITS:
-        data = SplitArrays(processed, split, with_detail=record.model_config.uses_detail)
-        logits, features[split] = logits_and_features(
-            model, data, device, config.batch_size, desc=split, dtype=dtype
-        )
+        data = SplitArrays(processed, split, model.input_views)
+        logits, features[split] = logits_and_features(run, data, desc=split)
         outputs[split], images[split] = SplitOutputs(data.index, logits), data.array
     guard = fit_split_guard(
-        model, processed, record.preprocess, features["val"], config.guard_false_flag,
-        device, config.batch_size, dtype,
-    )  # fmt: skip
+        run, processed, record.preprocess, features["val"], config.guard_false_flag
+    )
     verdicts = {s: guard.check(images[s], features[s]) for s in SPLITS}
     result = evaluate(outputs["val"], outputs["test"], config, expert)
     result.metrics["guard"] = guard_metrics(guard, verdicts)

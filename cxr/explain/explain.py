@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from cxr.config import ExplainConfig
+from cxr.evaluation.predict import ForwardPass
 from cxr.explain.gradcam import cam_grids, fuse, gradcam_maps, has_local_map, local_maps
 from cxr.explain.localisation import OVERLAP_THRESHOLDS, best_overlaps, heatmap_boxes, random_map
 from cxr.explain.pointing import near_box_mask, pointing_hits
 from cxr.explain.scores import figures_with_intervals
 from cxr.findings import FINDINGS
+from cxr.views import Views
 
 
 def box_cases(boxes: pd.DataFrame) -> pd.DataFrame:
@@ -32,32 +32,17 @@ def box_cases(boxes: pd.DataFrame) -> pd.DataFrame:
 
 
 def case_maps(
-    model: nn.Module,
-    array: np.ndarray,
-    cases: pd.DataFrame,
-    config: ExplainConfig,
-    device: torch.device,
-    detail: np.ndarray | None = None,
-    dtype: torch.dtype = torch.float32,
-    local: bool = False,
+    run: ForwardPass, views: Views, cases: pd.DataFrame, local: bool = False
 ) -> np.ndarray:
-    """GradCAM map ``[N, S, S]`` of every boxed case, for its own finding (``detail``: the
-    split's detail array, for a model that reads it), under autocast to ``dtype``;
-    ``local``: the local path's map in the image frame (``local_maps``) instead."""
+    """GradCAM map ``[N, S, S]`` of every boxed case of a split's ``views``, for its own
+    finding; ``local``: the local path's map in the image frame (``local_maps``) instead."""
     if cases.empty:
-        return np.zeros((0, *array.shape[1:]), dtype=np.float32)
-    rows = cases.row.to_numpy()
+        return np.zeros((0, *views.images.shape[1:]), dtype=np.float32)
+    chosen = views.take(cases.row.to_numpy())
     classes = cases.class_index.to_numpy()
-    rows_detail = None if detail is None else detail[rows]
     if local:
-        return local_maps(
-            model, array[rows], classes, device, config.batch_size, detail=rows_detail,
-            dtype=dtype,
-        )  # fmt: skip
-    return gradcam_maps(
-        model, array[rows], classes, device, config.batch_size, desc="GradCAM on boxed cases",
-        detail=rows_detail, dtype=dtype,
-    )  # fmt: skip
+        return local_maps(run, chosen, classes)
+    return gradcam_maps(run, chosen, classes, desc="GradCAM on boxed cases")
 
 
 def map_figures() -> list[str]:
@@ -172,28 +157,25 @@ def localisation(
 
 
 def localise(
-    model: nn.Module,
-    array: np.ndarray,
+    run: ForwardPass,
+    views: Views,
     index: pd.DataFrame,
     boxes: pd.DataFrame,
     config: ExplainConfig,
-    device: torch.device,
-    detail: np.ndarray | None = None,
-    dtype: torch.dtype = torch.float32,
     unit: str = "patient",
 ) -> tuple[pd.DataFrame, dict]:
     """GradCAM (and, for a model with a local path, the fused map) of every boxed case of a
-    split, scored by :func:`localisation`: ``array`` and ``index`` as preprocess wrote them,
+    split, scored by :func:`localisation`: ``views`` and ``index`` as preprocess wrote them,
     ``boxes`` in their pixels (``cxr.imaging.geometry.boxes_to_array``); ``unit``: what
     ``index.patient_id`` identifies."""
     cases = box_cases(boxes)
-    cams = case_maps(model, array, cases, config, device, detail, dtype)
+    cams = case_maps(run, views, cases)
     fused = (
-        fuse(cams, case_maps(model, array, cases, config, device, detail, dtype, local=True))
-        if has_local_map(model)
+        fuse(cams, case_maps(run, views, cases, local=True))
+        if has_local_map(run.model)
         else None  # no local path: GradCAM's map is the whole explanation
     )
-    grids = cam_grids(model, array.shape[1], 0 if detail is None else detail.shape[1])
+    grids = cam_grids(run.model, views.sides)
     patients = index.patient_id.to_numpy()[cases.row.to_numpy()]
     return localisation(cams, cases, patients, config, grids, fused, unit)
 

@@ -23,53 +23,49 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cxr.device import autocast, place
+from cxr.evaluation.predict import ForwardPass
+from cxr.views import Views
 
 
-class _WithDetail(nn.Module):
-    """``model(x, detail)`` under autocast to ``dtype``, as the one-input module
-    pytorch-grad-cam calls; ``detail`` is set per batch. The hooked layers stay the
-    model's own."""
+class _WithViews(nn.Module):
+    """``model(x, *further)`` under autocast to ``dtype``, as the one-input module
+    pytorch-grad-cam calls; ``further`` (the image's other views, ``cxr.views``) is set
+    per batch. The hooked layers stay the model's own."""
 
     def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
         super().__init__()
         self.model = model
         self.dtype = dtype
-        self.detail: torch.Tensor | None = None
+        self.further: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with autocast(x.device, self.dtype):
-            return self.model(x) if self.detail is None else self.model(x, self.detail)
+            return self.model(x, *self.further)
 
 
 def gradcam_maps(
-    model: nn.Module,
-    images: np.ndarray,
+    run: ForwardPass,
+    views: Views,
     classes: np.ndarray,
-    device: torch.device,
-    batch_size: int = 32,
     *,
     desc: str | None = None,
-    detail: np.ndarray | None = None,
-    dtype: torch.dtype = torch.float32,
     layers: list[nn.Module] | None = None,
 ) -> np.ndarray:
-    """Maps ``[N, S, S]`` in [0, 1] for uint8 images ``[N, S, S]`` and class indices ``[N]``
-    (with the images' detail rows ``[N, D, D]`` for a model that reads them), the model
-    under autocast to ``dtype``; of ``layers`` (default: ``model.cam_layers()``), each
-    map resized to the input side and their mean rescaled, pytorch-grad-cam's rule."""
-    if len(images) != len(classes):
-        raise ValueError(f"{len(images)} images but {len(classes)} classes: one class per image")
-    model = place(model, device).eval()
-    wrapped = _WithDetail(model, dtype)
-    out = np.zeros(images.shape, dtype=np.float32)
+    """Maps ``[N, S, S]`` in [0, 1] for the images of ``views`` and class indices ``[N]``,
+    the model under ``run``'s autocast and batch size; of ``layers`` (default:
+    ``model.cam_layers()``), each map resized to the input side and their mean rescaled,
+    pytorch-grad-cam's rule."""
+    if len(views) != len(classes):
+        raise ValueError(f"{len(views)} images but {len(classes)} classes: one class per image")
+    model = place(run.model, run.device).eval()
+    wrapped = _WithViews(model, run.dtype)
+    out = np.zeros(views.images.shape, dtype=np.float32)
     layers = layers or model.cam_layers()
+    step = run.batch_size
     with GradCAM(model=wrapped, target_layers=layers, reshape_transform=_fp32) as cam:
-        for s in tqdm(
-            range(0, len(images), batch_size), desc=desc, disable=desc is None, leave=False
-        ):
-            x = _float(images[s : s + batch_size], device)
-            wrapped.detail = None if detail is None else _float(detail[s : s + batch_size], device)
-            targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + batch_size]]
+        for s in tqdm(range(0, len(views), step), desc=desc, disable=desc is None, leave=False):
+            x, *wrapped.further = (run.tensor(a[s : s + step]) for a in views.arrays)
+            targets = [ClassifierOutputTarget(int(k)) for k in classes[s : s + step]]
             out[s : s + len(x)] = cam(input_tensor=x, targets=targets)
             _release(cam)
     return out
@@ -89,16 +85,7 @@ def has_local_map(model: nn.Module) -> bool:
     return getattr(model, "local", None) is not None
 
 
-def local_maps(
-    model: nn.Module,
-    images: np.ndarray,
-    classes: np.ndarray,
-    device: torch.device,
-    batch_size: int = 32,
-    *,
-    detail: np.ndarray | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> np.ndarray:
+def local_maps(run: ForwardPass, views: Views, classes: np.ndarray) -> np.ndarray:
     """The local path's GradCAM in the image frame, ``[N, S, S]`` in [0, 1]: zero outside
     each image's crop box, the map over the crop resized into it inside.
 
@@ -108,15 +95,13 @@ def local_maps(
     """
     boxes: list[np.ndarray] = []
 
-    def record(module, args, out) -> None:  # args: (input, global features, detail)
+    def record(module, args, out) -> None:  # args: (input, global features[, sharper view])
         boxes.append(module.boxes(args[0], args[1]).cpu().numpy())
 
-    hook = model.local.register_forward_hook(record)
+    local = run.model.local
+    hook = local.register_forward_hook(record)
     try:
-        crops = gradcam_maps(
-            model, images, classes, device, batch_size, detail=detail, dtype=dtype,
-            layers=[model.local.relu],
-        )  # fmt: skip
+        crops = gradcam_maps(run, views, classes, layers=[local.relu])
     finally:
         hook.remove()
     return paste_in_boxes(crops, np.concatenate(boxes) if boxes else np.zeros((0, 4)))
@@ -163,17 +148,10 @@ def _fp32(t: torch.Tensor) -> torch.Tensor:
     return t.float()
 
 
-def _float(rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 rows ``[B, S, S]`` -> float ``[B, 1, S, S]`` in [0, 1] on ``device``."""
-    x = torch.from_numpy(np.ascontiguousarray(rows)).float().div_(255.0)
-    return x.unsqueeze(1).to(device).contiguous(memory_format=torch.channels_last)
-
-
 @torch.no_grad()
-def cam_grids(model: nn.Module, size: int, detail_size: int = 0) -> list[int]:
-    """Cells per side of each layer GradCAM hooks (``cam_layers()`` order), for ``size``-px
-    inputs (and ``detail_size``-px detail, for a model that reads it): e.g. [8, 4, 4] for
-    the dual path at 64 px."""
+def cam_grids(model: nn.Module, sides: tuple[int, ...]) -> list[int]:
+    """Cells per side of each layer GradCAM hooks (``cam_layers()`` order), for inputs of
+    ``sides`` px (``cxr.views.Views.sides``): e.g. [8, 4, 4] for the dual path at 64 px."""
     layers = model.cam_layers()
     cells: dict[int, int] = {}
 
@@ -188,7 +166,6 @@ def cam_grids(model: nn.Module, size: int, detail_size: int = 0) -> list[int]:
     try:
         model.eval()
         device = next(model.parameters()).device
-        sides = (size, detail_size) if detail_size else (size,)
         model(*(torch.zeros(1, 1, side, side, device=device) for side in sides))
     finally:
         model.train(was_training)

@@ -37,8 +37,10 @@ from cxr.external.rsna import read_rsna
 from cxr.external.siim import read_siim
 from cxr.external.vindr import read_vindr
 
-#: What every reader is called with: label file (MIMIC: its folder), uncertain-label
-#: policy, frontal views only, the set's name.
+#: What every reader is called with: label file (or, where ``Format.reads_folder``, the
+#: set's folder), uncertain-label policy, frontal views only, the set's name. Adding a
+#: format is one reader module, one entry here and its name in ``cxr.config.ExternalFormat``
+#: (``tests/test_external_labels.py`` checks the two agree).
 Reader = Callable[[Path, Uncertain, bool, str], ExternalLabels]
 #: The unit resampled where a set has no patient ids.
 IMAGE_UNIT = "image (the set has no patient ids)"
@@ -49,7 +51,7 @@ class Format:
     """One external data format (see the module's docstring for what each field means)."""
 
     read: Reader
-    label_file: str  # below the set's folder, as the data set ships it ("": MIMIC's three)
+    label_file: str  # below the set's folder, as the data set ships it ("": the folder itself)
     dataset: str  # its key in a peer's training data (Provenance.datasets)
     title: str  # how reports name the data set
     unique_names: bool = True  # file names are identifiers: a file may be found by name
@@ -57,6 +59,12 @@ class Format:
     nih_films: bool = False
     box_frame: int = 0  # the grid its boxes are given on; 0: each file's own pixels
     note: str = ""  # what a reader of its figures must know, printed with them
+
+    @property
+    def reads_folder(self) -> bool:
+        """Whether the reader takes the set's folder (MIMIC's three label files) rather than
+        one label file."""
+        return not self.label_file
 
     @property
     def resampling_unit(self) -> str:

@@ -1,6 +1,6 @@
 """An external set's images as the trained model takes them: decoded and enhanced with the
-preprocessing stored in its checkpoint, into ``external.npy`` (and its detail array)
-with an index that keeps each image's labels, patient and geometry.
+preprocessing stored in its checkpoint, into ``external.npy`` (and every further view
+the model reads, ``cxr.views``) with an index that keeps each image's labels, patient and geometry.
 
 The arrays are the NIH splits' kind (``cxr.preprocess.preprocess_split``), so
 ``cxr.batches.SplitArrays(folder, "external")`` reads them and every forward

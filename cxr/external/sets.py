@@ -37,11 +37,11 @@ def label_file(format: str, folder: Path, labels: str = "") -> Path:
         raise InputError(f"external format {format!r}: expected one of {list(FORMATS)}")
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder (its 'folder' in external.sets)")
-    if format == "mimic":
+    if FORMATS[format].reads_folder:
         if labels:
             raise InputError(
-                f"external set in {folder}: a mimic set reads its three files from the folder; "
-                f"leave 'labels' empty (it is {labels!r})"
+                f"external set in {folder}: a {format} set reads its label files from the "
+                f"folder; leave 'labels' empty (it is {labels!r})"
             )
         return folder
     path = folder / (labels or FORMATS[format].label_file)

@@ -29,7 +29,7 @@ MAX_STD = 105.0
 MIN_NEIGHBOUR_CORRELATION = 0.6
 #: Share of the variance left after a 1/16-side blur under which an image has no structure
 #: (a ramp, a vignette): radiographs keep ribs, vessels and edges.
-MIN_DETAIL = 0.05
+MIN_FINE_STRUCTURE = 0.05
 
 CHECKS = ("blank", "two-tone", "noise", "no structure")
 
@@ -39,11 +39,11 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     x = image.astype(np.float64)
     std = float(x.std())
     if std == 0.0:
-        return {"std": 0.0, "neighbour_correlation": 0.0, "detail": 0.0}
+        return {"std": 0.0, "neighbour_correlation": 0.0, "fine_structure": 0.0}
     neighbours = np.mean([_correlation(x[:, :-1], x[:, 1:]), _correlation(x[:-1, :], x[1:, :])])
     blurred = cv2.GaussianBlur(x, (0, 0), sigmaX=x.shape[0] / 16, borderType=cv2.BORDER_REFLECT)
-    detail = float(((x - blurred) ** 2).mean() / std**2)
-    return {"std": std, "neighbour_correlation": float(neighbours), "detail": detail}
+    fine = float(((x - blurred) ** 2).mean() / std**2)
+    return {"std": std, "neighbour_correlation": float(neighbours), "fine_structure": fine}
 
 
 def failed_checks(image: np.ndarray) -> list[str]:
@@ -56,7 +56,7 @@ def failed_checks(image: np.ndarray) -> list[str]:
         failed.append("two-tone")
     if s["neighbour_correlation"] < MIN_NEIGHBOUR_CORRELATION:
         failed.append("noise")
-    if s["detail"] < MIN_DETAIL:
+    if s["fine_structure"] < MIN_FINE_STRUCTURE:
         failed.append("no structure")
     return failed
 

@@ -21,21 +21,22 @@ from cxr.config import ModelConfig
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Gray ``(B, 1, S, S)`` in [0, 1] (and, where ``uses_detail``, its detail array
-    ``(B, 1, D, D)``) -> logits ``(B, C)``, as timm splits it: features, then head."""
+    """``input_views`` gray arrays of each image, ``(B, 1, S, S)`` then any sharper view
+    ``(B, 1, kS, kS)`` (``cxr.views``), in [0, 1] -> logits ``(B, C)``, as timm splits it:
+    features, then head."""
 
     #: Parameter-name prefixes that ImageNet (or a cxr checkpoint's) weights initialise.
     pretrained_prefixes: tuple[str, ...]
-    #: Whether ``forward`` takes the detail array as its second input.
-    uses_detail: bool
+    #: How many arrays of each image ``forward`` takes (``cxr.views.Views.arrays``).
+    input_views: int
 
     @classmethod
     def from_config(cls, config: ModelConfig, num_classes: int) -> Classifier: ...
 
-    def forward_features(self, x: torch.Tensor, *detail: torch.Tensor) -> Any: ...
+    def forward_features(self, x: torch.Tensor, *views: torch.Tensor) -> Any: ...
 
     def forward_head(self, features: Any) -> torch.Tensor: ...
 
-    def forward(self, x: torch.Tensor, *detail: torch.Tensor) -> torch.Tensor: ...
+    def forward(self, x: torch.Tensor, *views: torch.Tensor) -> torch.Tensor: ...
 
     def cam_layers(self) -> list[nn.Module]: ...

@@ -21,7 +21,7 @@ class DenseNet121Classifier(nn.Module):
 
     #: Parameter-name prefixes that ImageNet weights initialise.
     pretrained_prefixes = ("features.",)
-    uses_detail = False  # reads only the array (``forward(x)``)
+    input_views = 1  # reads only the array (``forward(x)``)
 
     def __init__(
         self,

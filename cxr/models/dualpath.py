@@ -210,7 +210,8 @@ class DualPathClassifier(nn.Module):
         dilated: bool = True,
     ) -> None:
         super().__init__()
-        self.uses_detail = use_local and local_detail  # the local path crops from the detail
+        # The local path crops from the detail array, the second of the model's views.
+        self.input_views = 2 if use_local and local_detail else 1
         self.input = GrayToImageNet()
         self.global_features = densenet121_features(output_stride, dilated)
         self.cbam = nn.ModuleDict({name: cbam(c, use_cbam) for name, c in LEVELS})
@@ -249,7 +250,7 @@ class DualPathClassifier(nn.Module):
         self, x: torch.Tensor, detail: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """Everything the head fuses: the global map, the pyramid levels, the local vector."""
-        if self.uses_detail and detail is None:
+        if self.input_views > 1 and detail is None:
             raise ValueError("this model crops its local path from the detail array: pass detail")
         z = self.input(x)  # (B, 3, S, S)
         blocks = run_blocks(self.global_features, z, lambda name, f: self.cbam[name](f))
@@ -258,7 +259,7 @@ class DualPathClassifier(nn.Module):
             for i, level in enumerate(self.fpn(blocks)):
                 out[f"p{i + 3}"] = level  # (B, 256, S/8, S/8), (B, 256, S/16, ..), ...
         if self.local is not None:
-            zd = self.input(detail) if self.uses_detail else None  # (B, 3, D, D)
+            zd = self.input(detail) if self.input_views > 1 else None  # (B, 3, D, D)
             out["local"] = self.local(z, out["global"], zd)  # (B, 1024)
         return out
 

@@ -25,7 +25,7 @@ class ResNet50Classifier(nn.Module):
 
     #: Parameter-name prefixes that ImageNet weights initialise.
     pretrained_prefixes = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.")
-    uses_detail = False  # reads only the array (``forward(x)``)
+    input_views = 1  # reads only the array (``forward(x)``)
 
     def __init__(
         self, num_classes: int = 14, dropout: float = 0.2, output_stride: int = 16

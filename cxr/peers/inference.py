@@ -30,9 +30,10 @@ from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.fitted import read_fitted, read_thresholds
 from cxr.findings import FINDINGS
-from cxr.inference import Views, findings_over
+from cxr.inference import findings_over
 from cxr.peers.base import Peer
 from cxr.peers.registry import load_peer
+from cxr.views import Views
 
 
 @dataclass

@@ -29,10 +29,10 @@ from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration, expected_calibration_error, fit_calibration
 from cxr.evaluation.compare import EXTERNAL
 from cxr.evaluation.evaluate import prediction_table, scored_metrics
-from cxr.evaluation.external import external_metrics, scores_of_table
 from cxr.evaluation.metrics import rounded
 from cxr.evaluation.thresholds import fit_thresholds
 from cxr.external.formats import Format
+from cxr.external.metrics import external_metrics, scores_of_table
 from cxr.findings import FINDINGS
 from cxr.imaging.decode import DecodeError
 from cxr.peers.base import Peer, Provenance

@@ -30,17 +30,48 @@ def localisation_markdown(summary: dict) -> str:
     lines = [f"# Localisation of GradCAM maps ({split} split)", ""]
     if not summary.get("cases"):
         return "\n".join([*lines, f"No true boxes in the {split} split: nothing to score.", ""])
-    control, who = summary["control"], units(summary["ci"]["unit"]).split(" ")[0]
-    rows = [*summary["per_class"].items(), ("**mean**", summary["mean"])]
-
-    def cases(name: str, v: dict) -> list[str]:
-        if name == "**mean**":
-            return [str(summary["cases"]), str(summary["patients"])]
-        return [str(v["cases"]), str(v["patients"])]
-
+    rows = _Rows(summary)
     lines += [
         _intro(summary),
         "",
+        *_pointing_section(summary, rows),
+        *_overlap_section(summary, rows),
+    ]
+    if summary.get("fused"):
+        lines += _fused_section(rows)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+class _Rows:
+    """The table rows of a summary: each class, then the mean."""
+
+    def __init__(self, summary: dict) -> None:
+        self.summary = summary
+        self.items = [*summary["per_class"].items(), ("**mean**", summary["mean"])]
+        self.who = units(summary["ci"]["unit"]).split(" ")[0]  # what the intervals resample
+        self.thresholds = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
+        ts = self.thresholds
+        self.overlap_header = ["finding", *[f"T(IoBB) {t}" for t in ts],
+                               *[f"T(IoU) {t}" for t in ts], "mean IoU"]  # fmt: skip
+
+    def cases(self, name: str, v: dict) -> list[str]:
+        """The cases and patients (or images) behind a row."""
+        source = self.summary if name == "**mean**" else v
+        return [str(source["cases"]), str(source["patients"])]
+
+    def overlap(self, prefix: str) -> list[list[str]]:
+        """IoBB and IoU hits at each threshold and the mean IoU of the ``prefix`` maps."""
+        ts = self.thresholds
+        return [
+            [name, *[_cell(v[f"{prefix}iobb_{t}"]) for t in ts],
+             *[_cell(v[f"{prefix}iou_{t}"]) for t in ts], _cell(v[f"{prefix}mean_iou"])]
+            for name, v in self.items
+        ]  # fmt: skip
+
+
+def _pointing_section(summary: dict, rows: _Rows) -> list[str]:
+    control = summary["control"]
+    return [
         f"Control: {control['maps_per_case']} random maps per case, built like the GradCAM map "
         f"(uniform noise on the {control['cam_grids']}-cell grids of the layers it hooks, "
         "resized, averaged), then pointed with and boxed the same way. *Gain* is GradCAM "
@@ -52,34 +83,15 @@ def localisation_markdown(summary: dict) -> str:
         f"{summary['tolerance_px']} px around it (Zhang et al. 2016).",
         "",
         table(
-            ["finding", "cases", who, "pointing game", "random maps", "gain"],
-            [
-                [
-                    name,
-                    *cases(name, v),
-                    _cell(v["pointing"]),
-                    _cell(v["random_pointing"]),
-                    _cell(v["pointing_gain"]),
-                ]
-                for name, v in rows
-            ],
+            ["finding", "cases", rows.who, "pointing game", "random maps", "gain"],
+            [[name, *rows.cases(name, v), _cell(v["pointing"]), _cell(v["random_pointing"]),
+              _cell(v["pointing_gain"])] for name, v in rows.items],
         ),
-    ]
-    ts = [f"{t:g}" for t in OVERLAP_THRESHOLDS]
-    header = ["finding", *[f"T(IoBB) {t}" for t in ts], *[f"T(IoU) {t}" for t in ts], "mean IoU"]
+    ]  # fmt: skip
 
-    def overlap_rows(prefix: str) -> list[list[str]]:
-        return [
-            [
-                name,
-                *[_cell(v[f"{prefix}iobb_{t}"]) for t in ts],
-                *[_cell(v[f"{prefix}iou_{t}"]) for t in ts],
-                _cell(v[f"{prefix}mean_iou"]),
-            ]
-            for name, v in rows
-        ]
 
-    lines += [
+def _overlap_section(summary: dict, rows: _Rows) -> list[str]:
+    return [
         "## Box overlap (Wang et al. 2017)",
         "",
         f"Each map is thresholded at {summary['box_threshold']:g} of its maximum; every "
@@ -89,21 +101,18 @@ def localisation_markdown(summary: dict) -> str:
         "",
         "### GradCAM",
         "",
-        table(header, overlap_rows("")),
+        table(rows.overlap_header, rows.overlap("")),
         "### Control: random maps (same threshold)",
         "",
-        table(header, overlap_rows("random_")),
+        table(rows.overlap_header, rows.overlap("random_")),
         "Mean IoU gain over the control: "
-        + ", ".join(f"{name} {_cell(v['mean_iou_gain'])}" for name, v in rows)
+        + ", ".join(f"{name} {_cell(v['mean_iou_gain'])}" for name, v in rows.items)
         + ".",
         "",
     ]
-    if summary.get("fused"):
-        lines += _fused_section(rows, cases, header, overlap_rows, who)
-    return "\n".join(lines).rstrip() + "\n"
 
 
-def _fused_section(rows, cases, header, overlap_rows, who: str) -> list[str]:
+def _fused_section(rows: _Rows) -> list[str]:
     """The map with the local path's close look fused in, against GradCAM's alone."""
     return [
         "## With the local path's map",
@@ -114,18 +123,18 @@ def _fused_section(rows, cases, header, overlap_rows, who: str) -> list[str]:
         "minus GradCAM's alone, on the same cases and resamples (a paired interval).",
         "",
         table(
-            ["finding", "cases", who, "pointing", "fused", "gain", "mean IoU", "fused",
+            ["finding", "cases", rows.who, "pointing", "fused", "gain", "mean IoU", "fused",
              "gain"],
             [
                 [
-                    name, *cases(name, v), _cell(v["pointing"]), _cell(v["fused_pointing"]),
+                    name, *rows.cases(name, v), _cell(v["pointing"]), _cell(v["fused_pointing"]),
                     _cell(v["fused_pointing_gain"]), _cell(v["mean_iou"]),
                     _cell(v["fused_mean_iou"]), _cell(v["fused_mean_iou_gain"]),
                 ]
-                for name, v in rows
+                for name, v in rows.items
             ],
         ),
         "### Box overlap of the fused map",
         "",
-        table(header, overlap_rows("fused_")),
+        table(rows.overlap_header, rows.overlap("fused_")),
     ]  # fmt: skip

@@ -1,5 +1,5 @@
 """Batch augmentation on the device: random resized crop, rotation, brightness/contrast, flip,
-applied alike to an array and its detail array.
+applied alike to every view of the same images (``cxr.views``).
 
 One ``affine_grid`` / ``grid_sample`` per batch does crop, rotation and flip
 together, so augmentation costs the GPU almost nothing and the loader only
@@ -25,8 +25,8 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) 
 def augment_views(
     views: list[torch.Tensor], config: AugmentConfig, generator: torch.Generator
 ) -> list[torch.Tensor]:
-    """Augment views of the same images at different sides (the array ``(B, 1, S, S)`` and
-    its detail ``(B, 1, D, D)``) with one draw per image: the same crop, rotation and flip,
+    """Augment views of the same images at different sides (``(B, 1, S, S)``, then any
+    sharper view ``(B, 1, kS, kS)``) with one draw per image: the same crop, rotation and flip,
     in the normalised coordinates both share, so a box lands on the same anatomy in each,
     and the same brightness and contrast about the first view's mean."""
     first = views[0]

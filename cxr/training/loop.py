@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
 from cxr.config import TrainConfig
 from cxr.device import autocast, compute_dtype, needs_loss_scaling, place
 from cxr.evaluation.metrics import auroc, nan_mean
-from cxr.evaluation.predict import predict_logits
+from cxr.evaluation.predict import ForwardPass
 from cxr.findings import FINDINGS
 from cxr.models import checkpoint
 from cxr.models.checkpoint import ModelRecord
@@ -106,28 +106,12 @@ def fit(
         on_epoch(row)
     resumed_from = state.epoch
 
+    step = _Epoch(net, criterion, batches, schedule, config, device, dtype, scaler)
     t0, seen = time.perf_counter(), 0
     while state.epoch < config.epochs and not state.stopped(config.patience):
-        epoch = state.epoch
-        sampler.set_epoch(epoch)
-        try:
-            train_loss, images = train_one_epoch(
-                net, criterion, batches, schedule, config, device, epoch, dtype, scaler
-            )
-        except TrainingDiverged as err:
-            good = f"{files.last} (epoch {epoch})" if epoch else "none yet"
-            raise TrainingDiverged(
-                f"{err}; last good checkpoint: {good}. Lower train.lr or check the data."
-            ) from None
+        sampler.set_epoch(state.epoch)
+        row, images = step.run(state.epoch, files, val_set, model)
         seen += images
-        distributed.average_buffers(model, world)  # one model to validate and save
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            **validate(model, criterion, val_set, device, dtype),
-            "lr": max(g["lr"] for g in schedule.optimizer.param_groups),
-        }
-        schedule.epoch_end(row["val_mean_auroc"])
         if state.record(row):
             best_state = checkpoint.cpu_state(model)
             if world.main:
@@ -138,13 +122,18 @@ def fit(
         if on_epoch:
             on_epoch(row)
         tqdm.write(
-            f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, val loss "
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss "
             f"{row['val_loss']:.4f}, val mean AUROC {row['val_mean_auroc']:.4f}"
         )
 
     if world.main and best_state is not None and not files.best.is_file():
         _write_best(files, best_state, state)  # a finished run resumed after best.pt was removed
-    seconds = time.perf_counter() - t0
+    return _outcome(state, config, resumed_from, seen, time.perf_counter() - t0)
+
+
+def _outcome(
+    state: LoopState, config: TrainConfig, resumed_from: int, seen: int, seconds: float
+) -> Outcome:
     return Outcome(
         epochs_run=state.epoch,
         best_epoch=state.best_epoch,
@@ -155,6 +144,44 @@ def fit(
         train_images_per_second=seen / seconds if seconds > 0 else 0.0,
         history=state.history,
     )
+
+
+@dataclass
+class _Epoch:
+    """What one epoch of :func:`fit` trains with."""
+
+    net: nn.Module
+    criterion: Criterion
+    batches: Iterable
+    schedule: Schedule
+    config: TrainConfig
+    device: torch.device
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler
+
+    def run(
+        self, epoch: int, files: RunFiles, val_set: SplitArrays, model: nn.Module
+    ) -> tuple[dict, int]:
+        """Train epoch ``epoch`` (from 0), validate; its log row and the images seen."""
+        try:
+            train_loss, images = train_one_epoch(
+                self.net, self.criterion, self.batches, self.schedule, self.config,
+                self.device, epoch, self.dtype, self.scaler,
+            )  # fmt: skip
+        except TrainingDiverged as err:
+            good = f"{files.last} (epoch {epoch})" if epoch else "none yet"
+            raise TrainingDiverged(
+                f"{err}; last good checkpoint: {good}. Lower train.lr or check the data."
+            ) from None
+        distributed.average_buffers(model, distributed.current())  # one model to validate, save
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            **validate(model, self.criterion, val_set, self.device, self.dtype),
+            "lr": max(g["lr"] for g in self.schedule.optimizer.param_groups),
+        }
+        self.schedule.epoch_end(row["val_mean_auroc"])
+        return row, images
 
 
 def train_one_epoch(
@@ -187,14 +214,13 @@ def train_one_epoch(
         disable=not world.main,
     )  # fmt: skip
     for batch in bar:
-        images, labels = batch.images, batch.labels
         loss = train_step(
-            net, criterion, images, labels, schedule.optimizer, config, generator, batch.detail,
+            net, criterion, batch.views, batch.labels, schedule.optimizer, config, generator,
             dtype, scaler,
         )  # fmt: skip
         watch.add(loss)
         schedule.step()
-        seen += len(images) * world.size
+        seen += len(batch.labels) * world.size
         if watch.due():
             bar.set_postfix(loss=f"{watch.check():.4f}")
     return watch.epoch_mean(), seen
@@ -203,18 +229,17 @@ def train_one_epoch(
 def train_step(
     net: nn.Module,
     criterion: Criterion,
-    images: torch.Tensor,
+    views: Sequence[torch.Tensor],
     labels: torch.Tensor,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     generator: torch.Generator,
-    detail: torch.Tensor | None = None,
     dtype: torch.dtype = torch.float32,
     scaler: torch.amp.GradScaler | None = None,
 ) -> torch.Tensor:
-    """One optimiser step on a uint8 batch (and its detail rows, for a model that reads
-    them): copy, augment (both alike), forward under autocast to ``dtype``, loss, backward,
-    step. Nothing here reads a value back to the host.
+    """One optimiser step on a uint8 batch (every view of its images the model reads,
+    ``cxr.batches.Batch.views``): copy, augment (all views alike), forward under autocast
+    to ``dtype``, loss, backward, step. Nothing here reads a value back to the host.
 
     Returns the (detached) loss, computed on the fp32 logits. Neither fp32 nor bf16
     (fp32's exponent range) needs loss scaling; fp16 takes an enabled ``scaler``
@@ -222,9 +247,9 @@ def train_step(
     gradients and itself reads one flag back.
     """
     device = generator.device  # the augmentation draws where the batch trains
-    views = [to_device(v, device, channels_last=False) for v in (images, detail) if v is not None]
+    views = [to_device(v, device, channels_last=False) for v in views]
     views = [
-        v.contiguous(memory_format=torch.channels_last)  # (B, 1, S, S), (B, 1, D, D)
+        v.contiguous(memory_format=torch.channels_last)  # (B, 1, S, S)[, (B, 1, kS, kS)]
         for v in augment_views(views, config.augment, generator)
     ]
     y = labels.to(device, non_blocking=True)  # (B, C)
@@ -252,7 +277,7 @@ def validate(
     dtype: torch.dtype = torch.float32,
 ) -> dict:
     """Validation loss, per-class AUROC and their mean (NaN-skipping) on the whole split."""
-    logits = predict_logits(model, val_set, device, batch_size=128, dtype=dtype)  # (N, C)
+    logits = ForwardPass(model, device, dtype, batch_size=128).split_logits(val_set)  # (N, C)
     loss = criterion(torch.from_numpy(logits), torch.from_numpy(val_set.labels)).item()
     scores = auroc(val_set.labels, logits, FINDINGS)  # ranks: a float32 sigmoid ties above 17
     return {

@@ -22,6 +22,7 @@ import torch
 import cxr
 from cxr.knobs import result_settings
 from cxr.models import checkpoint
+from cxr.views import written_views
 
 #: The code a training result depends on (relative to the repository): a change
 #: to any of it makes an old ``last.pt`` a different run, never one to resume.
@@ -29,6 +30,7 @@ TRAINING_CODE = (
     "cxr/models",
     "cxr/training",
     "cxr/batches.py",
+    "cxr/views.py",
     "cxr/distributed.py",
     "cxr/evaluation/metrics.py",
     "cxr/evaluation/predict.py",
@@ -60,11 +62,9 @@ def fingerprint(configs: list, processed: Path, computed_in: str = "") -> str:
             h.update(source.relative_to(root).as_posix().encode())
             h.update(source.read_bytes())
     for split in ("train", "val"):
-        for name in (f"{split}.parquet", f"{split}.npy", f"{split}_detail.npy"):
-            if not (processed / name).is_file() and name.endswith("_detail.npy"):
-                continue  # preprocess wrote no detail array
-            h.update(name.encode())
-            with open(processed / name, "rb") as f:
+        for path in [processed / f"{split}.parquet", *written_views(processed, split)]:
+            h.update(path.name.encode())
+            with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 23), b""):
                     h.update(block)
     return h.hexdigest()

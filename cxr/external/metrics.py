@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -111,26 +112,17 @@ def external_metrics(
     """Every figure of the external set, per scored finding and as means over them;
     ``unit``: what the set's intervals resample (the reference's are patients);
     ``origin``: ``external`` or ``nih_reread`` (no interval for the difference)."""
-    per_class, drops, ext_means, ref_means = {}, [], [], []
+    per_class, drops, ext_means = {}, [], []
     raw = external.raw  # once: every finding reads its column
-
-    def drop_interval(values: np.ndarray) -> dict:
-        out = interval(values, level, f"{unit} (this set), patient (NIH test)")
-        if origin == "nih_reread":
-            out |= {"low": None, "high": None, "withheld": NOT_INDEPENDENT}
-        return out
+    drop_interval = functools.partial(_drop_interval, level=level, unit=unit, origin=origin)
 
     for name in scored:
         k = FINDINGS.index(name)
         auroc, auprc, boot_roc, boot_pr = resampled_scores(external, k, resamples, seed)
         ref_auroc, _, ref_roc, _ = resampled_scores(reference, k, resamples, seed + 1)
-        known = ~np.isnan(external.labels[:, k])
-        y, p = external.labels[known, k] == 1, external.probs[known, k]
-        called = p >= thresholds[k]
+        counts, calls = _counts_and_calls(external, raw, k, thresholds[k], bins)
         per_class[name] = {
-            "positives": int(y.sum()),
-            "negatives": int((~y).sum()),
-            "unknown": int((~known).sum()),
+            **counts,
             "auroc": rounded(auroc),
             "auroc_ci": interval(boot_roc, level, unit),
             "auprc": rounded(auprc),
@@ -138,14 +130,10 @@ def external_metrics(
             "nih_test_auroc": rounded(ref_auroc),
             "drop": rounded(auroc - ref_auroc),
             "drop_ci": drop_interval(boot_roc - ref_roc),
-            "ece": rounded(expected_calibration_error(y, p, bins)),
-            "ece_uncalibrated": rounded(expected_calibration_error(y, raw[known, k], bins)),
-            "sensitivity": rounded(called[y].mean()) if y.any() else None,
-            "specificity": rounded((~called[~y]).mean()) if (~y).any() else None,
+            **calls,
         }
         drops.append(boot_roc - ref_roc)
         ext_means.append(boot_roc)
-        ref_means.append(ref_roc)
     # The means cover the findings both sets score, so the drop is their difference.
     defined = [
         n for n in scored
@@ -167,6 +155,33 @@ def external_metrics(
         "level": level,
         "unit": unit,
         "per_class": per_class,
+    }
+
+
+def _drop_interval(values: np.ndarray, level: float, unit: str, origin: str) -> dict:
+    """The interval of a difference from NIH test; withheld for an NIH re-read, whose
+    films are not a sample independent of NIH test's."""
+    out = interval(values, level, f"{unit} (this set), patient (NIH test)")
+    if origin == "nih_reread":
+        out |= {"low": None, "high": None, "withheld": NOT_INDEPENDENT}
+    return out
+
+
+def _counts_and_calls(
+    external: Scored, raw: np.ndarray, k: int, threshold: float, bins: int
+) -> tuple[dict, dict]:
+    """Finding ``k``'s labelled cases; and its calibration error (calibrated and ``raw``)
+    and its sensitivity and specificity at the NIH validation threshold."""
+    known = ~np.isnan(external.labels[:, k])
+    y, p = external.labels[known, k] == 1, external.probs[known, k]
+    called = p >= threshold
+    counts = {"positives": int(y.sum()), "negatives": int((~y).sum()),
+              "unknown": int((~known).sum())}  # fmt: skip
+    return counts, {
+        "ece": rounded(expected_calibration_error(y, p, bins)),
+        "ece_uncalibrated": rounded(expected_calibration_error(y, raw[known, k], bins)),
+        "sensitivity": rounded(called[y].mean()) if y.any() else None,
+        "specificity": rounded((~called[~y]).mean()) if (~y).any() else None,
     }
 
 

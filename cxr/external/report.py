@@ -24,7 +24,7 @@ def set_markdown(
     localisation: dict | None = None,
     note: str = "",
 ) -> str:
-    """The section of one set (``cxr.evaluation.external.external_metrics``'s ``metrics``;
+    """The section of one set (``cxr.external.metrics.external_metrics``'s ``metrics``;
     ``excluded``: rows left out per reason; ``localisation``: the explain stage's summary on
     the set's boxes, where it has them; ``note``: what its format says a reader must know)."""
     level, resamples = metrics["level"], metrics["resamples"]
@@ -56,6 +56,27 @@ def set_markdown(
         "",
         *_guard_lines(metrics.get("guard")),
     ]
+    header, rows = _class_table(metrics, reread)
+    lines += [
+        table(header, rows),
+        "ECE under the calibration fitted on the NIH validation split shows whether the "
+        "probabilities transfer; sensitivity and specificity are at the thresholds chosen on "
+        "NIH validation. Unknown labels (uncertain under U-Ignore) are left out of that "
+        "finding only.",
+        "",
+        'Rows left out (a reason that ends "its label counts" drops only that row\'s box; '
+        "every row is listed in the set's `excluded.csv`):",
+        "",
+        table(["reason", "rows"], [[r, str(n)] for r, n in excluded.items()] or [["none", "0"]]),
+    ]
+    if localisation is not None:
+        lines += ["", *_demoted(localisation_markdown(localisation), 2).splitlines()]
+    return "\n".join(lines)
+
+
+def _class_table(metrics: dict, reread: bool) -> tuple[list[str], list[list[str]]]:
+    """The per-finding table: counts, AUROC and AUPRC, the gap to NIH test, calibration
+    and the calls at NIH validation's thresholds."""
     difference = "difference (re-read)" if reread else "drop"
     header = ["finding", "pos / neg (unknown)", "AUROC", "AUPRC", "NIH test AUROC", difference]
     header += ["ECE (NIH calibration)", "ECE (uncalibrated)", "sensitivity", "specificity"]
@@ -76,21 +97,7 @@ def set_markdown(
                 percent(v["specificity"]),
             ]
         )
-    lines += [
-        table(header, rows),
-        "ECE under the calibration fitted on the NIH validation split shows whether the "
-        "probabilities transfer; sensitivity and specificity are at the thresholds chosen on "
-        "NIH validation. Unknown labels (uncertain under U-Ignore) are left out of that "
-        "finding only.",
-        "",
-        'Rows left out (a reason that ends "its label counts" drops only that row\'s box; '
-        "every row is listed in the set's `excluded.csv`):",
-        "",
-        table(["reason", "rows"], [[r, str(n)] for r, n in excluded.items()] or [["none", "0"]]),
-    ]
-    if localisation is not None:
-        lines += ["", *_demoted(localisation_markdown(localisation), 2).splitlines()]
-    return "\n".join(lines)
+    return header, rows
 
 
 def _demoted(markdown: str, levels: int) -> str:
