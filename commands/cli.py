@@ -29,10 +29,12 @@ COMMANDS = {
     "external-report": "stages.external_report",
     "peer": "stages.peer",
     "peers-report": "stages.peers_report",
+    "export": "stages.export",
     "score": "commands.score",
     "compare": "commands.compare",
     "predict": "commands.predict",
     "serve": "commands.serve",
+    "check-export": "commands.check_export",
 }
 
 

@@ -13,7 +13,8 @@ import typer
 from cxr.atomic import atomic_path, write_json
 from cxr.device import pick_device
 from cxr.errors import InputError
-from cxr.inference import FilePredictor, Predictor, image_paths, predict_files
+from cxr.export.folder import load_predictor
+from cxr.inference import FilePredictor, image_paths, predict_files
 from cxr.peers.inference import PeerPredictor
 from cxr.peers.registry import folder_name, is_peer
 from stages import paths
@@ -22,8 +23,9 @@ Inputs = Annotated[
     list[str], typer.Argument(help="files, folders, or @list.txt (one path per line)")
 ]
 Out = Annotated[Path, typer.Option(help="results table: .csv or .json")]
-Model = Annotated[str, typer.Option(help="checkpoint (thresholds and calibration beside it), or a "
-                                    "peer: xrv:<weights> or chexnet:<file>")]  # fmt: skip
+Model = Annotated[str, typer.Option(help="checkpoint (thresholds and calibration beside it), an "
+                                    "export folder (cxr export), or a peer: xrv:<weights> or "
+                                    "chexnet:<file>")]  # fmt: skip
 Scores = Annotated[
     Path | None, typer.Option(help="a peer's `cxr score` folder (default data/peers/<its name>)")
 ]
@@ -79,7 +81,8 @@ def main(
 def _predictor(
     model: str, scores: Path | None, xrv_cache: Path | None, random_init: bool, device
 ) -> FilePredictor:
-    """cxr's checkpoint, or a peer with its ``cxr score`` calibration and thresholds."""
+    """cxr's checkpoint or export folder, or a peer with its ``cxr score`` calibration and
+    thresholds."""
     if is_peer(model):
         folder = scores or paths.PEERS / folder_name(model)
         return PeerPredictor.load(model, folder, xrv_cache, random_init, device)
@@ -88,7 +91,7 @@ def _predictor(
             "--scores, --xrv-cache and --random-init are for a peer (--model xrv:... or "
             f"chexnet:...); {model} is a checkpoint, with its own calibration beside it"
         )
-    predictor = Predictor.load(model, device=device)
+    predictor = load_predictor(Path(model), device)  # best.pt, or an export folder
     for line in predictor.version_warnings:
         typer.echo(f"warning: {line}", err=True)
     return predictor

@@ -10,7 +10,7 @@ import typer
 
 from cxr.app import MAX_UPLOAD_MB, build_app
 from cxr.device import pick_device
-from cxr.inference import Predictor
+from cxr.export.folder import load_predictor
 from stages import paths
 
 
@@ -26,7 +26,8 @@ def demo_examples(count: int = 4) -> list[str]:
 
 def main(
     model: Annotated[
-        Path, typer.Option(help="checkpoint; thresholds and calibration beside it")
+        Path,
+        typer.Option(help="checkpoint (fitted files beside it) or export folder"),
     ] = (paths.MODEL),
     host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 shares on the network")] = (
         "127.0.0.1"
@@ -37,7 +38,7 @@ def main(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, ...")] = "auto",
 ) -> None:
     """Upload a PNG, JPEG or DICOM; see the 14 findings against their thresholds and GradCAM."""
-    predictor = Predictor.load(model, device=pick_device(device))
+    predictor = load_predictor(model, pick_device(device))
     for line in predictor.version_warnings:
         typer.echo(f"warning: {line}", err=True)
     app = build_app(predictor, demo_examples(), max_upload_mb)

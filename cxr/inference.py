@@ -72,19 +72,38 @@ class Predictor:
         if not model_path.is_file():
             raise InputError(f"{model_path}: no model checkpoint (run `dvc repro train`)")
         model, record = load_model(model_path)
-        classes = list(record.classes)
         folder = model_path.parent
-        threshold_values = read_thresholds(thresholds_path or folder / "thresholds.json", classes)
-        calibration_file = Path(calibration_path or folder / "calibration.json")
+        return cls.from_parts(
+            model,
+            record,
+            Path(thresholds_path or folder / "thresholds.json"),
+            Path(calibration_path or folder / "calibration.json"),
+            folder / "guard.npz",
+            device or torch.device("cpu"),
+        )
+
+    @classmethod
+    def from_parts(
+        cls,
+        model: Classifier,
+        record: ModelRecord,
+        thresholds_file: Path,
+        calibration_file: Path,
+        guard_file: Path,
+        device: torch.device,
+    ) -> Predictor:
+        """A predictor of ``model`` (described by ``record``) with the validation thresholds
+        and calibration in those files and the input guard in ``guard_file`` (a missing
+        guard is a warning: every file is then read as a frontal radiograph)."""
+        classes = list(record.classes)
+        threshold_values = read_thresholds(thresholds_file, classes)
         try:
             calibration_fit = Calibration.from_json(read_fitted(calibration_file), classes)
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(
                 f"{calibration_file}: damaged or lacks {err}; rerun evaluate"
             ) from None
-        device = device or torch.device("cpu")
         place(model, device).eval()
-        guard_file = folder / "guard.npz"
         warnings = output_changing_differences(record.environment)
         if not guard_file.is_file():
             warnings.append(

@@ -27,6 +27,8 @@ from cxr.config import PreprocessConfig
 from cxr.errors import InputError
 from cxr.processed import REDO, check_square, load_array, open_split
 
+#: Each view's name, in ``Views.arrays`` order (an exported graph's input names).
+VIEW_NAMES = ("image", "detail")
 #: Beside ``<split>.npy``, the file of each further view, in ``Views.arrays`` order.
 _FILE_SUFFIXES = ("", "_detail")
 

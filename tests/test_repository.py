@@ -149,6 +149,7 @@ LAYERS = [
     {"report"},
     {"inference"},
     {"external"},  # other data sets: formats, readers, scoring, reports, the demo hospital
+    {"export"},  # a trained model as a self-contained folder: safetensors, ONNX, model card
     {"peers"},  # published models: reading, scoring, reporting, inference, all in one package
     {"app"},
     {"training"},

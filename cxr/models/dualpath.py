@@ -141,7 +141,9 @@ class LocalPath(nn.Module):
         size = x.shape[-1]
         boxes = self.boxes(x, global_features)
         source = x if detail is None else detail
-        index = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
+        # Each box's image: 0 .. B-1, from the batch's own shape, so an exported graph
+        # (``cxr export``) keeps a dynamic batch instead of the traced one.
+        index = torch.ones_like(boxes[:, :1]).cumsum(0) - 1  # (B, 1)
         out = self.size or size
         crops = roi_align(
             source,
