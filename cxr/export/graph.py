@@ -2,10 +2,11 @@
 
 Inputs are the model's views (``cxr.views``) as float32 ``(B, 1, S, S)`` in [0, 1],
 named as ``cxr.views.VIEW_NAMES`` names them (``image``, then any sharper view a
-dual path crops from), with a dynamic batch axis; the output is ``logits`` ``(B, C)``. The model's first module
-turns gray into ImageNet-normalised RGB, so the graph needs no preprocessing
-beyond the uint8 array divided by 255 (``config.json`` says how the array is
-made). Exported with torch.export (``dynamo=True``) at fp32.
+dual path crops from), with a dynamic batch axis; the output is ``logits``
+``(B, C)``. The model's first module turns gray into ImageNet-normalised RGB, so
+the graph needs no preprocessing beyond the uint8 array divided by 255
+(``config.json`` says how the array is made). Exported with torch.export
+(``dynamo=True``) at fp32.
 """
 
 from __future__ import annotations
