@@ -36,7 +36,7 @@ from cxr.imaging.decode import DecodeError
 from cxr.models.checkpoint import ModelRecord, load_model
 from cxr.models.contract import Classifier
 from cxr.preprocess import prepare_arrays
-from cxr.views import Views, preprocessing_for
+from cxr.views import Views
 
 
 @dataclass
@@ -129,9 +129,11 @@ class Predictor:
 
     def prepare(self, path: str | Path) -> Views:
         """One file as the model's input (N = 1), exactly as preprocess makes it: one decode,
-        one enhancement, every view the model reads; raises ``DecodeError``."""
-        arrays, _ = prepare_arrays(path, preprocessing_for(self.preprocess, self.model.input_views))
-        return Views(*(a[None] for a in arrays))
+        one enhancement at the side preprocess enhanced at (every side it wrote counts, so
+        a one-view model beside a detail array gets the same contrast), then the views the
+        model reads; raises ``DecodeError``."""
+        arrays, _ = prepare_arrays(path, self.preprocess)
+        return Views(*(a[None] for a in arrays[: self.model.input_views]))
 
     def probabilities(self, views: Views, batch_size: int = 32) -> np.ndarray:
         """Calibrated probabilities ``[N, C]``."""

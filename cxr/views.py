@@ -16,14 +16,12 @@ and the model (the forward pass, GradCAM, the input guard) hands the model
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cxr.config import PreprocessConfig
 from cxr.errors import InputError
 from cxr.processed import REDO, check_square, load_array, open_split
 
@@ -70,12 +68,6 @@ def view_files(npy_path: str | Path, count: int) -> list[Path]:
     if count > len(_FILE_SUFFIXES):
         raise ValueError(f"{count} views; cxr writes at most {len(_FILE_SUFFIXES)}")
     return [npy_path.with_name(f"{npy_path.stem}{s}.npy") for s in _FILE_SUFFIXES[:count]]
-
-
-def preprocessing_for(config: PreprocessConfig, count: int) -> PreprocessConfig:
-    """``config`` making only the sides a model of ``count`` views reads (one decode,
-    one enhancement, never a detail array a one-view model would throw away)."""
-    return config if count > 1 else dataclasses.replace(config, detail_size=0)
 
 
 def open_views(processed_dir: str | Path, split: str, count: int = 1) -> tuple[Views, pd.DataFrame]:

@@ -265,3 +265,26 @@ def test_the_app_serves_a_model_that_reads_the_detail(detail_pipeline):
     assert finding == top and f"{stage[f'p_{top}']:.3f}" in table  # the same probabilities
     image = cv2.imread(overlay)
     assert image is not None and image.shape[2] == 3  # GradCAM through the detail model
+
+
+def test_a_one_view_model_beside_a_detail_array_gets_the_contrast_preprocess_gave(
+    nih_dir, tmp_path
+):
+    """Preprocess enhances once, at the largest side it writes; a model that reads only the
+    first array must see that array, not one enhanced at a smaller working side."""
+    from cxr.config import ModelConfig
+    from cxr.evaluation.calibration import Calibration
+    from cxr.inference import Predictor
+    from cxr.models.registry import build_model
+    from cxr.preprocess import prepare_arrays
+
+    path = sorted((nih_dir / "sample" / "images").glob("*.png"))[0]
+    config = PreprocessConfig(size=64, detail_size=512)  # CLAHE at 512 px, not 256
+    written, _ = prepare_arrays(path, config)
+    model = build_model(ModelConfig(arch="densenet121", weights="none"), num_classes=14)
+    predictor = Predictor(model, config, list(FINDINGS), Calibration.identity(14),
+                          np.full(14, 0.5), torch.device("cpu"))  # fmt: skip
+    views = predictor.prepare(path)
+    assert len(views.arrays) == 1 and np.array_equal(views.images[0], written[0])
+    alone, _ = prepare_arrays(path, PreprocessConfig(size=64))  # enhanced at 256 px
+    assert not np.array_equal(alone[0], written[0])  # so the side matters

@@ -15,10 +15,12 @@ from safetensors.torch import load_file, save_file
 
 from cxr.export.check import check_export
 from cxr.export.folder import CONFIG, WEIGHTS, load_export
-from cxr.export.weights import ExportError
+from cxr.export.graph import graph_inputs
+from cxr.export.weights import ExportError, load_weights
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
-from cxr.models.checkpoint import load_model
+from cxr.models.checkpoint import ModelRecord, load_model
+from cxr.models.registry import build_model
 from cxr.views import Views
 from tests.conftest import run_stages
 
@@ -55,8 +57,15 @@ def test_onnx_runtime_agrees_with_pytorch_and_the_reference(exported):
     assert report["images"] == 8 and report["passed"]
     assert report["torch_vs_reference"] == 0.0  # the same machine, the same fp32 kernels
     assert report["onnx_vs_torch"] < 1e-4 and report["onnx_vs_reference"] < 1e-4
+    # The graph takes what config.json tells a user to feed it, at any batch.
     config = json.loads((folder / CONFIG).read_text())
-    assert [i["name"] for i in config["inputs"]] == ["image"] and config["onnx"]
+    (graph,) = graph_inputs(folder / "model.onnx")
+    side = config["record"]["preprocess"]["size"]
+    assert graph["name"] == config["inputs"][0]["name"] == "image"
+    assert graph["type"] == "tensor(float)" and graph["shape"][1:] == [1, side, side]
+    assert not isinstance(graph["shape"][0], int)  # a dynamic batch
+    # The references are phantoms drawn for the export, not the data's films.
+    assert sorted(p.name for p in (folder / "reference").iterdir())[0] == "phantom_00.png"
 
 
 def test_predict_on_the_folder_alone_gives_the_evaluate_stages_probabilities(exported, tmp_path):
@@ -110,19 +119,28 @@ def test_the_model_cards_figures_are_the_evaluate_stages(exported):
     assert meta["license"] == "apache-2.0" and "Not a medical device" in body
 
 
-@pytest.mark.parametrize("damage", ["truncated", "tampered", "missing key", "wrong shape",
-                                    "pickle", "absent"])  # fmt: skip
-def test_weights_that_would_load_partly_are_refused_with_the_file_named(exported, tmp_path, damage):
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "header", "values", "missing key", "wrong shape", "pickle", "absent"],
+)
+def test_weights_that_would_load_partly_or_wrongly_are_refused_with_the_file_named(
+    exported, tmp_path, damage
+):
+    """The weights file alone is refused on its format, keys and shapes; the folder also on
+    its SHA-256, which catches changed tensor values safetensors itself cannot see."""
     _, source = exported
     folder = tmp_path / "export"
     shutil.copytree(source, folder)
     weights = folder / WEIGHTS
     state = {k: v.clone() for k, v in load_file(weights).items()}  # off the file: it is rewritten
+    raw = bytearray(weights.read_bytes())
     if damage == "truncated":
-        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    elif damage == "tampered":
-        raw = bytearray(weights.read_bytes())
+        weights.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "header":
         raw[8:16] = b"\xff" * 8  # the header's JSON, overwritten
+        weights.write_bytes(bytes(raw))
+    elif damage == "values":
+        raw[-5] ^= 0xFF  # a byte of the last tensor: still a valid file, every key and shape
         weights.write_bytes(bytes(raw))
     elif damage == "missing key":
         save_file({k: v for k, v in state.items() if "classifier" not in k}, weights)
@@ -133,7 +151,29 @@ def test_weights_that_would_load_partly_are_refused_with_the_file_named(exported
         torch.save(state, weights)  # a zip around a pickle, as best.pt is
     else:
         weights.unlink()
+    config = json.loads((folder / CONFIG).read_text())
+    model = build_model(ModelRecord.from_payload(config["record"], folder).model_config)
+    if damage == "values":
+        load_weights(model, weights)  # safetensors cannot tell; the folder's hash can
+    else:
+        with pytest.raises(ExportError, match=str(weights)):
+            load_weights(model, weights)
     with pytest.raises(ExportError, match=str(weights)):
+        load_export(folder)
+
+
+def test_an_export_missing_its_guard_or_with_a_changed_threshold_does_not_load(exported, tmp_path):
+    _, source = exported
+    folder = tmp_path / "export"
+    shutil.copytree(source, folder)
+    (folder / "guard.npz").unlink()  # a partial copy would read every file as a radiograph
+    with pytest.raises(ExportError, match=r"guard\.npz: missing"):
+        load_export(folder)
+    shutil.copy(source / "guard.npz", folder)
+    thresholds = json.loads((folder / "thresholds.json").read_text())
+    thresholds["thresholds"]["Effusion"] = 0.01
+    (folder / "thresholds.json").write_text(json.dumps(thresholds))
+    with pytest.raises(ExportError, match=r"thresholds\.json: its SHA-256"):
         load_export(folder)
 
 

@@ -136,11 +136,12 @@ def _use_lines() -> list[str]:
         "- `model.safetensors` (weights), `config.json` (architecture, preprocessing, "
         "classes), `calibration.json` and `thresholds.json` (fitted on validation), "
         "`guard.npz` (the input guard), `model.onnx` (the forward pass), `reference/` and "
-        "`reference.csv` (inputs and the outputs they gave when exported).", "",
+        "`reference.csv` (phantom inputs drawn for the export and the outputs they gave); "
+        "`config.json` lists each file's SHA-256, and loading checks them.", "",
         "With cxr installed (its repository: `pip install -c requirements-lock.txt -e "
         "'.[export]'`), from this folder:", "",
         "```", "cxr check-export .", "cxr predict --model . some/films/", "```", "",
-        "With ONNX Runtime alone: feed `image` the uint8 array `config.json` describes "
-        "divided by 255, as float32 of shape (batch, 1, side, side); apply "
-        "`calibration.json` to the `logits`, then `thresholds.json`.",
+        "With ONNX Runtime alone: make the array as `config.json`'s `preprocessing` says, "
+        "divide by 255 and feed it to `image` as float32 of shape (batch, 1, side, side); "
+        "apply `calibration.json` to the `logits`, then `thresholds.json`.",
     ]  # fmt: skip

@@ -10,8 +10,10 @@ The folder (``cxr export``; docs/export.md)::
     guard.npz           the input guard, where evaluate fitted one (no pickle)
     model.onnx          the forward pass: views in, logits out, dynamic batch
     README.md           the model card, with front matter model hubs read
-    reference/          a few demo test images
+    reference/          a few phantom films drawn for the export (never a patient's)
     reference.csv       their fp32 logits and probabilities on the exporting machine
+
+``config.json`` lists every other file with its SHA-256, and a load checks them.
 
 :func:`load_export` needs only this folder: no ``best.pt``, no ``data/``, no
 training code.
@@ -19,6 +21,7 @@ training code.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -29,9 +32,12 @@ import torch
 
 import cxr
 from cxr.atomic import write_json
+from cxr.config import PreprocessConfig
 from cxr.evaluation.predict import ForwardPass
 from cxr.export.graph import INPUT_NAMES, OUTPUT_NAME, export_onnx
+from cxr.export.references import phantom_films
 from cxr.export.weights import ExportError, load_weights, save_weights
+from cxr.imaging.resize import CLAHE_MIN_SIDE
 from cxr.inference import Predictor
 from cxr.models.checkpoint import CheckpointError, ModelRecord
 from cxr.models.registry import build_model
@@ -42,37 +48,43 @@ FORMAT_VERSION = 1
 WEIGHTS, CONFIG, ONNX, CARD = "model.safetensors", "config.json", "model.onnx", "README.md"
 FITTED = ("calibration.json", "thresholds.json", "guard.npz")
 REFERENCE, REFERENCE_DIR = "reference.csv", "reference"
+#: Phantom films bundled as reference inputs (``cxr.export.references``).
+REFERENCES = 8
 
 
 def write_export(
-    predictor: Predictor, fitted: Path, references: list[Path], out: Path, card: str,
-    onnx: bool = True,
+    predictor: Predictor, fitted: Path, out: Path, card: str, onnx: bool = True,
+    references: int = REFERENCES,
 ) -> dict:  # fmt: skip
-    """Write the export of ``predictor`` into ``out`` (a new or temporary folder): its
-    weights, the fitted files in the folder ``fitted`` (evaluate's, beside ``best.pt``),
-    the ONNX graph, the ``references`` with their outputs and the model card ``card``;
-    return what ``config.json`` says."""
+    """Write the export of ``predictor`` into ``out`` (a new or temporary folder the caller
+    renames into place): its weights, the fitted files in the folder ``fitted`` (evaluate's,
+    beside ``best.pt``), the ONNX graph, ``references`` phantom films with their outputs
+    and the model card ``card``; return what ``config.json`` says."""
     model, record = predictor.model, predictor.record
     out.mkdir(parents=True, exist_ok=True)
     save_weights(model, out / WEIGHTS, {"format": FORMAT, "arch": record.model_config.arch})
-    for name in FITTED:
-        if (fitted / name).is_file():
-            shutil.copyfile(fitted / name, out / name)
+    copied = [name for name in FITTED if (fitted / name).is_file()]
+    for name in copied:
+        shutil.copyfile(fitted / name, out / name)
     sides = record.preprocess.sizes[: model.input_views]
     if onnx:
         export_onnx(model, sides, out / ONNX)
-    config = _config(record, sides, _sha256(out / WEIGHTS), onnx)
-    write_json(out / CONFIG, config)
-    _write_references(predictor, references, out)
+    films = phantom_films(out / REFERENCE_DIR, references, record.preprocess.size)
+    _write_references(predictor, films, out)
     (out / CARD).write_text(card, encoding="utf-8")
+    files = [WEIGHTS, *copied, *([ONNX] if onnx else []), REFERENCE]
+    config = _config(record, sides, {name: _sha256(out / name) for name in files}, onnx)
+    write_json(out / CONFIG, config)
     return config
 
 
 def load_export(folder: Path, device: torch.device | None = None) -> Predictor:
     """The predictor of an export folder: its network rebuilt from ``config.json``, every
     weight from ``model.safetensors`` (all keys, all shapes, or an error naming the file),
-    the calibration, thresholds and guard beside them."""
+    the calibration, thresholds and guard beside them; every file ``config.json`` lists
+    must be there with the bytes it lists (SHA-256), or the error names it."""
     config = read_config(folder)
+    verify_files(folder, config)
     try:
         record = ModelRecord.from_payload(config["record"], folder / CONFIG)
     except (KeyError, CheckpointError) as err:
@@ -83,6 +95,24 @@ def load_export(folder: Path, device: torch.device | None = None) -> Predictor:
         model, record, folder / "thresholds.json", folder / "calibration.json",
         folder / "guard.npz", device or torch.device("cpu"),
     )  # fmt: skip
+
+
+def verify_files(folder: Path, config: dict) -> None:
+    """Every file ``config.json`` lists is in ``folder`` with its SHA-256: a missing guard,
+    a truncated graph or weights whose values changed (which safetensors alone does not
+    notice) stop the load with the file named."""
+    files = config.get("files")
+    if not isinstance(files, dict) or WEIGHTS not in files:
+        raise ExportError(f"{folder / CONFIG}: lists no files with their SHA-256")
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ExportError(f"{path}: missing, and {CONFIG} lists it; copy the whole export")
+        if _sha256(path) != digest:
+            raise ExportError(
+                f"{path}: its SHA-256 is not the one {CONFIG} lists: changed or damaged "
+                "since it was exported; export it again (`cxr export`)"
+            )
 
 
 def load_predictor(path: Path, device: torch.device | None = None) -> Predictor:
@@ -102,7 +132,9 @@ def read_config(folder: Path) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise ExportError(f"{path}: damaged, not JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    if not isinstance(config, dict):
+        raise ExportError(f"{path}: damaged, not a JSON object")
+    if config.get("format") != FORMAT:
         raise ExportError(f"{path}: not a cxr export config (format {config.get('format')!r})")
     if config.get("format_version") != FORMAT_VERSION:
         raise ExportError(
@@ -120,25 +152,19 @@ def reference_logits(predictor: Predictor, files: list[Path]) -> tuple[Views, pd
     return views, table
 
 
-def _write_references(predictor: Predictor, files: list[Path], out: Path) -> None:
-    """Copy ``files`` into ``reference/`` and write their logits and calibrated
-    probabilities, computed here in fp32 on the CPU, to ``reference.csv``."""
-    folder = out / REFERENCE_DIR
-    folder.mkdir(exist_ok=True)
-    copies = []
-    for i, path in enumerate(files):
-        copies.append(folder / f"{i:02d}_{path.name}")
-        shutil.copyfile(path, copies[-1])
-    _, logits = reference_logits(predictor, copies)
+def _write_references(predictor: Predictor, films: list[Path], out: Path) -> None:
+    """The ``films``' logits and calibrated probabilities, computed here in fp32 on the CPU,
+    into ``reference.csv`` (paths relative to ``out``)."""
+    _, logits = reference_logits(predictor, films)
     probs = predictor.calibration.apply(logits.to_numpy())
     table = pd.concat(
-        [pd.DataFrame({"file": [f"{REFERENCE_DIR}/{c.name}" for c in copies]}), logits,
+        [pd.DataFrame({"file": [f.relative_to(out).as_posix() for f in films]}), logits,
          pd.DataFrame(probs, columns=[f"p_{c}" for c in predictor.classes])], axis=1,
     )  # fmt: skip
     table.to_csv(out / REFERENCE, index=False, float_format="%.9g")
 
 
-def _config(record: ModelRecord, sides: tuple[int, ...], weights_sha256: str, onnx: bool) -> dict:
+def _config(record: ModelRecord, sides: tuple[int, ...], files: dict[str, str], onnx: bool) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -159,13 +185,31 @@ def _config(record: ModelRecord, sides: tuple[int, ...], weights_sha256: str, on
             "shape": ["batch", len(record.classes)],
             "then": "calibration.json, then thresholds.json",
         },
-        "preprocessing": "8-bit gray; fit into a square of the side, aspect kept and "
-        "padded; CLAHE as record.preprocess says (cxr.preprocess.prepare_arrays)",
+        "preprocessing": preprocessing(record.preprocess),
         "onnx": ONNX if onnx else None,
         "weights": WEIGHTS,
-        "weights_sha256": weights_sha256,
+        "files": files,
         "record": record.to_payload(),
     }
+
+
+def preprocessing(config: PreprocessConfig) -> dict:
+    """How ``cxr.preprocess.prepare_arrays`` makes the input from a file, in words and
+    numbers a reimplementation follows."""
+    clahe_side = max(*config.sizes, CLAHE_MIN_SIDE)
+    return {
+        "decode": "8-bit gray (DICOM: VOI window, MONOCHROME1 inverted; cxr.imaging.decode)",
+        "fit": (f"resize so the long side is {config.size} px, aspect kept, centred and "
+                "zero-padded to a square" if config.keep_aspect
+                else f"resize to {config.size} x {config.size} px, aspect not kept"),
+        "clahe": ({"clip_limit": config.clahe_clip, "grid": config.clahe_grid,
+                   "applied_at_long_side": clahe_side,
+                   "resize": "INTER_AREA when shrinking, INTER_LINEAR when enlarging "
+                             "(cxr.imaging.resize.resize_to), before and after CLAHE"}
+                  if config.clahe else None),
+        "sides": list(config.sizes),
+        "settings": dataclasses.asdict(config),
+    }  # fmt: skip
 
 
 def _sha256(path: Path) -> str:

@@ -40,6 +40,15 @@ def export_onnx(model: nn.Module, sides: tuple[int, ...], path: Path) -> None:
         )  # fmt: skip
 
 
+def graph_inputs(path: Path) -> list[dict]:
+    """The graph's inputs as ONNX Runtime sees them: name, element type, shape (a named
+    dimension, such as the dynamic batch, as its name)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in session.get_inputs()]
+
+
 def onnx_logits(path: Path, views: Views, batch_size: int = 32) -> np.ndarray:
     """Logits ``[N, C]`` of ``views`` (uint8, as preprocess makes them) through the graph
     in ``path``, on ONNX Runtime's CPU provider."""

@@ -35,7 +35,6 @@ from cxr.external.report import set_markdown
 from cxr.external.sets import locate, read_set
 from cxr.inference import Predictor
 from cxr.preprocess import reason_counts
-from cxr.views import preprocessing_for
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def _commonest(excluded: pd.DataFrame) -> str:
 
 
 def _preprocessing(predictor: Predictor, config: ExternalConfig) -> PreprocessConfig:
-    """best.pt's preprocessing, with this stage's workers, making only the views the model
-    reads."""
-    preprocess = dataclasses.replace(predictor.preprocess, workers=config.workers)
-    return preprocessing_for(preprocess, predictor.model.input_views)
+    """best.pt's preprocessing, with this stage's workers: every side preprocess wrote, so
+    the enhancement runs at the same side (a one-view model beside a detail array gets
+    the detail array too, unread, rather than other contrast)."""
+    return dataclasses.replace(predictor.preprocess, workers=config.workers)
