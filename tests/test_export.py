@@ -183,3 +183,21 @@ def test_a_folder_that_is_not_an_export_is_named(tmp_path):
     (tmp_path / CONFIG).write_text(json.dumps({"format": "cxr-export", "format_version": 99}))
     with pytest.raises(ExportError, match="export format 99"):
         load_export(tmp_path)
+
+
+def test_the_weights_file_has_the_same_bytes_every_time(tmp_path):
+    """An export written twice from the same model is the same file (its SHA-256 is in
+    config.json, and DVC hashes it): safetensors' header must not vary."""
+    from cxr.config import ModelConfig
+    from cxr.export.weights import save_weights
+
+    model = build_model(ModelConfig(arch="densenet121", weights="none"))
+    for name in ("a", "b", "c"):
+        save_weights(model, tmp_path / name, {"format": "cxr-export"})
+    assert (
+        (tmp_path / "a").read_bytes()
+        == (tmp_path / "b").read_bytes()
+        == (tmp_path / "c").read_bytes()
+    )
+    with pytest.raises(ValueError, match="one metadata entry"):
+        save_weights(model, tmp_path / "d", {"format": "x", "arch": "y"})

@@ -62,7 +62,9 @@ def write_export(
     and the model card ``card``; return what ``config.json`` says."""
     model, record = predictor.model, predictor.record
     out.mkdir(parents=True, exist_ok=True)
-    save_weights(model, out / WEIGHTS, {"format": FORMAT, "arch": record.model_config.arch})
+    # One metadata entry: safetensors writes a map of several in a random order, and the
+    # file's bytes (and so its SHA-256 in config.json) would differ from run to run.
+    save_weights(model, out / WEIGHTS, {"format": FORMAT})
     copied = [name for name in FITTED if (fitted / name).is_file()]
     for name in copied:
         shutil.copyfile(fitted / name, out / name)

@@ -31,7 +31,10 @@ class ExportError(InputError):
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
     """``model``'s whole state (parameters and buffers, contiguous CPU copies) into
     ``path`` (in a folder the caller renames into place), with ``metadata`` (text) in the
-    file's header."""
+    file's header: one entry keeps the bytes reproducible (safetensors writes several in
+    a random order)."""
+    if len(metadata) > 1:
+        raise ValueError(f"one metadata entry, not {len(metadata)}: the file's bytes would vary")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path), metadata=metadata)
 
