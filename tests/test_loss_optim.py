@@ -180,3 +180,55 @@ def test_focal_loss_module_weights_follow_the_training_labels():
     logits, targets = torch.randn(3, 14), torch.from_numpy(labels[:3]).float()
     expected = focal_loss(logits, targets, 1.0, pos_weight=loss.pos_weight)
     assert torch.equal(loss(logits, targets), expected)
+
+
+@pytest.mark.parametrize("kind", ["none", "alpha", "pos_weight"])
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_an_unknown_label_gives_exactly_no_gradient_and_is_never_a_negative(gamma, kind):
+    """A finding a source does not label (NaN) adds nothing to the loss or its gradient,
+    in focal loss and in BCE (gamma 0) under every weighting; the known ones get exactly
+    the gradient of the loss over the known targets alone."""
+    from cxr.training.loss import FocalLoss
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((64, 5)) < 0.3).astype(np.float32)
+    labels[:32, 3] = np.nan  # the first source does not label finding 3
+    labels[40:, 1] = np.nan  # nor the second finding 1
+    loss = FocalLoss.for_labels(labels, gamma, kind)
+    assert loss.masked
+    logits = torch.tensor(rng.normal(size=(64, 5)), dtype=torch.float32, requires_grad=True)
+    targets = torch.from_numpy(labels)
+    value = loss(logits, targets)
+    value.backward()
+    unknown = torch.isnan(targets)
+    assert torch.isfinite(value) and (logits.grad[unknown] == 0).all()
+    assert (logits.grad[~unknown] != 0).all()
+    # As a negative the unknown labels would move the loss: they are not read as 0.
+    as_negative = FocalLoss(gamma, loss.alpha, loss.pos_weight)(logits, targets.nan_to_num(0.0))
+    assert not torch.isclose(value, as_negative)
+    # A fully known finding's gradient is the unmasked loss's, rescaled from the mean
+    # over every target to the mean over the known ones.
+    column = 2
+    full = FocalLoss(gamma, loss.alpha, loss.pos_weight)
+    x = logits.detach().clone().requires_grad_(True)
+    full(x, targets.nan_to_num(0.0)).backward()
+    scale = unknown.numel() / (~unknown).sum()
+    torch.testing.assert_close(logits.grad[:, column], x.grad[:, column] * scale)
+
+
+def test_weights_count_known_labels_only_and_no_nan_means_the_unmasked_loss():
+    from cxr.training.loss import FocalLoss, class_weights
+
+    labels = np.array([[1, 0], [0, np.nan], [0, 1], [np.nan, 1]], dtype=np.float32)
+    weights = class_weights(labels, "pos_weight")["pos_weight"]
+    # finding 0: 1 positive of 3 known -> 2 negatives per positive; finding 1: 2 of 3 -> 0.5,
+    # floored at 1
+    torch.testing.assert_close(weights, torch.tensor([2.0, 1.0]))
+    alpha = class_weights(labels, "alpha")["alpha"]
+    torch.testing.assert_close(alpha, torch.tensor([2 / 3, 1 / 3]))
+    plain = np.nan_to_num(labels, nan=0.0)
+    assert not FocalLoss.for_labels(plain, 2.0, "alpha").masked
+    logits, targets = torch.randn(4, 2), torch.from_numpy(plain)
+    unmasked = FocalLoss.for_labels(plain, 2.0, "alpha")(logits, targets)
+    masked = FocalLoss.for_labels(plain, 2.0, "alpha", masked=True)(logits, targets)
+    torch.testing.assert_close(masked, unmasked)

@@ -33,11 +33,13 @@ def has_both_labels(y: np.ndarray) -> np.ndarray:
 
 
 def label_gaps(y: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
-    """Classes a split cannot teach (no positive) or score (no negative): one label value."""
-    positives = np.asarray(y).sum(axis=0)
+    """Classes a split cannot teach (no positive) or score (no negative) among its known
+    labels (NaN: a source that does not label the finding)."""
+    y = np.asarray(y, dtype=np.float64)
+    positives, known = (y == 1).sum(axis=0), (~np.isnan(y)).sum(axis=0)
     return {
         "no_positives": [n for n, k in zip(names, positives, strict=True) if k == 0],
-        "no_negatives": [n for n, k in zip(names, positives, strict=True) if k == len(y)],
+        "no_negatives": [n for n, k, m in zip(names, positives, known, strict=True) if k == m],
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cxr import distributed
@@ -74,9 +75,13 @@ def train_model(
     # precision's full name: a bf16 run preempted on an A100 resumes on an H100.
     sections = [configs.model, configs.train, configs.preprocess]
     run_id = distributed.from_main(lambda: fingerprint(sections, processed, str(dtype)), world)
+    unknown = {
+        s: int(np.isnan(d.labels).sum()) for s, d in (("train", train_set), ("val", val_set))
+    }
     criterion = FocalLoss.for_labels(
-        train_set.labels, configs.train.focal_gamma, configs.train.class_weight
-    )
+        train_set.labels, configs.train.focal_gamma, configs.train.class_weight,
+        masked=any(unknown.values()),  # a finding some source does not label: NaN, masked
+    )  # fmt: skip
     files = RunFiles(out_dir, run_id, record)
     outcome = fit(model, criterion, train_set, val_set, configs.train, files, device, on_epoch)
     summary = {k: v for k, v in dataclasses.asdict(outcome).items() if k != "history"}
@@ -91,6 +96,8 @@ def train_model(
         "val_images": len(val_set),
         "image_size": train_set.image_size,
         "label_gaps": gaps,
+        # Labels no source gave (masked out of the loss); absent where every label is known.
+        **({"unknown_labels": unknown} if any(unknown.values()) else {}),
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()},
     }
     return TrainRun(outcome, environment, metrics)
