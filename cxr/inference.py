@@ -130,7 +130,7 @@ class Predictor:
     def prepare(self, path: str | Path) -> Views:
         """One file as the model's input (N = 1), exactly as preprocess makes it: one decode,
         one enhancement at the side preprocess enhanced at (every side it wrote counts, so
-        a one-view model beside a detail array gets the same contrast), then the views the
+        a one-view model beside a sharper array gets the same contrast), then the views the
         model reads; raises ``DecodeError``."""
         arrays, _ = prepare_arrays(path, self.preprocess)
         return Views(*(a[None] for a in arrays[: self.model.input_views]))

@@ -144,6 +144,6 @@ def _commonest(excluded: pd.DataFrame) -> str:
 
 def _preprocessing(predictor: Predictor, config: ExternalConfig) -> PreprocessConfig:
     """best.pt's preprocessing, with this stage's workers: every side preprocess wrote, so
-    the enhancement runs at the same side (a one-view model beside a detail array gets
-    the detail array too, unread, rather than other contrast)."""
+    the enhancement runs at the same side (a one-view model beside a sharper array gets
+    that array written too, unread, rather than other contrast)."""
     return dataclasses.replace(predictor.preprocess, workers=config.workers)
