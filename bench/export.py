@@ -22,7 +22,7 @@ import torch
 
 from cxr.config import ModelConfig
 from cxr.evaluation.predict import ForwardPass
-from cxr.export.graph import export_onnx, onnx_logits
+from cxr.export.graph import Graph, export_onnx
 from cxr.models.registry import build_model
 from cxr.views import Views
 
@@ -46,7 +46,7 @@ def measure(name: str, size: int, batch: int) -> dict:
         export_onnx(model, sides, path)
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        graph = onnx_logits(path, views, batch)
+        graph = Graph(path).logits(views, batch)
         onnx_ms = 1000 * (time.perf_counter() - t0) / batch
         megabytes = path.stat().st_size / 2**20
     run = ForwardPass(model, torch.device("cpu"), torch.float32, batch)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from cxr.export.check import check_export
 from cxr.export.folder import CONFIG, WEIGHTS, load_export
-from cxr.export.graph import graph_inputs
+from cxr.export.graph import Graph
 from cxr.export.weights import ExportError, load_weights
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
@@ -59,7 +59,7 @@ def test_onnx_runtime_agrees_with_pytorch_and_the_reference(exported):
     assert report["onnx_vs_torch"] < 1e-4 and report["onnx_vs_reference"] < 1e-4
     # The graph takes what config.json tells a user to feed it, at any batch.
     config = json.loads((folder / CONFIG).read_text())
-    (graph,) = graph_inputs(folder / "model.onnx")
+    (graph,) = Graph(folder / "model.onnx").inputs()
     side = config["record"]["preprocess"]["size"]
     assert graph["name"] == config["inputs"][0]["name"] == "image"
     assert graph["type"] == "tensor(float)" and graph["shape"][1:] == [1, side, side]

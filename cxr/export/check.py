@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from cxr.export.folder import ONNX, REFERENCE, load_export, read_config, reference_logits
-from cxr.export.graph import graph_inputs, onnx_logits
+from cxr.export.graph import Graph
 from cxr.export.weights import ExportError
 
 #: Largest logit difference a check passes: fp32 kernels of different machines and
@@ -54,9 +54,10 @@ def check_export(folder: Path) -> dict:
         "onnx_vs_reference": None,
     }
     if config.get("onnx"):
-        _check_graph_inputs(folder / ONNX, config["inputs"])
-        graph = onnx_logits(folder / ONNX, views)  # the whole batch
-        single = onnx_logits(folder / ONNX, views, batch_size=1)  # and one image at a time
+        session = Graph(folder / ONNX)
+        _check_graph_inputs(folder / ONNX, session, config["inputs"])
+        graph = session.logits(views)  # the whole batch
+        single = session.logits(views, batch_size=1)  # and one image at a time
         both = np.concatenate([graph, single])  # a NaN in either propagates
         report |= {"onnx_vs_torch": _largest(both, np.concatenate([logits, logits])),
                    "onnx_vs_reference": _largest(graph, expected)}  # fmt: skip
@@ -66,10 +67,10 @@ def check_export(folder: Path) -> dict:
     return {**report, "tolerance": TOLERANCE, "passed": passed}
 
 
-def _check_graph_inputs(path: Path, declared: list[dict]) -> None:
+def _check_graph_inputs(path: Path, graph: Graph, declared: list[dict]) -> None:
     """The graph takes what ``config.json`` tells users to feed it: the same names, float32,
     ``(batch, 1, S, S)`` with a dynamic batch."""
-    found = graph_inputs(path)
+    found = graph.inputs()
     expected = [(d["name"], "tensor(float)", d["shape"][1:]) for d in declared]
     actual = [(g["name"], g["type"], g["shape"][1:]) for g in found]
     if actual != expected or any(isinstance(g["shape"][0], int) for g in found):

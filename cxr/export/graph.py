@@ -40,27 +40,29 @@ def export_onnx(model: nn.Module, sides: tuple[int, ...], path: Path) -> None:
         )  # fmt: skip
 
 
-def graph_inputs(path: Path) -> list[dict]:
-    """The graph's inputs as ONNX Runtime sees them: name, element type, shape (a named
-    dimension, such as the dynamic batch, as its name)."""
-    import onnxruntime
+class Graph:
+    """An exported graph in one ONNX Runtime session (CPU provider), made once and used for
+    every check and batch."""
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return [{"name": i.name, "type": i.type, "shape": list(i.shape)} for i in session.get_inputs()]
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
 
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
-def onnx_logits(path: Path, views: Views, batch_size: int = 32) -> np.ndarray:
-    """Logits ``[N, C]`` of ``views`` (uint8, as preprocess makes them) through the graph
-    in ``path``, on ONNX Runtime's CPU provider."""
-    import onnxruntime
+    def inputs(self) -> list[dict]:
+        """The graph's inputs as ONNX Runtime sees them: name, element type, shape (a named
+        dimension, such as the dynamic batch, as its name)."""
+        return [{"name": i.name, "type": i.type, "shape": list(i.shape)}
+                for i in self.session.get_inputs()]  # fmt: skip
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    out = []
-    for s in range(0, len(views), batch_size):
-        feed = {
-            name: (a[s : s + batch_size, None].astype(np.float32) / 255.0)
-            for name, a in zip(names, views.arrays, strict=True)
-        }
-        out.append(session.run([OUTPUT_NAME], feed)[0])
-    return np.concatenate(out)
+    def logits(self, views: Views, batch_size: int = 32) -> np.ndarray:
+        """Logits ``[N, C]`` of ``views`` (uint8, as preprocess makes them)."""
+        names = [i["name"] for i in self.inputs()]
+        out = []
+        for s in range(0, len(views), batch_size):
+            feed = {
+                name: (a[s : s + batch_size, None].astype(np.float32) / 255.0)
+                for name, a in zip(names, views.arrays, strict=True)
+            }
+            out.append(self.session.run([OUTPUT_NAME], feed)[0])
+        return np.concatenate(out)
