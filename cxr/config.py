@@ -40,6 +40,32 @@ class DemoConfig:
     external_images: int = knob(1000, also=(0,), ge=50)
 
 
+#: The layouts ``cxr.external`` reads (``external.sets[].format``).
+ExternalFormat = Literal["chexpert", "mimic", "padchest", "vindr", "rsna", "siim"]
+NAME = {"pattern": r"[A-Za-z0-9][A-Za-z0-9_-]*", "meaning": "letters, digits, _ and -"}
+
+
+def _refuse_repeats(names: list[str], key: str) -> None:
+    """Entries of a params list are found by name: each name once."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{key}: the name {twice[0]!r} is used twice")
+
+
+@dataclass(frozen=True)
+class ExternalSet:
+    """One entry of ``external.sets``: another data set in its public layout (another
+    hospital's, or an NIH re-read: RSNA's and SIIM's films are NIH's own)."""
+
+    name: str = knob("set", **NAME)  # names metrics/external/<name>.json and its report
+    format: ExternalFormat = "chexpert"
+    folder: str = ""  # the download's top folder (CheXpert-v1.0, mimic-cxr-jpg/2.0.0, ...)
+    labels: str = ""  # its label file below folder; empty: the format's usual one
+
+
+DEMO_HOSPITAL = ExternalSet("demo_hospital", "chexpert", "data/raw/demo_external")
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """``ingest``: how to read and split an NIH-layout folder (``cxr.ingest``)."""
@@ -56,8 +82,23 @@ class IngestConfig:
     # Pixel grid of the box coordinates: 0 = each image file's own pixels; N = an
     # N x N grid, as NIH's BBox_List_2017 uses 1024 even for shrunk copies.
     box_frame: int = knob(0, ge=0)
+    # Further data sets trained on beside raw_dir's (which is source "nih"), each in its
+    # public layout (an external.sets entry: name, format, folder, labels) with its own
+    # patient split; cxr.external.sources, docs/sources.md
+    sources: tuple[ExternalSet, ...] = ()
+    # A source ("nih" or a name in sources) whose every image goes to test: never trained
+    # or validated on, its figures are the held-out ones (leave-one-source-out)
+    hold_out: str = ""
 
     def __post_init__(self) -> None:
+        names = ["nih", *(s.name for s in self.sources)]
+        _refuse_repeats(names, "ingest.sources (with 'nih', raw_dir's own)")
+        if self.hold_out and self.hold_out not in names:
+            raise InputError(
+                f"ingest.hold_out = {self.hold_out!r} names no source; use one of {names}"
+            )
+        if self.hold_out and len(names) < 2:
+            raise InputError("ingest.hold_out needs a second source to train on")
         if self.split == "patient" and self.val_fraction + self.test_fraction >= 1:
             raise InputError(
                 f"ingest.val_fraction + ingest.test_fraction = "
@@ -226,32 +267,6 @@ class ExplainConfig:
     batch_size: int = speed_knob(32, ge=1)
     seed: int = knob(0, **SEED)  # of the random-map controls and the bootstrap
     device: str = speed_knob("auto", **DEVICE)
-
-
-#: The layouts ``cxr.external`` reads (``external.sets[].format``).
-ExternalFormat = Literal["chexpert", "mimic", "padchest", "vindr", "rsna", "siim"]
-NAME = {"pattern": r"[A-Za-z0-9][A-Za-z0-9_-]*", "meaning": "letters, digits, _ and -"}
-
-
-def _refuse_repeats(names: list[str], key: str) -> None:
-    """Entries of a params list are found by name: each name once."""
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InputError(f"{key}: the name {twice[0]!r} is used twice")
-
-
-@dataclass(frozen=True)
-class ExternalSet:
-    """One entry of ``external.sets``: another data set in its public layout (another
-    hospital's, or an NIH re-read: RSNA's and SIIM's films are NIH's own)."""
-
-    name: str = knob("set", **NAME)  # names metrics/external/<name>.json and its report
-    format: ExternalFormat = "chexpert"
-    folder: str = ""  # the download's top folder (CheXpert-v1.0, mimic-cxr-jpg/2.0.0, ...)
-    labels: str = ""  # its label file below folder; empty: the format's usual one
-
-
-DEMO_HOSPITAL = ExternalSet("demo_hospital", "chexpert", "data/raw/demo_external")
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def ingest(config: IngestConfig) -> IngestResult:
     # patient assignment as the complete one.
     split, unlisted = _split(frame, labels, config, raw_dir)
     if config.split == "official":
-        rejected.append(_rejections(frame.image_id[unlisted], "not in an official split list", ""))
+        rejected.append(rejections(frame.image_id[unlisted], "not in an official split list", ""))
 
     paths, missing, not_found = _image_files(frame, unlisted, raw_dir, label_path, config)
     rejected += not_found
@@ -123,7 +123,7 @@ def _image_files(
             "detail": [f"kept {d[1]}, ignored {d[2]}" for d in files.duplicates],
         }
     )
-    not_found = _rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}")
+    not_found = rejections(frame.image_id[missing], "image file not found", f"under {raw_dir}")
     return paths, missing, [not_found, twice]
 
 
@@ -198,8 +198,8 @@ def _boxes(
     excluded = ~unknown & ~boxes.image_id.isin(meta.image_id)
     rejects = pd.concat(
         [
-            _rejections(boxes.image_id[unknown], "box for an image not in the label file", "boxes"),
-            _rejections(boxes.image_id[excluded], "box for an excluded image", "boxes"),
+            rejections(boxes.image_id[unknown], "box for an image not in the label file", "boxes"),
+            rejections(boxes.image_id[excluded], "box for an excluded image", "boxes"),
         ]
     )
     kept = boxes[~(unknown | excluded)].merge(
@@ -223,7 +223,10 @@ def _expert_labels(raw_dir: Path, meta: pd.DataFrame) -> tuple[pd.DataFrame, dic
     }
 
 
-def _rejections(image_ids: pd.Series, reason: str, detail: str) -> pd.DataFrame:
+def rejections(
+    image_ids: pd.Series, reason: str | pd.Series, detail: str | pd.Series
+) -> pd.DataFrame:
+    """Rows of ``rejected.csv``: each image, why, and where (one value, or one per image)."""
     return pd.DataFrame(
         {"image_id": image_ids.astype(str).to_numpy(), "reason": reason, "detail": detail}
     )

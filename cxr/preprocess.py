@@ -72,7 +72,9 @@ def preprocess_split(
     """
     npy_path = Path(npy_path)
     n = len(meta)
-    paths = [str(Path(raw_dir) / p) for p in meta.path]
+    # Rows of several sources (cxr.external.sources) name their own folder.
+    roots = meta.root if "root" in meta.columns else [raw_dir] * n
+    paths = [str(Path(root) / p) for root, p in zip(roots, meta.path, strict=True)]
     targets = view_files(npy_path, len(config.sizes))
     # Rows are written to scratch arrays first: rejected rows are only known
     # after decoding, and the final arrays hold exactly the kept rows.

@@ -44,7 +44,7 @@ def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE
     place(model, device)
     typer.echo(f"evaluate: the input guard, then a bootstrap of {config.bootstrap} resamples")
     done = evaluate_model(model, record, paths.PROCESSED, pd.read_parquet(paths.EXPERT_LABELS),
-                          config, device)  # fmt: skip
+                          config, device, value(all_params, "ingest.hold_out", str))  # fmt: skip
     result = done.result
     for split, table in done.prediction_tables().items():
         with atomic_path(paths.PREDICTIONS / f"{split}.parquet") as tmp:

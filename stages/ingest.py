@@ -9,7 +9,7 @@ import typer
 
 from cxr.atomic import atomic_path, write_json
 from cxr.config import IngestConfig
-from cxr.ingest import ingest
+from cxr.external.sources import ingest_sources
 from stages import paths
 from stages.command import run
 from stages.params import PARAMS_FILE, load_params, section
@@ -19,9 +19,10 @@ METRICS = paths.metrics_file("ingest")
 
 
 def main(params: Annotated[Path, typer.Option(help="params file")] = PARAMS_FILE) -> None:
-    """Read the raw folder, split by patient, and write metadata, boxes and rejections."""
+    """Read the raw folder (and ingest.sources), split each by patient, and write metadata,
+    boxes and rejections."""
     config = section(load_params(params), "ingest", IngestConfig)
-    result = ingest(config)
+    result = ingest_sources(config)
     tables = (("metadata", result.metadata), ("boxes", result.boxes), ("expert", result.expert))
     for name, frame in tables:
         with atomic_path(OUT_DIR / f"{name}.parquet") as tmp:

@@ -71,9 +71,10 @@ def reliability_table(
     centres = (np.arange(bins) + 0.5) / bins
     out = {"predicted": np.round(centres, 4), "perfect": np.round(centres, 4)}
     for k, name in enumerate(names):
-        b = _bin_of(p[:, k], bins)
+        known = ~np.isnan(np.asarray(y[:, k], dtype=np.float64))  # NaN: the source lacks it
+        b = _bin_of(p[known, k], bins)
         count = np.bincount(b, minlength=bins)
-        positives = np.bincount(b, y[:, k].astype(float), bins)
+        positives = np.bincount(b, y[known, k].astype(float), bins)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[name] = np.round(np.where(count > 0, positives / count, np.nan), 5)
     return pd.DataFrame(out)
@@ -153,8 +154,13 @@ def fit_one(y: np.ndarray, logits: np.ndarray, method: str) -> tuple[float, floa
 
 
 def fit_calibration(y: np.ndarray, logits: np.ndarray, method: str) -> Calibration:
-    """Per-class calibration fitted on (validation) labels ``[N, C]`` and logits ``[N, C]``."""
-    fitted = np.array([fit_one(y[:, k], logits[:, k], method) for k in range(y.shape[1])])
+    """Per-class calibration fitted on (validation) labels ``[N, C]`` and logits ``[N, C]``,
+    each class on its known labels (NaN: a source that does not label it)."""
+    y = np.asarray(y, dtype=np.float64)
+    known = ~np.isnan(y)
+    fitted = np.array(
+        [fit_one(y[known[:, k], k], logits[known[:, k], k], method) for k in range(y.shape[1])]
+    )
     return Calibration(method, fitted[:, 0], fitted[:, 1])
 
 

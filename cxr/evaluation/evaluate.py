@@ -45,7 +45,7 @@ from cxr.guard.guard import Verdict
 #: Fewer validation positives than this make a threshold a guess: warned and listed.
 MIN_THRESHOLD_POSITIVES = 5
 #: Metadata carried into the prediction tables (subgroup analyses need them).
-PREDICTION_META = ("image_id", "patient_id", "follow_up", "age", "sex", "view")
+PREDICTION_META = ("image_id", "patient_id", "follow_up", "age", "sex", "view", "source")
 
 
 @dataclass
@@ -57,7 +57,8 @@ class SplitOutputs:
 
     @property
     def labels(self) -> np.ndarray:
-        return self.index[list(FINDINGS)].to_numpy().astype(np.uint8)
+        """``[N, 14]`` 1, 0, or NaN where the image's source does not label the finding."""
+        return self.index[list(FINDINGS)].to_numpy(dtype=np.float32)
 
     @property
     def patients(self) -> np.ndarray:
@@ -124,7 +125,7 @@ def scored_metrics(
         "classes_in_mean": int(np.isfinite(roc).sum()),
         "auroc": {n: rounded(v) for n, v in zip(FINDINGS, roc, strict=True)},
         "auprc": {n: rounded(v) for n, v in zip(FINDINGS, pr, strict=True)},
-        "positives": {n: int(v) for n, v in zip(FINDINGS, y.sum(0), strict=True)},
+        "positives": {n: int(v) for n, v in zip(FINDINGS, (y == 1).sum(0), strict=True)},
     }
     if config.bootstrap and len(y):
         boot = bootstrap_scores(y, p, patients, config.bootstrap, config.seed)
@@ -166,9 +167,14 @@ def subgroup_metrics(
 
 
 def calibration_metrics(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, bins: int) -> dict:
-    """ECE per class and mean, of the raw sigmoid and of the calibrated probabilities."""
-    before = [expected_calibration_error(y[:, k], raw[:, k], bins) for k in range(y.shape[1])]
-    after = [expected_calibration_error(y[:, k], calibrated[:, k], bins) for k in range(y.shape[1])]
+    """ECE per class (on its known labels) and mean, of the raw sigmoid and of the calibrated
+    probabilities."""
+    known = ~np.isnan(y)
+    before, after = (
+        [expected_calibration_error(y[known[:, k], k], q[known[:, k], k], bins)
+         for k in range(y.shape[1])]
+        for q in (raw, calibrated)
+    )  # fmt: skip
     return {
         "bins": bins,
         "mean_ece": rounded(np.mean(after)),
@@ -185,7 +191,7 @@ def threshold_support(y_val: np.ndarray) -> dict:
     """
     gaps = label_gaps(y_val, FINDINGS)
     defaulted = [n for n in FINDINGS if n in gaps["no_positives"] or n in gaps["no_negatives"]]
-    positives = y_val.sum(0)
+    positives = (y_val == 1).sum(0)
     few = {
         n: int(positives[k])
         for k, n in enumerate(FINDINGS)
@@ -317,8 +323,17 @@ def headline(metrics: dict) -> dict:
         if guard is None
         else {"guard_flagged_share": {s: guard[s]["flagged_share"] for s in ("val", "test")}}
     )
+    sources = {
+        name: {"test_mean_auroc": with_ci(entry["test"], "mean_auroc")}
+        for name, entry in metrics.get("sources", {}).items()
+        if "test" in entry
+    }
+    held = metrics.get("held_out")
+    if held:  # the leave-one-source-out figure, with the interval it rests on
+        sources[held["source"]]["held_out_drop"] = {"value": held["drop"], **held.get("ci", {})}
     return {
         **flagged,
+        **({"sources": sources} if sources else {}),
         "val": {
             "mean_auroc": with_ci(val, "mean_auroc"),
             "mean_auprc": with_ci(val, "mean_auprc"),

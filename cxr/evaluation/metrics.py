@@ -99,13 +99,14 @@ def rounded(v) -> float | None:
 def confusion_table(
     y: np.ndarray, p: np.ndarray, thresholds: np.ndarray, names: Sequence[str]
 ) -> pd.DataFrame:
-    """Counts and rates per class at the given thresholds (predicted positive: p >= threshold)."""
+    """Counts and rates per class at the given thresholds (predicted positive: p >= threshold),
+    of the known labels (NaN: unknown, counted in no cell)."""
     pred = p >= thresholds[None, :]
-    yb = y.astype(bool)
+    yb, negative = y == 1, y == 0
     tp = (pred & yb).sum(0)
-    fp = (pred & ~yb).sum(0)
+    fp = (pred & negative).sum(0)
     fn = (~pred & yb).sum(0)
-    tn = (~pred & ~yb).sum(0)
+    tn = (~pred & negative).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         table = pd.DataFrame(
             {
@@ -129,8 +130,9 @@ def roc_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFram
     """TPR of every class interpolated on :data:`CURVE_GRID` FPRs: one column per class."""
     out = {"fpr": CURVE_GRID}
     for k, name in enumerate(names):
-        if has_both_labels(y[:, k]):
-            fpr, tpr, _ = roc_curve(y[:, k], p[:, k])
+        known = ~np.isnan(np.asarray(y[:, k], dtype=np.float64))
+        if has_both_labels(y[known, k]):
+            fpr, tpr, _ = roc_curve(y[known, k], p[known, k])
             out[name] = np.round(np.interp(CURVE_GRID, fpr, tpr), 5)
     return pd.DataFrame(out)
 
@@ -156,7 +158,8 @@ def pr_table(y: np.ndarray, p: np.ndarray, names: Sequence[str]) -> pd.DataFrame
     """Interpolated precision (:func:`interpolated_precision`) on :data:`CURVE_GRID` recalls."""
     out = {"recall": CURVE_GRID}
     for k, name in enumerate(names):
-        if has_both_labels(y[:, k]):
-            precision, recall, _ = precision_recall_curve(y[:, k], p[:, k])
+        known = ~np.isnan(np.asarray(y[:, k], dtype=np.float64))
+        if has_both_labels(y[known, k]):
+            precision, recall, _ = precision_recall_curve(y[known, k], p[known, k])
             out[name] = np.round(interpolated_precision(precision, recall, CURVE_GRID), 5)
     return pd.DataFrame(out)

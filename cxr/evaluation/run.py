@@ -22,6 +22,7 @@ from cxr.device import compute_dtype, precision_name
 from cxr.evaluation.evaluate import Evaluation, SplitOutputs, evaluate, prediction_table
 from cxr.evaluation.input_guard import fit_split_guard, guard_metrics, logits_and_features
 from cxr.evaluation.predict import ForwardPass
+from cxr.evaluation.sources import held_out_figures, part, source_figures
 from cxr.guard.guard import Guard, Verdict
 from cxr.models.checkpoint import ModelRecord
 from cxr.models.contract import Classifier
@@ -56,9 +57,11 @@ def evaluate_model(
     expert: pd.DataFrame,
     config: EvaluateConfig,
     device: torch.device,
+    held_out: str = "",
 ) -> EvaluateRun:
     """Evaluate ``model`` (placed on ``device``) on ``processed``'s validation and test
-    splits, the input guard fitted on its training split."""
+    splits, the input guard fitted on its training split; ``held_out``: the source no
+    training step saw (``ingest.hold_out``)."""
     dtype = compute_dtype(device, record.model_config.precision)
     run = ForwardPass(model, device, dtype, config.batch_size)
     outputs, features, images = {}, {}, {}
@@ -70,6 +73,26 @@ def evaluate_model(
         run, processed, record.preprocess, features["val"], config.guard_false_flag
     )
     verdicts = {s: guard.check(images[s], features[s]) for s in SPLITS}
-    result = evaluate(outputs["val"], outputs["test"], config, expert)
+    result = _evaluate(outputs["val"], outputs["test"], config, expert, held_out)
     result.metrics["guard"] = guard_metrics(guard, verdicts)
     return EvaluateRun(outputs, verdicts, guard, result, precision_name(device, dtype))
+
+
+def _evaluate(
+    val: SplitOutputs,
+    test: SplitOutputs,
+    config: EvaluateConfig,
+    expert: pd.DataFrame,
+    held_out: str,
+) -> Evaluation:
+    """:func:`evaluate` on the sources trained on (every figure of a one-source run), then,
+    where the splits hold several sources, each source's figures and the held-out one's."""
+    if "source" not in test.index.columns:
+        return evaluate(val, test, config, expert)
+    held = (test.index.source == held_out).to_numpy()
+    result = evaluate(val, part(test, ~held), config, expert)
+    result.probs["test"] = result.calibration.apply(test.logits)  # every row's, for the table
+    result.metrics["sources"] = source_figures(val, test, config, held_out)
+    if held_out:
+        result.metrics["held_out"] = held_out_figures(test, held_out, config)
+    return result

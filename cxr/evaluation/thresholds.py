@@ -76,8 +76,10 @@ def fit_thresholds(
     scored = ~np.isnan(logits).any(axis=0)
     choosable = scored & has_both_labels(y)
     cuts = np.full(len(names), np.nan)
+    known = ~np.isnan(np.asarray(y, dtype=np.float64))  # NaN: a source without the label
     for k in np.flatnonzero(choosable):
-        cuts[k] = choose_threshold(y[:, k], logits[:, k], policy, target)
+        m = known[:, k]
+        cuts[k] = choose_threshold(y[m, k], logits[m, k], policy, target)
     out = calibration.apply(cuts[None])[0]  # NaN stays NaN
     out[scored & ~choosable] = DEFAULT
     for k in np.flatnonzero(choosable & ((out <= 0.0) | (out >= 1.0))):

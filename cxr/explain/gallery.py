@@ -130,10 +130,10 @@ def gallery_rows(
     """Per class, the rows of the k most confident TP, FP and FN at the given thresholds."""
     out = {}
     for c, name in enumerate(FINDINGS):
-        p, y = probs[:, c], labels[:, c].astype(bool)
+        p, y, negative = probs[:, c], labels[:, c] == 1, labels[:, c] == 0  # NaN: neither
         above = p >= thresholds[c]
         tp = np.flatnonzero(above & y)
-        fp = np.flatnonzero(above & ~y)
+        fp = np.flatnonzero(above & negative)
         fn = np.flatnonzero(~above & y)
         out[name] = {
             "true positives": tp[np.argsort(-p[tp], kind="stable")][:k],

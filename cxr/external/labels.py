@@ -35,6 +35,9 @@ UNCERTAIN_VALUE = {"ignore": np.nan, "positive": 1.0, "negative": 0.0}
 
 #: The columns of ``ExternalLabels.images`` before the findings.
 COLUMNS = ("source_row", "image", "patient_id", "view", "frontal")
+#: A last column where the data set ships its own split (MIMIC-CXR's split file): each
+#: image's ``train``, ``val`` or ``test``, kept when the set is trained on (``ingest.sources``).
+OFFICIAL_SPLIT = "official_split"
 
 
 #: The columns of ``ExternalLabels.boxes``: pixel corners in the image file's own frame.
@@ -107,7 +110,8 @@ def finish(
         if frames
         else pd.DataFrame({"source_row": [], "image": [], "reason": []})
     )
-    ordered = images[[*COLUMNS, *FINDINGS]].reset_index(drop=True)
+    official = [OFFICIAL_SPLIT] if OFFICIAL_SPLIT in images.columns else []
+    ordered = images[[*COLUMNS, *FINDINGS, *official]].reset_index(drop=True)
     scored_here = tuple(f for f in FINDINGS if f in scored)
     if boxes is None:
         return ExternalLabels(name, ordered, scored_here, out)

@@ -21,12 +21,21 @@ import pandas as pd
 
 from cxr.errors import InputError
 from cxr.external.chexpert import TO_NIH, bad_labels, nih_labels
-from cxr.external.labels import ExternalLabels, Uncertain, finish, left_out, require_columns
+from cxr.external.labels import (
+    OFFICIAL_SPLIT,
+    ExternalLabels,
+    Uncertain,
+    finish,
+    left_out,
+    require_columns,
+)
 
 LABELS = "mimic-cxr-2.0.0-chexpert.csv"
 METADATA = "mimic-cxr-2.0.0-metadata.csv"
 SPLIT = "mimic-cxr-2.0.0-split.csv"
 FRONTAL = ("PA", "AP")
+#: The split file's names in cxr's (kept when MIMIC is trained on: ``ingest.sources``).
+OFFICIAL_NAMES = {"train": "train", "validate": "val", "test": "test"}
 
 
 def mimic_file(folder: Path, name: str) -> Path:
@@ -77,6 +86,7 @@ def read_mimic(
     excluded.append(left_out(table, bad.notna(), bad))
     table = table[bad.isna()]
     table["patient_id"] = table.subject_id.astype(str)
+    table[OFFICIAL_SPLIT] = table.split.map(OFFICIAL_NAMES)
     table["view"] = table.ViewPosition.fillna("unknown")
     table["frontal"] = table.view.isin(FRONTAL)
     if frontal_only:

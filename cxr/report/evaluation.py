@@ -7,6 +7,7 @@ from cxr.models.checkpoint import ModelRecord
 from cxr.numbers import number, percent, with_interval
 from cxr.report.anchors import ANCHORS, SPLIT_NAMES
 from cxr.report.markdown import table
+from cxr.report.sources import sources_section
 
 
 def _headline(scores: dict, key: str) -> str:
@@ -236,6 +237,7 @@ def evaluation_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_so
         *_subgroup_section(metrics["subgroups"]),
         *_expert_section(metrics["expert_labels"]),
         *_guard_section(metrics.get("guard")),
+        *sources_section(metrics),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
