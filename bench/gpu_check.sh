@@ -94,7 +94,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 compile_flag=$([ "$compile" = 1 ] && echo true || echo false)
 cat > "$work/params.yaml" <<EOF
-demo: {images: $demo_images, size: $demo_size, seed: 0, external_images: $demo_external}
+demo: {images: $demo_images, size: $demo_size, seed: 0, external_images: $demo_external, third_images: 0}
 ingest: {raw_dir: data/raw/demo, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: $demo_array, detail_size: $demo_detail}
 model: {arch: dualpath, weights: none, local_detail: true}

@@ -30,6 +30,7 @@ COMMANDS = {
     "peer": "stages.peer",
     "peers-report": "stages.peers_report",
     "export": "stages.export",
+    "sources": "stages.sources",
     "score": "commands.score",
     "compare": "commands.compare",
     "predict": "commands.predict",

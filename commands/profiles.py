@@ -68,8 +68,10 @@ CHEXNET: dict[str, Any] = {
 }
 #: external.sets is left as it is (a list keeps its comments only if untouched); this says so.
 EXTERNAL_NOTE = (
-    "note: external.sets still lists the demo's second hospital (phantoms); put your "
-    "CheXpert, MIMIC or other downloads there (README: External validation)"
+    "note: external.sets still lists the demo's second and third hospitals (phantoms), "
+    "which the sources stage trains on and holds out; put your CheXpert, MIMIC or other "
+    "downloads there and name them in sources.added / sources.held_out (or set "
+    "sources.added: [] to skip that stage; README: External validation, docs/sources.md)"
 )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -119,11 +120,15 @@ class EpochBatches(Sampler[list[int]]):
         drop_last: bool,
         rank: int = 0,
         world: int = 1,
+        weights: np.ndarray | None = None,
     ) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.shuffle, self.drop_last = shuffle, drop_last
         self.rank, self.world = rank, world
         self.epoch = 0
+        # Per row, its chance of each of an epoch's n draws (with replacement); None: a
+        # permutation, every row once (:func:`source_weights`).
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -131,7 +136,10 @@ class EpochBatches(Sampler[list[int]]):
     def __iter__(self):
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-            order = torch.randperm(self.n, generator=g).tolist()
+            if self.weights is not None:
+                order = torch.multinomial(self.weights, self.n, True, generator=g).tolist()
+            else:
+                order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
         if self.drop_last:
@@ -148,6 +156,20 @@ class EpochBatches(Sampler[list[int]]):
         if self.drop_last:
             return self.n // (self.batch_size * self.world)
         return -(-len(range(self.rank, self.n, self.world)) // self.batch_size)
+
+
+def source_weights(index: pd.DataFrame, mode: str) -> np.ndarray | None:
+    """Each row's sampling weight under ``train.source_sampling``: None for ``size`` (or a
+    one-source split: every image once per epoch); for ``balanced``, 1 / (sources x the
+    row's source's images), so each source fills an equal share of an epoch's draws.
+
+    >>> source_weights(pd.DataFrame({"source": ["a", "a", "a", "b"]}), "balanced")
+    array([0.16666667, 0.16666667, 0.16666667, 0.5       ])
+    """
+    if mode == "size" or "source" not in index.columns:
+        return None
+    sizes = index.source.map(index.source.value_counts()).to_numpy(np.float64)
+    return 1.0 / (index.source.nunique() * sizes)
 
 
 def loader(dataset: SplitArrays, sampler: Sampler, workers: int, pin_memory: bool) -> DataLoader:

@@ -38,6 +38,8 @@ class DemoConfig:
     render_size: int = knob(0, also=(0,), ge=32, le=4096)
     # phantoms of a second hospital in CheXpert's layout, for external validation (0: none)
     external_images: int = knob(1000, also=(0,), ge=50)
+    # phantoms of a third hospital in CheXpert's layout, held out of every model (0: none)
+    third_images: int = knob(1000, also=(0,), ge=50)
 
 
 #: The layouts ``cxr.external`` reads (``external.sets[].format``).
@@ -64,6 +66,7 @@ class ExternalSet:
 
 
 DEMO_HOSPITAL = ExternalSet("demo_hospital", "chexpert", "data/raw/demo_external")
+THIRD_HOSPITAL = ExternalSet("third_hospital", "chexpert", "data/raw/demo_third")
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,9 @@ class TrainConfig:
     focal_gamma: float = knob(1.0, ge=0, le=10)
     class_weight: Literal["none", "alpha", "pos_weight"] = "pos_weight"
     patience: int = knob(4, ge=1)  # epochs without a better validation mean AUROC before stopping
+    # several sources (ingest.sources): size = every image once per epoch; balanced = each
+    # source an equal share of the epoch's draws, drawn with replacement
+    source_sampling: Literal["size", "balanced"] = "size"
     seed: int = knob(0, **SEED)
     workers: int = speed_knob(0, ge=0)  # loader processes (0: read in the main process)
     device: str = speed_knob("auto", **DEVICE)
@@ -273,7 +279,7 @@ class ExplainConfig:
 class ExternalConfig:
     """``external``: score the trained model on other data sets (``cxr.external``)."""
 
-    sets: tuple[ExternalSet, ...] = (DEMO_HOSPITAL,)
+    sets: tuple[ExternalSet, ...] = (DEMO_HOSPITAL, THIRD_HOSPITAL)
     uncertain: Literal["ignore", "positive", "negative"] = "ignore"  # CheXpert, MIMIC: -1
     frontal_only: bool = True  # leave out lateral views (listed with the reason)
     # resamples of the intervals (patients; images where a set has none); 0 = none
@@ -319,6 +325,30 @@ class PeersConfig:
             raise InputError("peers.models: 'README' names reports/peers/README.md; pick another")
 
 
+@dataclass(frozen=True)
+class SourcesConfig:
+    """``sources``: train the model again with further hospitals' films and compare it with
+    the main model on a hospital neither saw (``cxr.training.sources``, docs/sources.md)."""
+
+    # names in external.sets trained on beside ingest's data (the multi-source model);
+    # empty: no comparison (the stage says so and trains nothing)
+    added: tuple[str, ...] = ("demo_hospital",)
+    held_out: str = knob("third_hospital", **NAME)  # a name in external.sets no model sees
+    bootstrap: int = knob(1000, ge=100)  # paired patient resamples of the difference
+    confidence: float = knob(0.95, gt=0, lt=1)  # level of its intervals
+    seed: int = knob(0, **SEED)  # of the bootstrap
+    batch_size: int = speed_knob(128, ge=1)  # inference batch
+    device: str = speed_knob("auto", **DEVICE)
+
+    def __post_init__(self) -> None:
+        _refuse_repeats(list(self.added), "sources.added")
+        if self.held_out in self.added:
+            raise InputError(
+                f"sources.held_out = {self.held_out!r} is also in sources.added: a model "
+                "would train on the films it is scored on"
+            )
+
+
 def check_together(configs: dict[str, object]) -> None:
     """Rules across sections (``configs``: section name -> its config); an
     :class:`InputError` names the keys."""
@@ -329,6 +359,24 @@ def check_together(configs: dict[str, object]) -> None:
             "trace the checkpointed DenseNet layers' BatchNorm fix (it refuses their "
             "context_fn); turn one of them off"
         )
+    sources, external = configs.get("sources"), configs.get("external")
+    if sources is not None and external is not None and sources.added:
+        sets = [s.name for s in external.sets]
+        unknown = [n for n in (*sources.added, sources.held_out) if n not in sets]
+        trained = [
+            s.name for s in configs["ingest"].sources if s.name != configs["ingest"].hold_out
+        ]
+        if sources.held_out in trained:
+            raise InputError(
+                f"sources.held_out = {sources.held_out!r} is in ingest.sources: the pipeline's "
+                "model trains on it; hold it out (ingest.hold_out) or pick another"
+            )
+        if unknown:
+            raise InputError(
+                f"sources.added / sources.held_out name {unknown}, not in external.sets "
+                f"(which lists {sets}); name sets listed there, or set sources.added: [] to "
+                "skip the multi-source comparison"
+            )
     if model.input_views > 1 and not preprocess.detail_size:
         raise InputError(
             "model.local_detail = true, but preprocess.detail_size = 0: the local path crops "
@@ -347,4 +395,5 @@ SECTIONS: dict[str, type] = {
     "explain": ExplainConfig,
     "external": ExternalConfig,
     "peers": PeersConfig,
+    "sources": SourcesConfig,
 }

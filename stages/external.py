@@ -20,7 +20,7 @@ import pandas as pd
 import typer
 
 from cxr.atomic import atomic_path, write_json, write_text
-from cxr.config import ExplainConfig, ExternalConfig
+from cxr.config import ExplainConfig, ExternalConfig, IngestConfig
 from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.external.metrics import Scored, scores_of_table
@@ -46,7 +46,8 @@ def main(
         bootstrap=config.bootstrap, confidence=config.confidence, seed=config.seed,
         batch_size=config.batch_size,
     )  # fmt: skip
-    scoring = Scoring(config, pointing, value(all_params, "evaluate.calibration_bins", int))
+    scoring = Scoring(config, pointing, value(all_params, "evaluate.calibration_bins", int),
+                      section(all_params, "ingest", IngestConfig))  # fmt: skip
     item = named(config.sets, name, "external.sets")
     t0 = time.perf_counter()
     reference = _nih_test()  # first: a stage run before evaluate stops before any work

@@ -8,6 +8,8 @@ PARAMS_CHECKED = Path("data/params-checked.txt")
 
 DEMO_DIR = Path("data/raw/demo")
 DEMO_EXTERNAL_DIR = Path("data/raw/demo_external")  # the second hospital, CheXpert layout
+DEMO_THIRD_DIR = Path("data/raw/demo_third")  # the third, held out of every model
+SOURCES = Path("data/sources")  # the sources stage: the multi-source model and its tables
 INTERIM = Path("data/interim")
 METADATA = INTERIM / "metadata.parquet"
 BOXES = INTERIM / "boxes.parquet"

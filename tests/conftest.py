@@ -23,10 +23,10 @@ NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
 os.environ.setdefault("COLUMNS", "200")
 
 
-def dvc_stages() -> dict[str, dict]:
+def dvc_stages(every_member: bool = False) -> dict[str, dict]:
     """dvc.yaml's stages; a ``foreach`` family as its first member (``external@0``), with
     ``${item.*}`` filled in from the first entry of the params.yaml list it runs over (or
-    placeholders, for an empty list)."""
+    placeholders, for an empty list); ``every_member``: each of its members."""
     yaml = YAML(typ="safe")
     dvc = yaml.load((ROOT / "dvc.yaml").read_text())
     params = yaml.load((ROOT / "params.yaml").read_text())
@@ -38,7 +38,9 @@ def dvc_stages() -> dict[str, dict]:
         items = params
         for key in stage["foreach"].removeprefix("${").removesuffix("}").split("."):
             items = items[key]
-        out[f"{name}@0"] = json.loads(_filled(json.dumps(stage["do"]), items[0] if items else {}))
+        members = items if every_member else items[:1]
+        for i, item in enumerate(members or [{}]):
+            out[f"{name}@{i}"] = json.loads(_filled(json.dumps(stage["do"]), item))
     return out
 
 
@@ -93,7 +95,7 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 TINY_PIPELINE = """
-demo: {images: 160, size: 64, seed: 2, workers: 1, external_images: 50}
+demo: {images: 160, size: 64, seed: 2, workers: 1, external_images: 50, third_images: 50}
 ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: 32, workers: 1}
 model: {arch: densenet121, weights: none}
@@ -141,7 +143,7 @@ def tiny_pipeline(tmp_path_factory) -> Path:
         }
     ).to_csv(raw / "google2019_nih-chest-xray-labels.csv", index=False)
     run_stages(root, "ingest", "preprocess", "train", "evaluate", "explain")
-    run_stages(root, "external demo_hospital", "external-report")
+    run_stages(root, "external demo_hospital", "external third_hospital", "external-report")
     # The repository keeps reports/peers/ (the peers_report stage's dep) with this file.
     (root / "reports/peers").mkdir(parents=True)
     shutil.copy(ROOT / "reports/peers/README.md", root / "reports/peers")

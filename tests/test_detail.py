@@ -173,8 +173,9 @@ def test_the_local_path_cuts_the_same_box_from_the_detail_k_times_finer():
 
 
 DETAIL_PIPELINE = """
-demo: {images: 120, size: 64, seed: 4, workers: 1, external_images: 0}
+demo: {images: 120, size: 64, seed: 4, workers: 1, external_images: 0, third_images: 0}
 external: {sets: []}
+sources: {added: []}
 ingest: {raw_dir: data/raw/demo, split: patient, val_fraction: 0.2, test_fraction: 0.25}
 preprocess: {size: 32, detail_size: 64, workers: 1}
 model: {arch: dualpath, weights: none, local_detail: true, local_size: 0}

@@ -82,6 +82,7 @@ def _scoring_root(tiny_pipeline: Path, root: Path, entry: dict) -> Path:
         shutil.copytree(tiny_pipeline / part, root / part)
     (root / "params.yaml").write_text(
         f"external:\n  bootstrap: 200\n  workers: 1\n  sets:\n  - {json.dumps(entry)}\n"
+        "sources: {added: []}\n"  # the demo's hospitals are not listed: no comparison
     )
     return root
 

@@ -16,8 +16,9 @@ import pytest
 from tests.conftest import digests
 
 PARAMS = """
-demo: {images: 300, size: 128, seed: 4, workers: 1, external_images: 0}
+demo: {images: 300, size: 128, seed: 4, workers: 1, external_images: 0, third_images: 0}
 external: {sets: []}
+sources: {added: []}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0}
 preprocess: {size: 64, workers: 1}
 model: {arch: densenet121, weights: none}

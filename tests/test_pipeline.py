@@ -14,8 +14,9 @@ from cxr.findings import FINDINGS
 from tests.conftest import ROOT
 
 TINY = """
-demo: {images: 48, size: 96, seed: 1, workers: 1, external_images: 0}
+demo: {images: 48, size: 96, seed: 1, workers: 1, external_images: 0, third_images: 0}
 external: {sets: []}
+sources: {added: []}
 ingest: {raw_dir: data/raw/demo, split: patient, seed: 0, val_fraction: 0.2, test_fraction: 0.2}
 preprocess: {size: 64, workers: 1}
 """

@@ -10,14 +10,14 @@ from cxr.demo.anatomy import Film
 from cxr.demo.cohort import AP_SHARE, PREVALENCE, sample_cohort
 from cxr.demo.site import NIH_LIKE, SECOND_HOSPITAL
 from cxr.external.chexpert import TO_NIH, read_chexpert
-from cxr.external.demo_hospital import LABEL_FILE, TRUTH_FILE, generate_second_hospital
+from cxr.external.demo_hospital import LABEL_FILE, SECOND, THIRD, TRUTH_FILE, generate_hospital
 from cxr.findings import FINDINGS
 
 
 @pytest.fixture(scope="module")
 def hospital(tmp_path_factory):
     folder = tmp_path_factory.mktemp("second") / "hospital"
-    metrics = generate_second_hospital(folder, 240, 64, seed=0)
+    metrics = generate_hospital(folder, 240, 64, seed=0)
     return folder, metrics
 
 
@@ -74,3 +74,30 @@ def test_the_demo_stage_writes_it_beside_the_nih_set(tiny_pipeline):
     read = read_chexpert(folder / LABEL_FILE)
     assert metrics["images"] == 50 and len(read.images) == metrics["frontal"]
     assert (tiny_pipeline / "data/raw/demo/Data_Entry_2017_v2020.csv").is_file()
+
+
+def test_the_third_hospital_is_its_own_site_patients_and_labeller(tmp_path):
+    folder = tmp_path / "third"
+    metrics = generate_hospital(folder, 400, 64, seed=0, hospital=THIRD)
+    raw = pd.read_csv(folder / LABEL_FILE)
+    truth = pd.read_csv(folder / TRUTH_FILE)
+    read = read_chexpert(folder / LABEL_FILE)
+    assert read.images.patient_id.str.match(r"patient2\d{5}$").all()  # apart from the others
+    second = read_chexpert(generate_hospital_folder(tmp_path, 100) / LABEL_FILE)
+    assert not set(second.images.patient_id) & set(read.images.patient_id)
+    assert metrics["ap_share_frontal"] == pytest.approx(THIRD.site.ap_share, abs=0.08)
+    # Its labeller: more uncertain labels, negatives mostly blank, positives always written.
+    coded = raw[list(TO_NIH.values())].to_numpy()
+    true = truth[list(TO_NIH)].to_numpy().astype(bool)
+    assert np.mean(coded == -1) == pytest.approx(THIRD.uncertain_share, abs=0.02)
+    sure = coded != -1
+    negatives = ~true & sure
+    assert np.isnan(coded[negatives]).mean() == pytest.approx(THIRD.blank_share, abs=0.03)
+    assert (coded[true & sure] == 1).all()
+    assert THIRD.uncertain_share > SECOND.uncertain_share and THIRD.blank_share > SECOND.blank_share
+
+
+def generate_hospital_folder(tmp_path, images):
+    folder = tmp_path / "second"
+    generate_hospital(folder, images, 64, seed=0, hospital=SECOND)
+    return folder

@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
+from cxr.batches import EpochBatches, source_weights
 from cxr.config import ExternalSet, IngestConfig
+from cxr.errors import InputError
 from cxr.external.chexpert import TO_NIH
-from cxr.external.sources import ingest_sources
+from cxr.external.sources import SOURCE_COLUMNS, ingest_sources, trains_on
 from cxr.findings import FINDINGS
 from cxr.ingest import ingest
 from cxr.splits import SplitError
-from tests.conftest import run_stages
+from tests.conftest import TINY_PIPELINE, run_stages
 from tests.test_external_mimic import mimic  # noqa: F401  (the fixture)
 
 
@@ -45,6 +47,7 @@ def test_each_source_is_split_by_its_own_patients_and_keeps_unknown_labels_unkno
     config = _config(two_sources)
     result = ingest_sources(config)
     meta = result.metadata
+    assert set(SOURCE_COLUMNS) <= set(meta.columns) and set(meta.resampling_unit) == {"patient"}
     alone = ingest(config).metadata
     nih = meta[meta.source == "nih"]
     # NIH's split is the one it gets alone: adding a source moves none of its patients.
@@ -72,6 +75,13 @@ def test_each_source_is_split_by_its_own_patients_and_keeps_unknown_labels_unkno
     assert len(hospital) + len(lateral) == len(listed)
     assert lateral.detail.str.contains("row ").all()
     assert result.metrics["sources"]["demo_hospital"]["images"] == len(hospital)
+
+
+def test_sets_without_patients_of_their_own_are_refused_as_training_sources(two_sources):
+    for fmt, why in (("rsna", "NIH ChestX-ray14's own"), ("vindr", "no patient ids")):
+        item = ExternalSet(fmt, fmt, str(two_sources / "nowhere"))
+        with pytest.raises(InputError, match=why):
+            ingest_sources(_config(two_sources, sources=(item,)))
 
 
 def test_a_held_out_source_goes_to_test_whole(two_sources):
@@ -160,3 +170,69 @@ def test_a_held_out_source_never_trains_and_gets_its_own_figures(two_sources):
     headline = report["test"]  # the trained-on sources' test images only
     nih_test = (held.source == "nih").sum()
     assert headline["images"] == nih_test
+
+
+def test_the_sources_stage_compares_the_pipelines_model_with_a_multi_source_one(
+    tiny_pipeline, tmp_path
+):
+    root = tmp_path / "compare"
+    for folder in ("data/raw", "data/model", "data/external"):
+        shutil.copytree(tiny_pipeline / folder, root / folder)
+    (root / "params.yaml").write_text(TINY_PIPELINE + "sources: {bootstrap: 200}\n")
+    run_stages(root, "check-params", "sources")
+
+    single = pd.read_parquet(root / "data/sources/single.parquet")
+    multi = pd.read_parquet(root / "data/sources/multi.parquet")
+    # The single-source model is the pipeline's: its logits on the held-out films are the
+    # external stage's, film for film.
+    scored = pd.read_parquet(root / "data/external/third_hospital/predictions.parquet")
+    logits = [f"logit_{f}" for f in FINDINGS]
+    assert (single.image_id.to_numpy() == scored.image_id.to_numpy()).all()
+    np.testing.assert_array_equal(single[logits].to_numpy(), scored[logits].to_numpy())
+    assert not np.array_equal(single[logits].to_numpy(), multi[logits].to_numpy())
+    # The multi-source model trained and validated on NIH-like and second-hospital films only.
+    for split in ("train", "val"):
+        index = pd.read_parquet(root / f"data/sources/processed/{split}.parquet")
+        assert set(index.source) == {"nih", "demo_hospital"}, split
+    assert not set(index.patient_id) & {"demo_hospital:" + p for p in single.patient_id}
+
+    report = pd.read_json(root / "reports/sources.json", typ="series")
+    compared = report["comparison"]
+    assert set(compared["auroc"]) <= set(TO_NIH) and compared["images"] == len(single)
+    assert compared["unit"] == "patient" and compared["resamples"] == 200
+    sampling = report["training"]["source_sampling"]  # recorded: how an epoch drew sources
+    images = sampling["train_images"]
+    assert sampling["mode"] == "size" and set(images) == {"nih", "demo_hospital"}
+    share = images["demo_hospital"] / sum(images.values())
+    assert sampling["share_of_draws"]["demo_hospital"] == pytest.approx(share, abs=1e-4)
+    headline = pd.read_json(root / "metrics/sources.json", typ="series")
+    assert headline["difference"]["value"] == pytest.approx(
+        headline["multi_source_mean_auroc"] - headline["single_source_mean_auroc"], abs=2e-6
+    )
+    assert "multi minus single" in (root / "reports/sources.md").read_text()
+
+
+def test_balanced_sampling_gives_each_source_an_equal_share_of_an_epoch():
+    index = pd.DataFrame({"source": ["nih"] * 900 + ["small"] * 100})
+    assert source_weights(index, "size") is None
+    assert source_weights(index[index.source == "nih"].drop(columns="source"), "balanced") is None
+    weights = source_weights(index, "balanced")
+    sampler = EpochBatches(1000, 50, seed=0, shuffle=True, drop_last=True, weights=weights)
+    rows = np.concatenate(list(sampler))
+    assert len(rows) == 1000
+    assert (rows >= 900).mean() == pytest.approx(0.5, abs=0.05)  # 10% of images, half the draws
+    again = np.concatenate(list(sampler))
+    np.testing.assert_array_equal(rows, again)  # an epoch's draws repeat exactly (resume)
+    sampler.set_epoch(1)
+    assert not np.array_equal(rows, np.concatenate(list(sampler)))
+
+
+def test_an_external_set_the_model_trains_on_is_flagged_not_external(two_sources):
+    hospital = ExternalSet("demo_hospital", "chexpert", str(two_sources / "data/raw/demo_external"))
+    renamed = ExternalSet("elsewhere", "chexpert", str(two_sources / "data/raw/demo_external/."))
+    third = ExternalSet("third_hospital", "chexpert", str(two_sources / "data/raw/demo_third"))
+    config = _config(two_sources)  # trains on demo_hospital
+    assert trains_on(config, hospital) and trains_on(config, renamed)  # by name, by folder
+    assert not trains_on(config, third)
+    assert not trains_on(_config(two_sources, hold_out="demo_hospital"), hospital)
+    assert not trains_on(_config(two_sources, sources=()), hospital)

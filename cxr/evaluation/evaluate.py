@@ -109,9 +109,10 @@ def scored_metrics(
     patients: np.ndarray,
     config: EvaluateConfig,
     class_intervals: bool = True,
+    unit: str = "patient",
 ) -> dict:
     """AUROC and AUPRC per class and as means, with patient-bootstrap intervals, of the
-    scores ``p`` (raw logits: ranks only matter).
+    scores ``p`` (raw logits: ranks only matter); ``unit`` names what ``patients`` holds.
 
     ``class_intervals=False`` keeps only the intervals of the means (subgroup
     tables stay readable in ``dvc metrics show``).
@@ -133,16 +134,16 @@ def scored_metrics(
         out["ci"] = {
             "level": level,
             "resamples": config.bootstrap,
-            "unit": "patient",
-            "mean_auroc": interval(boot.mean_auroc, level),
-            "mean_auprc": interval(boot.mean_auprc, level),
+            "unit": unit,
+            "mean_auroc": interval(boot.mean_auroc, level, unit),
+            "mean_auprc": interval(boot.mean_auprc, level, unit),
         }  # the means: over the classes_in_mean, the same set in every resample
         if class_intervals:
             out["ci"]["auroc"] = {
-                n: interval(boot.auroc[:, k], level) for k, n in enumerate(FINDINGS)
+                n: interval(boot.auroc[:, k], level, unit) for k, n in enumerate(FINDINGS)
             }
             out["ci"]["auprc"] = {
-                n: interval(boot.auprc[:, k], level) for k, n in enumerate(FINDINGS)
+                n: interval(boot.auprc[:, k], level, unit) for k, n in enumerate(FINDINGS)
             }
     return out
 

@@ -28,6 +28,8 @@ from cxr.evaluation.evaluate import SplitOutputs, scored_metrics
 from cxr.evaluation.metrics import auroc, rounded
 from cxr.findings import FINDINGS
 
+#: The metadata column, with several sources, of what each row's ``patient_id`` identifies.
+UNIT = "resampling_unit"
 #: Why a resample of the held-out drop is undefined.
 NO_SHARED_FINDING = "a shared finding had no positive or no negative among one side's patients"
 
@@ -55,10 +57,19 @@ def source_figures(
             with warnings.catch_warnings():  # a small source lacking a class is expected
                 warnings.simplefilter("ignore", UserWarning)
                 entry[split] = scored_metrics(
-                    mine.labels, mine.logits, mine.patients, config, class_intervals=False
+                    mine.labels, mine.logits, mine.patients, config, False, unit_of(mine)
                 )
         out[str(name)] = entry
     return out
+
+
+def unit_of(data: SplitOutputs) -> str:
+    """What the rows' ``patient_id`` identifies: ``patient``, or where a source has no
+    patient ids (VinDr-CXR), the image (``resampling_unit``, written by ingest)."""
+    if UNIT not in data.index.columns:
+        return "patient"
+    units = sorted(set(data.index[UNIT].astype(str)))
+    return units[0] if len(units) == 1 else " and ".join(units)
 
 
 def labelled(y: np.ndarray) -> list[str]:
@@ -72,7 +83,9 @@ def held_out_figures(test: SplitOutputs, held_out: str, config: EvaluateConfig) 
     held = part(test, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        figures = scored_metrics(held.labels, held.logits, held.patients, config)
+        figures = scored_metrics(
+            held.labels, held.logits, held.patients, config, unit=unit_of(held)
+        )
     return {"source": held_out, "test": figures, **held_out_drop(part(test, ~rows), held, config)}
 
 
@@ -96,5 +109,7 @@ def held_out_drop(trained: SplitOutputs, held: SplitOutputs, config: EvaluateCon
         boot_b = bootstrap_scores(held.labels, held.logits, held.patients,
                                   config.bootstrap, config.seed)  # fmt: skip
         diff = boot_b.auroc[:, shared].mean(1) - boot_a.auroc[:, shared].mean(1)
-        out["ci"] = interval(diff, config.confidence, "patient", NO_SHARED_FINDING)
+        sides = (unit_of(held), unit_of(trained))
+        unit = sides[0] if sides[0] == sides[1] else f"{sides[0]} (held out), {sides[1]}"
+        out["ci"] = interval(diff, config.confidence, unit, NO_SHARED_FINDING)
     return out

@@ -1,23 +1,27 @@
-"""Write the demo's second hospital: phantoms of :data:`~cxr.demo.site.SECOND_HOSPITAL` in
-CheXpert's layout, the external set ``dvc repro`` scores a model on.
+"""Write a demo hospital in CheXpert's layout: the second (:data:`SECOND`, phantoms of
+:data:`~cxr.demo.site.SECOND_HOSPITAL`), the external set ``dvc repro`` scores a model on,
+and the third (:data:`THIRD`), held out of every model (docs/sources.md).
 
 The folder holds what a CheXpert download holds: ``valid.csv`` (``Path``,
 ``Sex``, ``Age``, ``Frontal/Lateral``, ``AP/PA`` and the 14 observations coded
 1, 0, -1 or blank) and ``valid/patientNNNNNN/studyK/viewN_frontal.jpg``. The
 labels are the labeller's kind, made from the phantoms' true NIH-14 findings:
 the seven CheXpert observations that are NIH findings say what was drawn,
-except that a share is uncertain (-1) and a negative is as often blank (not
-mentioned) as 0; the broader observations (Lung Opacity, Lung Lesion, Pleural
+except that a share is uncertain (-1) and a share of negatives is blank (not
+mentioned) rather than 0, each hospital's labeller its own shares
+(:class:`Labeller`); the broader observations (Lung Opacity, Lung Lesion, Pleural
 Other) are derived from the findings under them. A share of rows are
 lateral views (``cxr.demo.lateral``: the same patient seen from the side,
 without findings) for the frontal filter and the input guard to refuse. ``_demo_truth.csv`` keeps
 every image's true 14 findings, which no CheXpert download has, for tests.
-Patients are numbered from 100001, so no phantom anatomy repeats the NIH set's.
+Patients are numbered from 100001 (the second) and 200001 (the third), so no
+phantom anatomy repeats the NIH set's or another hospital's.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -28,15 +32,29 @@ from tqdm.auto import tqdm
 from cxr.atomic import atomic_path
 from cxr.demo.cohort import sample_cohort
 from cxr.demo.render import ImageSpec, render, render_lateral
-from cxr.demo.site import SECOND_HOSPITAL, Site
+from cxr.demo.site import SECOND_HOSPITAL, THIRD_HOSPITAL, Site
 from cxr.external.chexpert import TO_NIH
 from cxr.findings import FINDINGS
 
 LABEL_FILE = "valid.csv"
 TRUTH_FILE = "_demo_truth.csv"
-PATIENT_OFFSET = 100_000
-UNCERTAIN_SHARE = 0.08  # of each mapped label, written -1
 LATERAL_SHARE = 0.15  # of rows, a lateral view
+
+
+@dataclass(frozen=True)
+class Labeller:
+    """A hospital's films and its report-reading habits."""
+
+    site: Site
+    patient_offset: int  # its patients are numbered from this + 1
+    stream: int  # its draws' own random stream (cohort and labels)
+    uncertain_share: float  # of each mapped label, written -1
+    blank_share: float  # of negatives, left blank (not mentioned) rather than written 0
+
+
+SECOND = Labeller(SECOND_HOSPITAL, 100_000, 1, uncertain_share=0.08, blank_share=0.5)
+#: More hedged reports, negatives rarely written out.
+THIRD = Labeller(THIRD_HOSPITAL, 200_000, 2, uncertain_share=0.15, blank_share=0.85)
 #: CheXpert's observations that are wider than NIH findings, from the findings under them.
 BROADER = {
     "Lung Opacity": ("Infiltration", "Consolidation", "Pneumonia", "Atelectasis", "Edema"),
@@ -50,20 +68,21 @@ OBSERVATIONS = (
 )  # fmt: skip
 
 
-def generate_second_hospital(
+def generate_hospital(
     out_dir: str | Path,
     images: int,
     size: int,
     seed: int,
-    site: Site = SECOND_HOSPITAL,
+    hospital: Labeller = SECOND,
     render_size: int = 0,
 ) -> dict:
-    """Render ``images`` phantoms of ``site`` into ``out_dir`` in CheXpert's layout; return
-    the counts for the demo's metrics."""
+    """Render ``images`` phantoms of ``hospital`` into ``out_dir`` in CheXpert's layout;
+    return the counts for the demo's metrics."""
     t0 = time.perf_counter()
-    cohort = sample_cohort(images, seed + 1, site)  # other patients than the NIH set's
-    cohort["patient_id"] += PATIENT_OFFSET
-    rng = np.random.default_rng([seed, 0x5EC0])
+    site = hospital.site
+    cohort = sample_cohort(images, seed + hospital.stream, site)  # not the NIH set's patients
+    cohort["patient_id"] += hospital.patient_offset
+    rng = np.random.default_rng([seed, 0x5EC0 + hospital.stream - 1])
     cohort["lateral"] = rng.random(len(cohort)) < LATERAL_SHARE
     cohort["path"] = [
         f"CheXpert-v1.0/valid/patient{p:06d}/study{f + 1}/"
@@ -72,7 +91,10 @@ def generate_second_hospital(
     ]
     with atomic_path(out_dir) as tmp:
         rows = tqdm(
-            cohort.itertuples(index=False), total=len(cohort), desc="second hospital", unit="img"
+            cohort.itertuples(index=False),
+            total=len(cohort),
+            desc=f"hospital {hospital.stream + 1}",
+            unit="img",
         )
         for r in rows:
             labels = tuple(int(getattr(r, f)) for f in FINDINGS)
@@ -87,7 +109,7 @@ def generate_second_hospital(
             target = tmp / r.path.split("/", 1)[1]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(jpeg.tobytes())
-        table = label_table(cohort, rng)
+        table = label_table(cohort, rng, hospital)
         table.to_csv(tmp / LABEL_FILE, index=False)
         truth = cohort[["path", *FINDINGS]].rename(columns={"path": "Path"})
         truth.to_csv(tmp / TRUTH_FILE, index=False)
@@ -103,8 +125,10 @@ def generate_second_hospital(
     }
 
 
-def label_table(cohort: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """``valid.csv``'s rows for ``cohort``: the labeller's codes for its true findings."""
+def label_table(
+    cohort: pd.DataFrame, rng: np.random.Generator, hospital: Labeller = SECOND
+) -> pd.DataFrame:
+    """``valid.csv``'s rows for ``cohort``: ``hospital``'s codes for its true findings."""
     table = pd.DataFrame(
         {
             "Path": cohort.path,
@@ -124,7 +148,8 @@ def label_table(cohort: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         elif present is None:
             table[observation] = np.nan  # never mentioned
         else:
-            negative = np.where(rng.random(len(table)) < 0.5, 0.0, np.nan)  # 0 or blank
-            value = np.where(present, 1.0, negative)
-            table[observation] = np.where(rng.random(len(table)) < UNCERTAIN_SHARE, -1.0, value)
+            written = rng.random(len(table)) < 1.0 - hospital.blank_share
+            value = np.where(present, 1.0, np.where(written, 0.0, np.nan))  # 0 or blank
+            uncertain = rng.random(len(table)) < hospital.uncertain_share
+            table[observation] = np.where(uncertain, -1.0, value)
     return table

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from cxr.batches import SplitArrays
-from cxr.config import ExplainConfig, ExternalConfig, ExternalSet, PreprocessConfig
+from cxr.config import ExplainConfig, ExternalConfig, ExternalSet, IngestConfig, PreprocessConfig
 from cxr.errors import InputError
 from cxr.evaluation.evaluate import prediction_table
 from cxr.evaluation.input_guard import logits_and_features
@@ -33,8 +33,16 @@ from cxr.external.metrics import (
 from cxr.external.prepare import SPLIT, array_boxes, prepare_set
 from cxr.external.report import set_markdown
 from cxr.external.sets import locate, read_set
+from cxr.external.sources import trains_on
 from cxr.inference import Predictor
 from cxr.preprocess import reason_counts
+
+#: What a set's figures say when the model trained on it (``ingest.sources``).
+TRAINED_ON = (
+    "NOT EXTERNAL: the model trained on this set (ingest.sources); these figures include "
+    "its training and validation images. Its own test split is in reports/evaluation.md, "
+    "per source"
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class Scoring:
     config: ExternalConfig
     pointing: ExplainConfig
     bins: int
+    ingest: IngestConfig = field(default_factory=IngestConfig)  # its sources: trained on
 
 
 @dataclass
@@ -71,13 +80,16 @@ class SetResult:
     def markdown(self) -> str:
         """``reports/external/<name>.md``."""
         source = f"`{self.item.folder}` ({self.item.format} layout)"
+        note = "; ".join(n for n in (self.metrics.get("trained_on"), self.format.note) if n)
         return set_markdown(self.item.name, source, self.metrics, self.by_reason,
-                            self.located, self.format.note)  # fmt: skip
+                            self.located, note)  # fmt: skip
 
     def headline(self, seconds: float) -> dict:
         """``metrics/external/<name>.json``."""
         out = {**external_headline(self.metrics), "excluded": len(self.excluded),
                "seconds": seconds}  # fmt: skip
+        if "trained_on" in self.metrics:
+            out["trained_on"] = self.metrics["trained_on"]
         if self.located is not None:
             out["localisation"] = localisation_headline(self.located)
         return out
@@ -125,6 +137,8 @@ def score_set(
     figures = (labels.scored, predictor.thresholds, config.bootstrap, config.confidence,
                config.seed, scoring.bins, form.resampling_unit, form.origin)  # fmt: skip
     metrics = external_metrics(scores_of_table(table), reference, *figures)
+    if trains_on(scoring.ingest, item):
+        metrics["trained_on"] = TRAINED_ON
     if verdict is not None:
         metrics["guard"] = {**verdict.summary(), **unflagged_figures(table, reference, *figures)}
     boxes = array_boxes(labels.boxes, index, form.box_frame)

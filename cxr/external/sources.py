@@ -7,7 +7,9 @@ official lists kept in ``official`` mode), a set that ships its own split
 seeded patient split stratified over the labels it gives. A finding a source
 does not label stays NaN (never a negative), so the masked loss ignores it and
 no metric counts it. ``hold_out`` sends every image of one source to test: it is
-never trained or validated on, and its figures are the held-out ones.
+never trained or validated on, and its figures are the held-out ones. A set
+without patient ids (VinDr-CXR) cannot be split by patient, so it may only be
+held out whole; RSNA's and SIIM's films are NIH's own and are refused.
 
 Ids are made unique across sources: an image of a further source is
 ``<source>/<its path>`` and its patient ``<source>:<id>``; NIH's images keep their
@@ -42,8 +44,10 @@ from cxr.ingest import METADATA_COLUMNS, IngestResult, ingest, rejections, split
 from cxr.splits import assert_patient_disjoint, stratified_patient_split
 
 NIH = "nih"
-#: Columns the metadata table gains with further sources, after ``split``.
-SOURCE_COLUMNS = ("source", "root")
+#: Columns the metadata table gains with further sources, after ``split``: the source, the
+#: folder ``path`` is below, and what ``patient_id`` identifies (``patient``, or the image
+#: for a held-out set without patient ids: its intervals say so).
+SOURCE_COLUMNS = ("source", "root", "resampling_unit")
 
 
 def ingest_sources(config: IngestConfig) -> IngestResult:
@@ -87,7 +91,10 @@ def ingest_sources(config: IngestConfig) -> IngestResult:
 def _nih_rows(meta: pd.DataFrame, config: IngestConfig) -> pd.DataFrame:
     """raw_dir's rows with their source, folder and prefixed patient ids."""
     rows = meta.assign(
-        patient_id=NIH + ":" + meta.patient_id.astype(str), source=NIH, root=config.raw_dir
+        patient_id=NIH + ":" + meta.patient_id.astype(str),
+        source=NIH,
+        root=config.raw_dir,
+        resampling_unit="patient",
     )
     for finding in FINDINGS:
         rows[finding] = rows[finding].astype(np.float32)
@@ -100,9 +107,10 @@ def _source_rows(
     item: ExternalSet, config: IngestConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """One further source's metadata rows, its rejected rows and what describes it."""
-    folder = Path(item.folder)
+    folder, form = Path(item.folder), FORMATS[item.format]
+    _refuse_unsplittable(item, config)
     labels = read_set(item.format, folder, item.labels, "ignore", True, item.name)
-    found, missing = locate(labels.images, folder, FORMATS[item.format].unique_names)
+    found, missing = locate(labels.images, folder, form.unique_names)
     if not len(found):
         raise InputError(
             f"ingest.sources {item.name!r}: none of its {len(labels.images)} images has a file "
@@ -131,7 +139,9 @@ def _source_rows(
             **{f: found[f].astype(np.float32) for f in FINDINGS},
             "split": split,
         }
-    )[list(METADATA_COLUMNS)].assign(source=item.name, root=item.folder)
+    )[list(METADATA_COLUMNS)].assign(
+        source=item.name, root=item.folder, resampling_unit=form.resampling_unit
+    )
     path = label_file(item.format, folder, item.labels)
     left = pd.concat([labels.excluded, missing], ignore_index=True)
     where = f"ingest.sources {item.name!r}, row " + left.source_row.astype(str) + f" of {path}"
@@ -174,3 +184,32 @@ def _summary(rows: pd.DataFrame, name: str, config: IngestConfig) -> dict:
             for name, v in split_summary(rows).items()
         },
     }
+
+
+def _refuse_unsplittable(item: ExternalSet, config: IngestConfig) -> None:
+    """Stop on a set that cannot be trained on beside NIH with honest patient splits."""
+    form = FORMATS[item.format]
+    if form.nih_films:
+        raise InputError(
+            f"ingest.sources {item.name!r}: {form.title}'s films are NIH ChestX-ray14's own, "
+            "under other ids; beside raw_dir's they would put one patient in two splits. "
+            "Score it as an NIH re-read in external.sets instead"
+        )
+    if not form.patient_ids and config.hold_out != item.name:
+        raise InputError(
+            f"ingest.sources {item.name!r}: {form.title} has no patient ids, so no patient "
+            f"split of it is possible; it can only be held out whole (ingest.hold_out: "
+            f"{item.name})"
+        )
+
+
+def trains_on(config: IngestConfig, item: ExternalSet) -> bool:
+    """Whether the pipeline's model trains on ``item``: a source of ``config`` (by name, or
+    the same format and folder under another name) that is not held out."""
+    folder = Path(item.folder).resolve()
+    return any(
+        source.name == item.name
+        or (source.format == item.format and Path(source.folder).resolve() == folder)
+        for source in config.sources
+        if source.name != config.hold_out
+    )

@@ -53,3 +53,45 @@ def sources_section(metrics: dict) -> list[str]:
             "",
         ]
     return lines
+
+
+def comparison_markdown(report: dict) -> str:
+    """``reports/sources.md``: single- against multi-source training on a held-out hospital."""
+    if "comparison" not in report:
+        return f"# Training on several sources\n\nNot run: {report['off']}.\n"
+    compared, held = report["comparison"], report["held_out"]
+    mean = compared["mean_auroc"]
+    rows = [
+        [name, number(d["single"]), number(d["multi"]), with_interval(d["difference"], d),
+         number(d["p_value_holm"])]
+        for name, d in compared["auroc"].items()
+    ]  # fmt: skip
+    trained = ", ".join(f"`{n}` ({s['splits']['train']['images']} train images)"
+                        for n, s in report["sources"].items())  # fmt: skip
+    excluded = "; ".join(f"{k}: {v}" for k, v in report["held_out_excluded"].items()) or "none"
+    return "\n".join([
+        "# Training on several sources",
+        "",
+        f"Does training on {', '.join(report['added'])} as well help on `{held}`, a hospital "
+        "no model saw? Single-source: the pipeline's model (`data/model/best.pt`). "
+        f"Multi-source: the same settings trained on {trained}, each source split by "
+        "its own patients, findings a source does not label masked out of the loss, "
+        "early-stopped on its own pooled validation split (best validation mean AUROC "
+        f"{number(report['training']['best_val_mean_auroc'])} at epoch "
+        f"{report['training']['best_epoch']}). Nothing was chosen on `{held}`.",
+        "",
+        f"On `{held}`'s {compared['images']} frontal films ({compared.get('patients')} "
+        f"patients; left out: {excluded}), over the {len(compared['classes_in_mean'])} "
+        "findings it labels:",
+        "",
+        f"- single-source mean AUROC **{number(compared['mean_auroc_a'])}**, multi-source "
+        f"**{number(compared['mean_auroc_b'])}**",
+        f"- multi minus single: **{with_interval(mean['difference'], mean)}** "
+        f"({100 * compared['level']:.0f}% paired bootstrap over {compared['resamples']} "
+        f"resamples of {compared['unit']}s: both models on the same resampled patients), "
+        f"p = {number(mean['p_value'])}",
+        "",
+        table(["finding", "single", "multi", "multi - single", "p (Holm)"], rows, "lrrrr"),
+        compared["multiple_testing"] + ".",
+        "",
+    ])  # fmt: skip

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cxr import distributed
-from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, to_device
+from cxr.batches import EpochBatches, SplitArrays, epoch_seed, loader, source_weights, to_device
 from cxr.config import TrainConfig
 from cxr.device import autocast, compute_dtype, needs_loss_scaling, place
 from cxr.evaluation.metrics import auroc, nan_mean
@@ -97,6 +97,7 @@ def fit(
     sampler = EpochBatches(
         len(train_set), config.batch_size, config.seed, shuffle=True, drop_last=True,
         rank=world.rank, world=world.size,
+        weights=source_weights(train_set.index, config.source_sampling),
     )  # fmt: skip
     batches = loader(train_set, sampler, config.workers, pin_memory=device.type == "cuda")
     schedule = _schedule(model, config, steps_per_epoch=max(len(sampler), 1))

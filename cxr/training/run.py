@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from cxr import distributed
-from cxr.batches import SplitArrays
+from cxr.batches import SplitArrays, source_weights
 from cxr.config import ModelConfig, PreprocessConfig, TrainConfig
 from cxr.device import compute_dtype, precision_name
 from cxr.environment import describe
@@ -98,6 +99,7 @@ def train_model(
         "label_gaps": gaps,
         # Labels no source gave (masked out of the loss); absent where every label is known.
         **({"unknown_labels": unknown} if any(unknown.values()) else {}),
+        **_sampling(train_set, configs.train.source_sampling),
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()},
     }
     return TrainRun(outcome, environment, metrics)
@@ -112,3 +114,24 @@ def _built(config: ModelConfig, seed: int) -> tuple[torch.nn.Module, str, list[s
         warnings.simplefilter("always")
         weights_used = initialise(model, config.weights)
     return model, weights_used, [str(w.message) for w in caught]
+
+
+def _sampling(train_set: SplitArrays, mode: str) -> dict:
+    """How an epoch drew its sources (several sources only): each one's training images and
+    its expected share of the draws."""
+    if "source" not in train_set.index.columns:
+        return {}
+    sources = train_set.index.source
+    weights = source_weights(train_set.index, mode)
+    share = (
+        sources.value_counts(normalize=True)
+        if weights is None
+        else pd.Series(weights).groupby(sources.to_numpy()).sum() / weights.sum()
+    )
+    return {
+        "source_sampling": {
+            "mode": mode,
+            "train_images": {str(k): int(v) for k, v in sources.value_counts().items()},
+            "share_of_draws": {str(k): round(float(v), 4) for k, v in share.items()},
+        }
+    }
