@@ -147,5 +147,5 @@ def tiny_pipeline(tmp_path_factory) -> Path:
     # The repository keeps reports/peers/ (the peers_report stage's dep) with this file.
     (root / "reports/peers").mkdir(parents=True)
     shutil.copy(ROOT / "reports/peers/README.md", root / "reports/peers")
-    run_stages(root, "peers-report")
+    run_stages(root, "peers-report", "sources")
     return root

@@ -18,7 +18,7 @@ from cxr.external.sources import SOURCE_COLUMNS, ingest_sources, trains_on
 from cxr.findings import FINDINGS
 from cxr.ingest import ingest
 from cxr.splits import SplitError
-from tests.conftest import TINY_PIPELINE, run_stages
+from tests.conftest import run_stages
 from tests.test_external_mimic import mimic  # noqa: F401  (the fixture)
 
 
@@ -171,15 +171,18 @@ def test_a_held_out_source_never_trains_and_gets_its_own_figures(two_sources):
     nih_test = (held.source == "nih").sum()
     assert headline["images"] == nih_test
 
+    # Scored as an external set too: held out, so not flagged, and its "NIH test" figures
+    # are NIH's own test images, not the pooled split with the held-out films in it.
+    run_stages(two_sources, "external demo_hospital")
+    scored = pd.read_json(two_sources / "reports/external/demo_hospital.json", typ="series")
+    assert "trained_on" not in scored
+    nih = sources["nih"]["test"]["auroc"]
+    for finding, figures in scored["per_class"].items():
+        assert figures["nih_test_auroc"] == pytest.approx(nih[finding], abs=1e-6), finding
 
-def test_the_sources_stage_compares_the_pipelines_model_with_a_multi_source_one(
-    tiny_pipeline, tmp_path
-):
-    root = tmp_path / "compare"
-    for folder in ("data/raw", "data/model", "data/external"):
-        shutil.copytree(tiny_pipeline / folder, root / folder)
-    (root / "params.yaml").write_text(TINY_PIPELINE + "sources: {bootstrap: 200}\n")
-    run_stages(root, "check-params", "sources")
+
+def test_the_sources_stage_compares_the_pipelines_model_with_a_multi_source_one(tiny_pipeline):
+    root = tiny_pipeline  # its sources stage ran with the default sources section
 
     single = pd.read_parquet(root / "data/sources/single.parquet")
     multi = pd.read_parquet(root / "data/sources/multi.parquet")
@@ -199,7 +202,7 @@ def test_the_sources_stage_compares_the_pipelines_model_with_a_multi_source_one(
     report = pd.read_json(root / "reports/sources.json", typ="series")
     compared = report["comparison"]
     assert set(compared["auroc"]) <= set(TO_NIH) and compared["images"] == len(single)
-    assert compared["unit"] == "patient" and compared["resamples"] == 200
+    assert compared["unit"] == "patient" and compared["resamples"] == 1000
     sampling = report["training"]["source_sampling"]  # recorded: how an epoch drew sources
     images = sampling["train_images"]
     assert sampling["mode"] == "size" and set(images) == {"nih", "demo_hospital"}
