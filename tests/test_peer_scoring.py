@@ -218,7 +218,11 @@ def test_a_peer_named_in_params_is_scored_by_its_stage(tiny_pipeline, tmp_path):
     params.write_text(
         TINY_PIPELINE + "peers:\n  models:\n"
         '  - {name: chex, model: "xrv:densenet121-res224-chex", random_init: true}\n'
-        "external: {bootstrap: 200, seed: 3}\n"  # the external figures' own intervals
+        # The second hospital only (the third adds time, not checks), with the external
+        # figures' own intervals; no sources comparison without the third.
+        "external:\n  bootstrap: 200\n  seed: 3\n  sets:\n"
+        "  - {name: demo_hospital, format: chexpert, folder: data/raw/demo_external}\n"
+        "sources: {added: []}\n"
     )
     result = _cxr(root, "peer", "chex", "--params", str(params))
     assert result.exit_code == 0, result.output
