@@ -25,6 +25,7 @@ from cxr.device import pick_device
 from cxr.errors import InputError
 from cxr.external.metrics import Scored, scores_of_table
 from cxr.external.run import Scoring, score_set
+from cxr.external.sources import NIH
 from cxr.findings import FINDINGS
 from cxr.inference import Predictor
 from stages import paths
@@ -76,7 +77,7 @@ def _nih_test() -> Scored:
         raise InputError(f"{path}: missing; the NIH test figures come from evaluate (dvc repro)")
     table = pd.read_parquet(path)
     if "source" in table.columns:  # trained on several sources: NIH's own test images
-        table = table[table.source == "nih"].reset_index(drop=True)
+        table = table[table.source == NIH].reset_index(drop=True)
     return scores_of_table(table)
 
 

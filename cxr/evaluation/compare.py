@@ -90,9 +90,11 @@ def paired_difference(
     both = np.isfinite(roc_a) & np.isfinite(roc_b)
     mean_a, mean_b = nan_mean(roc_a[both]), nan_mean(roc_b[both])
     per_class = {
-        name: _difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k], level, unit)
+        name: {"auroc_a": rounded(roc_a[k]), "auroc_b": rounded(roc_b[k]),
+               **_difference(boot_a.auroc[:, k], boot_b.auroc[:, k], roc_b[k] - roc_a[k],
+                             level, unit)}
         for k, name in enumerate(FINDINGS)
-    }
+    }  # fmt: skip
     raw = np.array([np.nan if d["p_value"] is None else d["p_value"] for d in per_class.values()])
     for d, adjusted in zip(per_class.values(), holm(raw), strict=True):
         d["p_value_holm"] = rounded(adjusted)

@@ -180,8 +180,8 @@ def _summary(rows: pd.DataFrame, name: str, config: IngestConfig) -> dict:
         "images": len(rows),
         "patients": int(rows.patient_id.nunique()),
         "splits": {
-            name: {"images": v["images"], "patients": v["patients"]}
-            for name, v in split_summary(rows).items()
+            split: {"images": v["images"], "patients": v["patients"]}
+            for split, v in split_summary(rows).items()
         },
     }
 

@@ -43,7 +43,7 @@ def peer_markdown(metrics: dict) -> str:
     for finding in FINDINGS:
         diff = versus["auroc"][finding]
         peer = test["auroc"][finding]
-        ours = None if peer is None or diff["difference"] is None else peer - diff["difference"]
+        ours = diff.get("auroc_a")
         interval = ci.get("auroc", {}).get(finding)
         theirs = "not scored" if peer is None else with_interval(peer, interval)
         rows.append([finding, number(ours), theirs, with_interval(diff["difference"], diff),

@@ -16,7 +16,10 @@ def comparison_table(result: dict, level: float) -> str:
             *_cells(result["mean_auroc"]),
         ]
     ]
-    rows += [[name, "", "", *_cells(d)] for name, d in result["auroc"].items()]
+    rows += [
+        [name, number(d.get("auroc_a")), number(d.get("auroc_b")), *_cells(d)]
+        for name, d in result["auroc"].items()
+    ]
     header = ["AUROC", "A", "B", "B - A", f"{100 * level:.0f}% CI", "p", "p (Holm)"]
     notes = [
         f"Intervals and p-values resample {units(result.get('unit', 'patient'))}; "

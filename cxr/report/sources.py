@@ -62,7 +62,7 @@ def comparison_markdown(report: dict) -> str:
     compared, held = report["comparison"], report["held_out"]
     mean = compared["mean_auroc"]
     rows = [
-        [name, number(d["single"]), number(d["multi"]), with_interval(d["difference"], d),
+        [name, number(d["auroc_a"]), number(d["auroc_b"]), with_interval(d["difference"], d),
          number(d["p_value_holm"])]
         for name, d in compared["auroc"].items()
     ]  # fmt: skip

@@ -123,11 +123,8 @@ def _sampling(train_set: SplitArrays, mode: str) -> dict:
         return {}
     sources = train_set.index.source
     weights = source_weights(train_set.index, mode)
-    share = (
-        sources.value_counts(normalize=True)
-        if weights is None
-        else pd.Series(weights).groupby(sources.to_numpy()).sum() / weights.sum()
-    )
+    weights = np.ones(len(sources)) if weights is None else weights  # size: each image once
+    share = pd.Series(weights).groupby(sources.to_numpy()).sum() / weights.sum()
     return {
         "source_sampling": {
             "mode": mode,

@@ -22,11 +22,9 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -36,14 +34,12 @@ from cxr.device import compute_dtype, place
 from cxr.errors import InputError
 from cxr.evaluation.calibration import Calibration
 from cxr.evaluation.compare import compare_tables
-from cxr.evaluation.evaluate import prediction_table, rank_scores
-from cxr.evaluation.metrics import auroc, rounded
+from cxr.evaluation.evaluate import prediction_table
 from cxr.evaluation.predict import ForwardPass
 from cxr.external.formats import FORMATS
 from cxr.external.prepare import SPLIT, prepare_set
 from cxr.external.sets import locate, read_set
 from cxr.external.sources import ingest_sources
-from cxr.findings import FINDINGS
 from cxr.models.checkpoint import load_model
 from cxr.preprocess import preprocess
 from cxr.training.run import TrainConfigs, TrainRun, train_model
@@ -112,13 +108,13 @@ def held_out_tables(
     record = next(iter(loaded.values()))[1]
     index, undecoded = prepare_set(found, folder, work, record.preprocess)
     tables = {}
+    unit = FORMATS[item.format].resampling_unit
     for name, (model, record) in loaded.items():
         place(model, device)
         dtype = compute_dtype(device, record.model_config.precision)
         data = SplitArrays(work, SPLIT, model.input_views)
         logits = ForwardPass(model, device, dtype, batch).split_logits(data)
         probs = Calibration.identity(logits.shape[1]).apply(logits)
-        unit = FORMATS[item.format].resampling_unit
         tables[name] = prediction_table(index, probs, SPLIT, logits, unit=unit)
     excluded = pd.concat([labels.excluded, missing, undecoded], ignore_index=True)
     return tables, excluded
@@ -129,17 +125,9 @@ def compare_on_held_out(
 ) -> dict:
     """Multi-source minus single-source AUROC on the held-out films (``compare_tables``): the
     mean over the findings the set labels, and each of them with both models' AUROC, paired
-    bootstrap intervals and Holm-adjusted p-values."""
+    bootstrap intervals and Holm-adjusted p-values (``auroc_a``: single, ``auroc_b``: multi)."""
     out = compare_tables(tables["single"], tables["multi"], resamples, seed, level)
-    y = tables["single"][list(FINDINGS)].to_numpy(np.float64)
-    with warnings.catch_warnings():  # a finding the set does not label has no AUROC
-        warnings.simplefilter("ignore", UserWarning)
-        scores = {name: auroc(y, rank_scores(t), FINDINGS) for name, t in tables.items()}
-    out["auroc"] = {
-        name: {"single": rounded(scores["single"][k]), "multi": rounded(scores["multi"][k]),
-               **out["auroc"][name]}
-        for k, name in enumerate(FINDINGS) if name in out["classes_in_mean"]
-    }  # fmt: skip
+    out["auroc"] = {n: d for n, d in out["auroc"].items() if n in out["classes_in_mean"]}
     return out
 
 
