@@ -15,6 +15,8 @@ from tools.dvc_yaml import (
     params_read,
     stage_params,
 )
+from tools.module_map import ARCHITECTURE, module_lines
+from tools.module_map import generate as module_map
 
 
 def test_dvc_yaml_deps_and_params_are_what_the_code_says():
@@ -23,6 +25,16 @@ def test_dvc_yaml_deps_and_params_are_what_the_code_says():
     generated one."""
     current = (ROOT / "dvc.yaml").read_text()
     assert generate(current) == current, "run `python -m tools.dvc_yaml` and commit dvc.yaml"
+
+
+def test_the_module_map_names_every_module_with_its_docstring():
+    """docs/architecture.md's module map is ``python -m tools.module_map``'s: every file of
+    ``cxr/`` on it once, each with its docstring's first sentence."""
+    current = ARCHITECTURE.read_text()
+    assert module_map(current) == current, "run `python -m tools.module_map` and commit it"
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "cxr").rglob("*.py")}
+    named = [line.split("`")[1] for line in module_lines() if line]
+    assert sorted(named) == sorted(files)
 
 
 def test_every_stage_declares_the_code_it_imports():
