@@ -59,8 +59,9 @@ def main(
 ) -> None:
     """Per image: the 14 calibrated probabilities and the findings over their validation
     thresholds (a peer's from `cxr score`; empty where it has no output). Files the input
-    guard refuses (`guard_reason`: not a radiograph, lateral view, inverted, rotated, unlike
-    the training data) keep their probabilities but list no findings unless --force.
+    guard refuses (`guard_flagged`; `guard_reason`: not a radiograph, lateral view,
+    inverted, rotated, unlike the training data) keep their probabilities but list no
+    findings unless --force.
     Unreadable files get a row with their error; the exit code is 1 only when no file could
     be read."""
     if out.suffix.lower() not in (".csv", ".json"):

@@ -219,7 +219,8 @@ def predict_files(
     written there and listed under ``cams`` (cxr's own model only).
 
     cxr's model with a fitted guard adds ``guard_distance`` (the out-of-distribution
-    score) and ``guard_reason`` (why the file is refused, ``""`` where accepted); a
+    score), ``guard_flagged`` and ``guard_reason`` (why the file is refused, ``""`` where
+    accepted); a
     refused file keeps its probabilities but lists no findings and gets no overlay
     unless ``force``.
     """
@@ -266,7 +267,11 @@ def _rows(
         guard = (
             {}
             if verdict is None
-            else {"guard_distance": float(verdict.distances[i]), "guard_reason": verdict.reasons[i]}
+            else {
+                "guard_distance": float(verdict.distances[i]),
+                "guard_flagged": bool(verdict.flagged[i]),
+                "guard_reason": verdict.reasons[i],
+            }
         )
         rows.append(
             {

@@ -239,3 +239,55 @@ def test_an_external_set_the_model_trains_on_is_flagged_not_external(two_sources
     assert not trains_on(config, third)
     assert not trains_on(_config(two_sources, hold_out="demo_hospital"), hospital)
     assert not trains_on(_config(two_sources, sources=()), hospital)
+
+
+def test_the_model_cards_name_every_source_and_the_held_out_ones_drop():
+    """A model trained on two sources with a third held out: both cards (evaluate's and the
+    export's) list the sources, headline the pooled test split, give the held-out drop, and
+    stop calling the training data one institution's."""
+    from types import SimpleNamespace
+
+    from ruamel.yaml import YAML
+
+    from cxr.export.card import export_card
+    from cxr.report.model_card import model_card_markdown
+    from tests.conftest import ROOT
+
+    evaluation = pd.read_json(ROOT / "reports/evaluation.json", typ="series").to_dict()
+    ingest = pd.read_json(ROOT / "metrics/ingest.json", typ="series").to_dict()
+    ingest["sources"] = {
+        "nih": {"format": "nih", "role": "trained on", "images": 8, "patients": 4},
+        "chexpert": {"format": "chexpert", "role": "trained on", "images": 8, "patients": 4},
+        "mimic": {"format": "mimic", "role": "held out", "images": 5, "patients": 2},
+    }
+    evaluation["sources"] = {n: {"role": s["role"]} for n, s in ingest["sources"].items()}
+    ci = {
+        "low": -0.09,
+        "high": -0.01,
+        "unit": "patient",
+        "resamples": 1000,
+        "usable_resamples": 1000,
+    }
+    evaluation["held_out"] = {
+        "source": "mimic", "findings": ["Edema", "Effusion"], "drop": -0.05, "ci": ci,
+        "held_out_mean_auroc": 0.8, "trained_on_mean_auroc": 0.85,
+        "test": {"images": 5, "mean_auroc": 0.8, "ci": {"mean_auroc": ci | {"low": 0.7}}},
+    }  # fmt: skip
+    record = SimpleNamespace(
+        model_config=SimpleNamespace(arch="densenet121"), weights_used="none", epoch=3,
+        preprocess=SimpleNamespace(size=224), environment=None,
+    )  # fmt: skip
+    body = model_card_markdown(evaluation, ingest, record, "NIH ChestX-ray14")
+    assert "`chexpert` (chexpert, trained on): 8 images / 4 patients" in body
+    assert "## Performance (test split of the sources trained on, pooled)" in body
+    assert "Held out of training: `mimic` (5 test images): mean AUROC 0.800 against 0.850" in body
+    assert "a drop of -0.050 (-0.090 to -0.010)" in body
+    assert "Trained on 2 sources (nih, chexpert)" in body and "One institution" not in body
+
+    card = export_card(record, evaluation, ingest, {}, body, "NIH ChestX-ray14")
+    meta = YAML(typ="safe").load(card.split("---\n", 2)[1])
+    assert meta["datasets"] == ["NIH ChestX-ray14", "chexpert"]
+    headline, held = meta["model-index"][0]["results"]
+    assert headline["dataset"]["name"] == "nih + chexpert"
+    assert held["dataset"] == {"name": "mimic", "split": "test (held out of training)"}
+    assert held["metrics"][0]["value"] == 0.8 and held["metrics"][0]["ci_low"] == 0.7

@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from cxr.models.checkpoint import ModelRecord
 from cxr.numbers import number, with_interval
+from cxr.report.model_card import trained_on
 
 NOT_FOR_DIAGNOSIS = (
     "**Research use only. Not a medical device; not for diagnosis, triage or any "
@@ -47,8 +48,12 @@ def _front_matter(
     arch: str, evaluation: dict, ingest: dict, externals: dict[str, dict], data_source: str
 ) -> str:
     label = ingest.get("label_file", {})
+    sources = trained_on(ingest)
     dataset = {"name": data_source, "type": "nih-chestxray14-layout", "split": "test",
                "revision": f"{label.get('name')} sha256:{label.get('sha256')}"}  # fmt: skip
+    if len(sources) > 1:  # the headline is the test split pooled over every source trained on
+        dataset |= {"name": " + ".join(sources), "type": "several sources",
+                    "split": "test, pooled over the sources trained on"}  # fmt: skip
     test, ci = evaluation["test"], evaluation["test"]["ci"]
     metrics = [
         _metric("roc_auc", "mean AUROC", test["mean_auroc"], ci["mean_auroc"]),
@@ -60,6 +65,7 @@ def _front_matter(
     results = [{"task": {"type": "image-classification",
                          "name": "multi-label chest X-ray classification"},
                 "dataset": dataset, "metrics": metrics}]  # fmt: skip
+    results += _held_out_result(evaluation.get("held_out"))
     for name, report in externals.items():
         results.append({
             "task": {"type": "image-classification", "name": "external validation"},
@@ -74,7 +80,7 @@ def _front_matter(
         "pipeline_tag": "image-classification",
         "tags": ["chest-x-ray", "multi-label-classification", "medical-imaging", arch,
                  "safetensors", "onnx", "research-only"],
-        "datasets": [data_source],
+        "datasets": [data_source, *[s for s in sources if ingest["sources"][s]["format"] != "nih"]],
         "metrics": ["roc_auc", "average_precision"],
         "model-index": [{"name": f"cxr-{arch}", "results": results}],
     }  # fmt: skip
@@ -83,6 +89,19 @@ def _front_matter(
     yaml.default_flow_style = False
     yaml.dump(front, stream)
     return stream.getvalue()
+
+
+def _held_out_result(held: dict | None) -> list[dict]:
+    """The source held out of training (``ingest.hold_out``), as a model-index result."""
+    if not held:
+        return []
+    test = held["test"]
+    return [{
+        "task": {"type": "image-classification", "name": "held-out source"},
+        "dataset": {"name": held["source"], "split": "test (held out of training)"},
+        "metrics": [_metric("roc_auc", "mean AUROC", test["mean_auroc"],
+                            test.get("ci", {}).get("mean_auroc"))],
+    }]  # fmt: skip
 
 
 def _metric(kind: str, name: str, value: float | None, ci: dict | None) -> dict:

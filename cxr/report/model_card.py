@@ -100,11 +100,28 @@ def model_card_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_so
             f"{k} {v['images']} images / {v['patients']} patients"
             for k, v in ingest["splits"].items()
         ),
+        *_source_lines(ingest.get("sources") or {}),
         "",
         *_performance(metrics),
-        *_limitations(synthetic),
+        *_limitations(synthetic, trained_on(ingest)),
     ]
     return "\n".join(lines)
+
+
+def trained_on(ingest: dict) -> list[str]:
+    """The sources a model's training saw (``ingest.sources``); ``[]`` for NIH's layout alone."""
+    return [n for n, s in (ingest.get("sources") or {}).items() if s["role"] == "trained on"]
+
+
+def _source_lines(sources: dict) -> list[str]:
+    if not sources:
+        return []
+    return [
+        "- Several sources, each split by its own patients; a finding a source does not "
+        "label is unknown in its films and masked out of the loss (docs/sources.md):",
+        *[f"  - `{name}` ({s['format']}, {s['role']}): {s['images']} images / "
+          f"{s['patients']} patients" for name, s in sources.items()],
+    ]  # fmt: skip
 
 
 def _performance(metrics: dict) -> list[str]:
@@ -113,8 +130,10 @@ def _performance(metrics: dict) -> list[str]:
     defined = {n: v for n, v in test["auroc"].items() if v is not None}
     weakest = sorted(defined, key=defined.get)[:3]
     groups = _weakest_groups(metrics["subgroups"])
+    roles = [s["role"] for s in (metrics.get("sources") or {}).values()]
+    pooled = " of the sources trained on, pooled" if roles.count("trained on") > 1 else ""
     return [
-        "## Performance (test split)",
+        f"## Performance (test split{pooled})",
         "",
         f"- Mean AUROC {with_interval(test['mean_auroc'], ci.get('mean_auroc'))}, mean AUPRC "
         f"{with_interval(test['mean_auprc'], ci.get('mean_auprc'))} (95% patient-bootstrap "
@@ -125,11 +144,32 @@ def _performance(metrics: dict) -> list[str]:
         ),
         f"- Mean calibration error {number(metrics['calibration']['test']['mean_ece'])}",
         *(["- Subgroups (mean AUROC):", *[f"  {g}" for g in groups]] if groups else []),
+        *_held_out_lines(metrics.get("held_out")),
         "",
     ]
 
 
-def _limitations(synthetic: bool) -> list[str]:
+def _held_out_lines(held: dict | None) -> list[str]:
+    """The source no training step saw, and its drop (``reports/evaluation.md``)."""
+    if not held:
+        return []
+    return [
+        f"- Held out of training: `{held['source']}` ({held['test']['images']} test images): "
+        f"mean AUROC {number(held['held_out_mean_auroc'])} against "
+        f"{number(held['trained_on_mean_auroc'])} on the sources trained on, over the "
+        f"{len(held['findings'])} findings both score; a drop of "
+        f"{with_interval(held['drop'], held.get('ci'))}"
+    ]
+
+
+def _limitations(synthetic: bool, sources: list[str]) -> list[str]:
+    origin = (
+        f"Trained on {len(sources)} sources ({', '.join(sources)}), whose labellers and "
+        "label habits differ; the pooled figures hide which source a film came from (per "
+        "source: `reports/evaluation.md`)"
+        if len(sources) > 1
+        else "One institution (NIH Clinical Center), 1992-2015 scanners"
+    )
     return [
         "## Limitations",
         "",
@@ -147,8 +187,7 @@ def _limitations(synthetic: bool) -> list[str]:
         "label file changed test labels. A score against them measures agreement with the "
         "text-mining as much as with the disease; where Google's 2019 radiologist labels are "
         "present, `reports/evaluation.md` scores against those too.",
-        "- One institution (NIH Clinical Center), 1992-2015 scanners, frontal views only; "
-        "no lateral views, no prior studies, no clinical context.",
+        f"- {origin}; frontal views only: no lateral views, no prior studies, no clinical context.",
         "- AP films come mostly from sicker, often supine in-patients, so view position, "
         "devices and tubes correlate with findings: a model can learn these shortcuts. "
         "See the AP/PA subgroup rows.",

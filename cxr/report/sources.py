@@ -3,7 +3,7 @@ validation and test figures, and the source held out of training with its drop."
 
 from __future__ import annotations
 
-from cxr.numbers import number, with_interval
+from cxr.numbers import number, p_value, units, with_interval
 from cxr.report.markdown import table
 
 HEADER = ["source", "role", "findings", "val mean AUROC", "test images", "test mean AUROC"]
@@ -35,7 +35,7 @@ def sources_section(metrics: dict) -> list[str]:
         "pooled figure of the sources trained on.",
         "",
         table(
-            ["source", "role", "findings", "val mean AUROC", "test images", "test mean AUROC"],
+            HEADER,
             rows,
             "llrrrr",
         ),
@@ -48,8 +48,8 @@ def sources_section(metrics: dict) -> list[str]:
             f"{len(held['findings'])} findings it and the trained-on test sources share: "
             f"held-out mean AUROC {number(held['held_out_mean_auroc'])}, trained-on "
             f"{number(held['trained_on_mean_auroc'])}, difference "
-            f"**{with_interval(held['drop'], held.get('ci'))}** (independent patient "
-            "bootstraps of the two sides).",
+            f"**{with_interval(held['drop'], held.get('ci'))}** (independent bootstraps of "
+            f"the two sides' {units((held.get('ci') or {}).get('unit', 'patient'))}).",
             "",
         ]
     return lines
@@ -63,7 +63,7 @@ def comparison_markdown(report: dict) -> str:
     mean = compared["mean_auroc"]
     rows = [
         [name, number(d["auroc_a"]), number(d["auroc_b"]), with_interval(d["difference"], d),
-         number(d["p_value_holm"])]
+         p_value(d["p_value_holm"])]
         for name, d in compared["auroc"].items()
     ]  # fmt: skip
     trained = ", ".join(f"`{n}` ({s['splits']['train']['images']} train images)"
@@ -88,8 +88,8 @@ def comparison_markdown(report: dict) -> str:
         f"**{number(compared['mean_auroc_b'])}**",
         f"- multi minus single: **{with_interval(mean['difference'], mean)}** "
         f"({100 * compared['level']:.0f}% paired bootstrap over {compared['resamples']} "
-        f"resamples of {compared['unit']}s: both models on the same resampled patients), "
-        f"p = {number(mean['p_value'])}",
+        f"resamples of {units(compared['unit'])}: both models on the same resamples), "
+        f"p = {p_value(mean['p_value'])}",
         "",
         table(["finding", "single", "multi", "multi - single", "p (Holm)"], rows, "lrrrr"),
         compared["multiple_testing"] + ".",
