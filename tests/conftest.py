@@ -23,6 +23,17 @@ NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
 os.environ.setdefault("COLUMNS", "200")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest-xdist worker computes on one thread: the two workers ``addopts`` starts
+    share two cores, and two threads each thrashed them (the suite took longer than in one
+    process). Stage subprocesses a test starts inherit it."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def dvc_stages(every_member: bool = False) -> dict[str, dict]:
     """dvc.yaml's stages; a ``foreach`` family as its first member (``external@0``), with
     ``${item.*}`` filled in from the first entry of the params.yaml list it runs over (or

@@ -187,7 +187,7 @@ def _limitations(synthetic: bool, sources: list[str]) -> list[str]:
         "label file changed test labels. A score against them measures agreement with the "
         "text-mining as much as with the disease; where Google's 2019 radiologist labels are "
         "present, `reports/evaluation.md` scores against those too.",
-        f"- {origin}; frontal views only: no lateral views, no prior studies, no clinical context.",
+        f"- {origin}, frontal views only; no lateral views, no prior studies, no clinical context.",
         "- AP films come mostly from sicker, often supine in-patients, so view position, "
         "devices and tubes correlate with findings: a model can learn these shortcuts. "
         "See the AP/PA subgroup rows.",
