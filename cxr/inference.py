@@ -220,9 +220,8 @@ def predict_files(
 
     cxr's model with a fitted guard adds ``guard_distance`` (the out-of-distribution
     score), ``guard_flagged`` and ``guard_reason`` (why the file is refused, ``""`` where
-    accepted); a
-    refused file keeps its probabilities but lists no findings and gets no overlay
-    unless ``force``.
+    accepted); a refused file keeps its probabilities but lists no findings and gets no
+    overlay unless ``force``.
     """
     if cam is not None and not isinstance(predictor, Predictor):
         raise InputError("GradCAM overlays (--cam) are built for cxr's own model, not a peer")

@@ -23,7 +23,7 @@ NIH_DIR = Path(os.environ.get("CXR_SHARED_NIH", ROOT.parent / "shared" / "nih"))
 os.environ.setdefault("COLUMNS", "200")
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure() -> None:
     """A pytest-xdist worker computes on one thread: the two workers ``addopts`` starts
     share two cores, and two threads each thrashed them (the suite took longer than in one
     process). Stage subprocesses a test starts inherit it."""

@@ -63,6 +63,7 @@ def environment_lines(environment: dict | None) -> list[str]:
 def model_card_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_source: str) -> str:
     """The card of the evaluated checkpoint, from the evaluate and ingest metrics."""
     synthetic = "demo" in data_source.lower()
+    sources = trained_on(ingest)
     lines = [
         "# Model card",
         "",
@@ -102,8 +103,8 @@ def model_card_markdown(metrics: dict, ingest: dict, model: ModelRecord, data_so
         ),
         *_source_lines(ingest.get("sources") or {}),
         "",
-        *_performance(metrics),
-        *_limitations(synthetic, trained_on(ingest)),
+        *_performance(metrics, pooled=len(sources) > 1),
+        *_limitations(synthetic, sources),
     ]
     return "\n".join(lines)
 
@@ -124,16 +125,14 @@ def _source_lines(sources: dict) -> list[str]:
     ]  # fmt: skip
 
 
-def _performance(metrics: dict) -> list[str]:
+def _performance(metrics: dict, pooled: bool) -> list[str]:
     test = metrics["test"]
     ci = test.get("ci", {})
     defined = {n: v for n, v in test["auroc"].items() if v is not None}
     weakest = sorted(defined, key=defined.get)[:3]
     groups = _weakest_groups(metrics["subgroups"])
-    roles = [s["role"] for s in (metrics.get("sources") or {}).values()]
-    pooled = " of the sources trained on, pooled" if roles.count("trained on") > 1 else ""
     return [
-        f"## Performance (test split{pooled})",
+        f"## Performance (test split{' of the sources trained on, pooled' if pooled else ''})",
         "",
         f"- Mean AUROC {with_interval(test['mean_auroc'], ci.get('mean_auroc'))}, mean AUPRC "
         f"{with_interval(test['mean_auprc'], ci.get('mean_auprc'))} (95% patient-bootstrap "
